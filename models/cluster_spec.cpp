@@ -1,0 +1,126 @@
+#include "cluster_spec.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "json_reader.hpp"
+
+namespace clustersim {
+
+namespace {
+
+struct DtypeName {
+  Dtype dtype;
+  std::string_view name;
+};
+constexpr DtypeName kDtypes[] = {{Dtype::kFp64, "fp64"}, {Dtype::kFp32, "fp32"},
+                                 {Dtype::kTf32, "tf32"}, {Dtype::kBf16, "bf16"},
+                                 {Dtype::kFp16, "fp16"}, {Dtype::kFp8, "fp8"}};
+
+// True when `pointer` names a number inside `value`.
+bool names_a_number(const nlohmann::json& value, const std::string& pointer) {
+  try {
+    return value.at(nlohmann::json::json_pointer(pointer)).is_number();
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+std::string to_string(Dtype dtype) {
+  for (const auto& d : kDtypes) {
+    if (d.dtype == dtype) return std::string(d.name);
+  }
+  return "?";
+}
+
+std::optional<double> GpuSpec::peak_flops_per_s(Dtype dtype) const {
+  auto it = peak_dense_flops_per_s.find(dtype);
+  if (it == peak_dense_flops_per_s.end()) return std::nullopt;
+  return it->second;
+}
+
+ClusterSpec load_cluster_spec(const std::string& source, const std::string& display_name,
+                              Diagnostics& diag) {
+  JsonDocument doc = read_json_document(source, "--cluster");
+  ClusterSpec c;
+  c.source = doc.file;
+  JsonObjectReader r(diag, doc.file, "", doc.value);
+  diag.throw_if_errors();
+  c.name = r.string("name").value_or(
+      display_name.empty() ? std::filesystem::path(doc.file).stem().string() : display_name);
+  c.description = r.string("description").value_or("");
+
+  JsonObjectReader gpu = r.object("gpu", true);
+  c.gpu.name = gpu.required_string("name").value_or("");
+  c.gpu.sm_count = gpu.required_integer("sm_count", 1, 100000).value_or(0);
+  c.gpu.hbm_bytes = gpu.required_integer("hbm_bytes", 1, INT64_MAX).value_or(0);
+  c.gpu.hbm_bandwidth_bytes_per_s = gpu.required_positive_number("hbm_bandwidth_bytes_per_s").value_or(0);
+  JsonObjectReader peaks = gpu.object("peak_dense_flops_per_s", true);
+  for (const auto& d : kDtypes) {
+    if (auto v = peaks.positive_number(d.name)) c.gpu.peak_dense_flops_per_s[d.dtype] = *v;
+  }
+  if (peaks.is_object() && !c.gpu.peak_dense_flops_per_s.count(Dtype::kBf16) &&
+      !c.gpu.peak_dense_flops_per_s.count(Dtype::kFp16)) {
+    diag.error(doc.file, peaks.pointer(), "needs a bf16 or fp16 peak",
+               "MFU is measured against the dense 16-bit peak");
+  }
+  peaks.reject_unknown_keys();
+  gpu.reject_unknown_keys();
+
+  JsonObjectReader node = r.object("node", true);
+  c.node.gpus_per_node = node.required_integer("gpus_per_node", 1, 1024).value_or(0);
+  c.node.nvlink_bandwidth_bytes_per_s =
+      node.required_positive_number("nvlink_bandwidth_bytes_per_s").value_or(0);
+  c.node.nvlink_latency_s = node.required_positive_number("nvlink_latency_s").value_or(0);
+  c.node.nics_per_node = node.required_integer("nics_per_node", 1, 1024).value_or(0);
+  c.node.nic_bandwidth_bytes_per_s =
+      node.required_positive_number("nic_bandwidth_bytes_per_s").value_or(0);
+  c.node.nic_latency_s = node.required_positive_number("nic_latency_s").value_or(0);
+  node.reject_unknown_keys();
+
+  JsonObjectReader fabric = r.object("fabric", true);
+  if (fabric.is_object()) {
+    c.fabric.topology = fabric.choice("topology", {"rail_optimized_fat_tree"}).value_or("");
+    if (!fabric.has("topology")) fabric.error("topology", "required key is missing",
+                                              "\"rail_optimized_fat_tree\"");
+  }
+  c.fabric.nodes_per_leaf = fabric.required_integer("nodes_per_leaf", 1, 1 << 20).value_or(0);
+  if (fabric.is_object()) {
+    c.fabric.leaf_oversubscription =
+        fabric.number("leaf_oversubscription", 1.0, 1024.0).value_or(1.0);
+    c.fabric.spine_oversubscription =
+        fabric.number("spine_oversubscription", 1.0, 1024.0).value_or(1.0);
+    if (!fabric.has("leaf_oversubscription")) {
+      fabric.error("leaf_oversubscription", "required key is missing", "1.0 for non-blocking");
+    }
+    if (!fabric.has("spine_oversubscription")) {
+      fabric.error("spine_oversubscription", "required key is missing", "1.0 for non-blocking");
+    }
+  }
+  c.fabric.switch_latency_s = fabric.required_positive_number("switch_latency_s").value_or(0);
+  fabric.reject_unknown_keys();
+
+  JsonObjectReader sources = r.object("sources", false);
+  if (const nlohmann::json* raw = r.raw("sources"); raw && raw->is_object()) {
+    for (const auto& [pointer, text] : raw->items()) {
+      std::string where = json_pointer_append(sources.pointer(), pointer);
+      if (!text.is_string()) {
+        diag.error(doc.file, where, fmt::format("expected a string, got {}", describe_json_value(text)),
+                   "where the number comes from: document, table, URL");
+      } else if (!names_a_number(doc.value, pointer)) {
+        diag.error(doc.file, where, fmt::format("\"{}\" does not name a numeric field", pointer),
+                   "keys of sources are JSON pointers such as \"/gpu/sm_count\"");
+      } else {
+        c.sources[pointer] = text.get<std::string>();
+      }
+    }
+  }
+  r.reject_unknown_keys();
+  diag.throw_if_errors();
+  return c;
+}
+
+}  // namespace clustersim

@@ -1,0 +1,224 @@
+#include "memory_estimate.hpp"
+
+#include <algorithm>
+
+namespace clustersim {
+
+namespace {
+
+double d(std::int64_t v) { return static_cast<double>(v); }
+
+}  // namespace
+
+double checkpointed_layer_bytes(const ModelSpec& model, const ActivationSettings& s) {
+  double input = s.bytes_per_value * d(s.tokens) * d(model.hidden_size);
+  return s.sequence_parallel ? input / d(s.tp) : input;
+}
+
+double layer_activation_bytes(const ModelSpec& model, const LayerShapes& layer,
+                              const ActivationSettings& s) {
+  const double a = s.bytes_per_value;
+  const double n = d(s.tokens);
+  const double h = d(model.hidden_size);
+  const double t = d(s.tp);
+  // Tensors of hidden width outside the tensor-parallel region are split only under SP.
+  const double outside = s.sequence_parallel ? t : 1.0;
+  const double heads = d(model.num_attention_heads);
+  const double kv_heads = d(model.num_key_value_heads);
+  double bytes = 0;
+
+  // Two norm inputs, the attention input and the MLP input (Korthikanti: 4sbh + 2sbh + 2sbh).
+  bytes += 4.0 * a * n * h / outside;
+  // Dropout masks (1 byte) after attention and after the MLP.
+  if (s.hidden_dropout > 0) bytes += 2.0 * n * h / outside;
+
+  // Attention: Q, K, V, and the input of the output projection.
+  if (model.attention == AttentionKind::kMultiLatent) {
+    // Latents feeding the up-projections are computed by replicated down-projections.
+    bytes += a * n * d(model.q_lora_rank + model.kv_lora_rank + model.qk_rope_head_dim);
+  }
+  bytes += a * n * heads * d(model.head_dim) / t;                       // Q
+  bytes += a * n * kv_heads * d(model.head_dim) / t;                    // K
+  bytes += a * n * kv_heads * d(model.v_head_dim) / t;                  // V
+  bytes += a * n * heads * d(model.v_head_dim) / t;                     // output projection input
+  if (!s.selective_recompute) {
+    if (s.materialized_softmax) {
+      // Scores of size heads x queries x keys: softmax output, dropout mask, dropout output.
+      const double scores = heads * n * d(s.keys) / t;
+      bytes += a * scores;
+      if (s.attention_dropout > 0) bytes += scores + a * scores;
+    } else {
+      bytes += 4.0 * heads * n / t;  // flash attention keeps the fp32 log-sum-exp per row
+    }
+  }
+
+  // MLP activations: gated MLPs keep gate and up outputs and their product; plain MLPs keep the
+  // activation input and output. Per routed token for experts.
+  const double per_width = model.gated_mlp ? 3.0 : 2.0;
+  for (const auto& l : layer.linears) {
+    if (l.name == "up_proj" || l.name == "shared_up") {
+      bytes += per_width * a * n * d(l.out_features) / t;
+    } else if (l.name == "expert_up") {
+      const double routed = n * d(l.active_copies);  // tokens x top-k, balanced over experts
+      bytes += a * routed * h / outside;              // dispatched expert inputs
+      bytes += per_width * a * routed * d(l.out_features) / d(s.etp);
+    } else if (l.name == "router") {
+      bytes += 4.0 * n * d(l.out_features) / outside;  // fp32 router probabilities
+    }
+  }
+  return bytes;
+}
+
+BytesPerParameter bytes_per_parameter(Precision precision) {
+  // Megatron-LM docs/source/api-guide/dist_optimizer: 16-bit weights with fp32 main gradients
+  // (bf16) or 16-bit gradients plus an fp32 copy in the optimizer (fp16); Adam keeps an fp32
+  // master copy and two moments.
+  switch (precision) {
+    case Precision::kBf16: return {2, 4, 12};
+    case Precision::kFp16: return {2, 2, 16};
+    case Precision::kFp32: return {4, 4, 8};
+  }
+  return {4, 4, 8};
+}
+
+namespace {
+
+struct StageParameters {
+  std::int64_t dense = 0;   // sharded over DP*CP by the distributed optimizer
+  std::int64_t expert = 0;  // sharded over the expert data-parallel group
+};
+
+std::int64_t on_one_gpu(std::int64_t parameters, Sharding sharding, const ParallelLayout& L) {
+  switch (sharding) {
+    case Sharding::kTensorParallel: return parameters / L.tp;
+    case Sharding::kReplicated: return parameters;
+    case Sharding::kExpert: return parameters / (L.ep * L.etp);
+  }
+  return parameters;
+}
+
+StageParameters stage_parameters(const ModelShapes& shapes, const ParallelLayout& L,
+                                 std::int64_t rank) {
+  StageParameters p;
+  for (const auto& chunk : L.chunks[static_cast<std::size_t>(rank)]) {
+    for (std::int64_t i = chunk.first_layer; i < chunk.first_layer + chunk.num_layers; ++i) {
+      const auto& layer = shapes.layers[static_cast<std::size_t>(i)];
+      for (const auto& l : layer.linears) {
+        std::int64_t n = on_one_gpu(l.parameters(), l.sharding, L);
+        (l.sharding == Sharding::kExpert ? p.expert : p.dense) += n;
+      }
+      for (const auto& v : layer.vectors) p.dense += on_one_gpu(v.size, v.sharding, L);
+    }
+  }
+  const bool first = rank == 0, last = rank == L.pp - 1;
+  if (first) p.dense += shapes.embedding / L.tp + shapes.position_embedding;
+  if (last) {
+    p.dense += shapes.final_norm;
+    // A tied output layer still needs its own copy of the embedding on the last stage.
+    if (shapes.lm_head.copies > 0) p.dense += shapes.lm_head.parameters() / L.tp;
+    else if (!first) p.dense += shapes.embedding / L.tp;
+  }
+  return p;
+}
+
+// Micro-batches (in units of a whole stage's layers) whose activations a pipeline rank holds
+// at its peak: 1F1B warm-up, or Megatron-LM's interleaved warm-up.
+double inflight_microbatches(const ParallelLayout& L, std::int64_t rank) {
+  const std::int64_t chunks_total = L.num_microbatches * L.virtual_stages;
+  if (L.virtual_stages == 1) return static_cast<double>(std::min(L.pp - rank, L.num_microbatches));
+  std::int64_t warmup = (L.pp - rank - 1) * 2 + (L.virtual_stages - 1) * L.pp;
+  std::int64_t chunks = std::min(warmup + 1, chunks_total);
+  return static_cast<double>(chunks) / static_cast<double>(L.virtual_stages);
+}
+
+}  // namespace
+
+MemoryEstimate estimate_memory(const ModelSpec& model, const TrainPlan& plan,
+                               const ParallelLayout& L) {
+  const ModelShapes shapes = model_shapes(model);
+  const BytesPerParameter per = bytes_per_parameter(plan.precision);
+  const std::int64_t dense_dp = L.dp * L.cp;  // distributed optimizer shards over DP x CP
+  const std::int64_t expert_dp = L.expert_dp;
+  auto sharded = [&](double bytes, std::int64_t dp, bool shard) { return shard ? bytes / d(dp) : bytes; };
+  const DpSharding z = plan.data_parallel_sharding_strategy;
+  const bool shard_optimizer = z != DpSharding::kNoShard;
+  const bool shard_grads = z == DpSharding::kOptimGrads || z == DpSharding::kOptimGradsParams;
+  const bool shard_params = z == DpSharding::kOptimGradsParams;
+
+  ActivationSettings s;
+  s.tokens = plan.seq_length / L.cp * plan.micro_batch_size;
+  s.keys = plan.seq_length;
+  s.micro_batch = plan.micro_batch_size;
+  s.tp = L.tp;
+  s.etp = L.etp;
+  s.sequence_parallel = plan.sequence_parallel && L.tp > 1;
+  s.selective_recompute = plan.recompute_granularity == Recompute::kSelective;
+  s.materialized_softmax = plan.attention_backend == AttentionBackend::kUnfused ||
+                           plan.attention_backend == AttentionBackend::kLocal;
+  s.bytes_per_value = plan.is_16bit() ? 2.0 : 4.0;
+  s.attention_dropout = plan.attention_dropout.value_or(model.attention_dropout);
+  s.hidden_dropout = plan.hidden_dropout.value_or(model.hidden_dropout);
+  const double outside = s.sequence_parallel ? d(L.tp) : 1.0;
+
+  MemoryEstimate estimate;
+  for (std::int64_t r = 0; r < L.pp; ++r) {
+    StageMemory stage;
+    stage.pp_rank = r;
+    stage.layers = L.layers_on_rank(r);
+    stage.inflight_microbatches = inflight_microbatches(L, r);
+    StageParameters p = stage_parameters(shapes, L, r);
+    stage.dense_parameters = p.dense;
+    stage.expert_parameters = p.expert;
+    auto bytes_of = [&](double per_param, bool shard) {
+      return sharded(per_param * d(p.dense), dense_dp, shard) +
+             sharded(per_param * d(p.expert), expert_dp, shard);
+    };
+    stage.bytes.weights = bytes_of(per.weights, shard_params);
+    stage.bytes.grads = bytes_of(per.grads, shard_grads);
+    stage.bytes.optimizer = bytes_of(per.optimizer, shard_optimizer);
+
+    // Activations of one micro-batch through this stage's layers, and the working set of the
+    // layer being recomputed, if any.
+    double per_microbatch = 0, working = 0;
+    for (const auto& chunk : L.chunks[static_cast<std::size_t>(r)]) {
+      for (std::int64_t k = 0; k < chunk.num_layers; ++k) {
+        const auto& layer = shapes.layers[static_cast<std::size_t>(chunk.first_layer + k)];
+        double full = layer_activation_bytes(model, layer, s);
+        bool recomputed = false;
+        if (plan.recompute_granularity == Recompute::kFull) {
+          std::int64_t n = plan.recompute_num_layers.value_or(1);
+          if (plan.recompute_method == RecomputeMethod::kBlock) {
+            recomputed = k < n;
+            if (recomputed) working = std::max(working, full);
+          } else {
+            // Uniform: groups of n layers keep only the group's input; a group is rebuilt whole.
+            recomputed = true;
+            if (k % n == 0) per_microbatch += checkpointed_layer_bytes(model, s);
+            working = std::max(working, full * d(std::min(n, chunk.num_layers - k)));
+            continue;
+          }
+        }
+        per_microbatch += recomputed ? checkpointed_layer_bytes(model, s) : full;
+      }
+    }
+    double activations = per_microbatch * stage.inflight_microbatches + working;
+    const double a = s.bytes_per_value, n = d(s.tokens), h = d(model.hidden_size);
+    if (r == 0 && s.hidden_dropout > 0) {
+      activations += n * h / outside * stage.inflight_microbatches;  // embedding dropout mask
+    }
+    if (r == L.pp - 1) {
+      // Final norm input, output-layer input, fp32 logits for the loss (Korthikanti 4sbh/t(1+v/h)).
+      activations += 2.0 * a * n * h / outside + 4.0 * n * d(model.vocab_size) / d(L.tp);
+    }
+    stage.bytes.activations = activations;
+    estimate.stages.push_back(stage);
+  }
+  for (std::size_t i = 1; i < estimate.stages.size(); ++i) {
+    if (estimate.stages[i].bytes.total() > estimate.stages[estimate.peak_stage].bytes.total()) {
+      estimate.peak_stage = i;
+    }
+  }
+  return estimate;
+}
+
+}  // namespace clustersim

@@ -1,0 +1,67 @@
+#pragma once
+// Per-GPU memory of a training plan: weights, gradients, optimizer states and activations,
+// for every pipeline stage. Activations follow Korthikanti et al. 2022 ("Reducing Activation
+// Recomputation in Large Transformer Models", arXiv:2205.05198), generalised term by term to
+// GQA/MLA attention, gated MLPs and experts. docs/memory-model.md derives every term.
+#include <cstdint>
+#include <vector>
+
+#include "model_shapes.hpp"
+#include "model_spec.hpp"
+#include "parallel_layout.hpp"
+#include "train_plan.hpp"
+
+namespace clustersim {
+
+// What one transformer layer stores for the backward pass of one micro-batch.
+struct ActivationSettings {
+  std::int64_t tokens = 0;       // tokens of the micro-batch on this rank: seq/CP * micro batch
+  std::int64_t keys = 0;         // keys each query may see: the full sequence length
+  std::int64_t micro_batch = 1;  // b, for the s^2 softmax terms
+  std::int64_t tp = 1;
+  std::int64_t etp = 1;
+  bool sequence_parallel = false;
+  bool selective_recompute = false;   // Megatron's "selective": core attention is recomputed
+  bool materialized_softmax = false;  // unfused attention stores the s x s scores
+  double bytes_per_value = 2;         // 16-bit activations
+  double attention_dropout = 0;
+  double hidden_dropout = 0;
+};
+
+// Bytes one layer keeps per micro-batch when nothing is recomputed (or core attention only).
+double layer_activation_bytes(const ModelSpec& model, const LayerShapes& layer,
+                              const ActivationSettings& settings);
+// Bytes a fully recomputed layer keeps: its input.
+double checkpointed_layer_bytes(const ModelSpec& model, const ActivationSettings& settings);
+
+struct MemoryBreakdown {
+  double weights = 0, grads = 0, optimizer = 0, activations = 0;
+  double total() const { return weights + grads + optimizer + activations; }
+};
+
+struct StageMemory {
+  std::int64_t pp_rank = 0;
+  std::int64_t layers = 0;
+  double inflight_microbatches = 0;  // micro-batches whose activations are held at the peak
+  std::int64_t dense_parameters = 0;   // parameters on one GPU of this stage, non-expert
+  std::int64_t expert_parameters = 0;  // routed-expert parameters on one GPU of this stage
+  MemoryBreakdown bytes;
+};
+
+struct MemoryEstimate {
+  std::vector<StageMemory> stages;
+  std::size_t peak_stage = 0;  // index of the stage with the largest total
+  const StageMemory& peak() const { return stages.at(peak_stage); }
+};
+
+// Bytes per parameter for weights, gradients and optimizer state (Adam), before sharding;
+// Megatron-LM's layout: docs/memory-model.md.
+struct BytesPerParameter {
+  double weights = 0, grads = 0, optimizer = 0;
+};
+BytesPerParameter bytes_per_parameter(Precision precision);
+
+MemoryEstimate estimate_memory(const ModelSpec& model, const TrainPlan& plan,
+                               const ParallelLayout& layout);
+
+}  // namespace clustersim

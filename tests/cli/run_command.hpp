@@ -1,0 +1,16 @@
+#pragma once
+// Runs the clustersim binary as a user would, capturing its output and exit code.
+#include <string>
+#include <vector>
+
+namespace clustersim::test {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+CommandResult run_clustersim(const std::vector<std::string>& args);
+
+}  // namespace clustersim::test

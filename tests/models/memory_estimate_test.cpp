@@ -1,0 +1,69 @@
+// Per-GPU memory of whole plans: optimizer sharding and pipeline in-flight micro-batches.
+#include <gtest/gtest.h>
+
+#include "memory_estimate.hpp"
+#include "parallel_layout.hpp"
+#include "test_models.hpp"
+
+namespace clustersim {
+namespace {
+
+TrainPlan plan_with(std::int64_t tp, std::int64_t pp, std::int64_t gbs) {
+  TrainPlan p;
+  p.source = "plan.json";
+  p.tensor_model_parallel_size = tp;
+  p.pipeline_model_parallel_size = pp;
+  p.micro_batch_size = 1;
+  p.global_batch_size = gbs;
+  p.seq_length = 2048;
+  p.precision = Precision::kBf16;
+  return p;
+}
+
+TEST(MemoryEstimate, DistributedOptimizerShardsTwelveBytesPerParameter) {
+  ModelSpec m = test::korthikanti_gpt(4096, 32, 8);
+  Diagnostics diag;
+  TrainPlan p = plan_with(2, 1, 64);
+  ParallelLayout L = derive_layout(m, p, nullptr, 16, diag);  // DP = 8
+  MemoryEstimate plain = estimate_memory(m, p, L);
+  p.use_distributed_optimizer = true;
+  p.data_parallel_sharding_strategy = DpSharding::kOptim;
+  MemoryEstimate zero1 = estimate_memory(m, p, L);
+  const double params = static_cast<double>(plain.peak().dense_parameters);
+  EXPECT_DOUBLE_EQ(plain.peak().bytes.weights, 2 * params);
+  EXPECT_DOUBLE_EQ(plain.peak().bytes.grads, 4 * params);
+  EXPECT_DOUBLE_EQ(plain.peak().bytes.optimizer, 12 * params);
+  EXPECT_DOUBLE_EQ(zero1.peak().bytes.optimizer, 12 * params / 8);
+  p.data_parallel_sharding_strategy = DpSharding::kOptimGradsParams;
+  MemoryEstimate zero3 = estimate_memory(m, p, L);
+  EXPECT_DOUBLE_EQ(zero3.peak().bytes.weights, 2 * params / 8);
+  EXPECT_DOUBLE_EQ(zero3.peak().bytes.grads, 4 * params / 8);
+}
+
+TEST(MemoryEstimate, OneFOneBFirstStageHoldsPipelineDepthMicrobatches) {
+  ModelSpec m = test::korthikanti_gpt(4096, 32, 16);
+  Diagnostics diag;
+  TrainPlan p = plan_with(1, 4, 32);
+  ParallelLayout L = derive_layout(m, p, nullptr, 8, diag);  // DP 2, 16 micro-batches
+  MemoryEstimate e = estimate_memory(m, p, L);
+  ASSERT_EQ(e.stages.size(), 4u);
+  for (std::int64_t r = 0; r < 4; ++r) {
+    EXPECT_EQ(e.stages[static_cast<std::size_t>(r)].inflight_microbatches, 4 - r);
+  }
+}
+
+// Korthikanti et al. 2022, Section 4.2.3: the interleaved schedule keeps L(1 + (p-1)/(p m))
+// layers' activations on the first stage, i.e. (1 + (p-1)/(p m)) * p micro-batches of L/p layers.
+TEST(MemoryEstimate, InterleavedFirstStageMatchesKorthikanti) {
+  ModelSpec m = test::korthikanti_gpt(4096, 32, 32);
+  Diagnostics diag;
+  TrainPlan p = plan_with(1, 4, 64);
+  p.num_virtual_stages_per_pipeline_rank = 2;
+  ParallelLayout L = derive_layout(m, p, nullptr, 4, diag);
+  MemoryEstimate e = estimate_memory(m, p, L);
+  const double pp = 4, v = 2;
+  EXPECT_DOUBLE_EQ(e.stages[0].inflight_microbatches, pp * (1 + (pp - 1) / (pp * v)));
+}
+
+}  // namespace
+}  // namespace clustersim

@@ -1,0 +1,61 @@
+#include "cli_common.hpp"
+
+#include <fmt/format.h>
+
+#include <iostream>
+#include <map>
+
+#include "preset_path.hpp"
+
+namespace clustersim::cli {
+
+namespace {
+
+// The preset name when the argument names one, for display.
+std::string preset_name(const std::string& argument, const std::string& resolved) {
+  return argument == resolved ? std::string() : argument;
+}
+
+}  // namespace
+
+// Presets are shown by their place in the repository, so output does not depend on where the
+// checkout lives.
+ModelSpec load_model(const std::string& argument, Diagnostics& diag) {
+  std::string path = resolve_input(argument, "models", "--model");
+  ModelSpec model = load_model_spec(path, preset_name(argument, path), diag);
+  if (argument != path) model.source = "configs/models/" + argument + ".json";
+  return model;
+}
+
+ClusterSpec load_cluster(const std::string& argument, Diagnostics& diag) {
+  std::string path = resolve_input(argument, "clusters", "--cluster");
+  ClusterSpec cluster = load_cluster_spec(path, preset_name(argument, path), diag);
+  if (argument != path) cluster.source = "configs/clusters/" + argument + ".json";
+  return cluster;
+}
+
+TrainPlan load_plan(const std::string& plan_argument, const std::string& megatron_args,
+                    Diagnostics& diag) {
+  if (!plan_argument.empty() && !megatron_args.empty()) {
+    throw UsageError("give --plan or --from-megatron-args, not both");
+  }
+  if (!megatron_args.empty()) return train_plan_from_megatron_args(megatron_args, diag);
+  std::string path = resolve_input(plan_argument, "plans", "--plan");
+  TrainPlan plan = load_train_plan(path, diag);
+  if (plan_argument != path) plan.source = "configs/plans/" + plan_argument + ".json";
+  return plan;
+}
+
+void print_warnings(const Diagnostics& diag) {
+  for (const auto& w : diag.warnings()) std::cerr << "warning: " << w.to_string() << '\n';
+}
+
+void add_format_option(CLI::App& app, Format& format) {
+  static const std::map<std::string, Format> kFormats{{"table", Format::kTable},
+                                                      {"json", Format::kJson}};
+  app.add_option("--format", format, "Output format: table or json")
+      ->transform(CLI::CheckedTransformer(kFormats, CLI::ignore_case))
+      ->default_str("table");
+}
+
+}  // namespace clustersim::cli

@@ -1,0 +1,32 @@
+#pragma once
+// Helpers shared by subcommands: loading inputs named on the command line, printing warnings.
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "cluster_spec.hpp"
+#include "input_error.hpp"
+#include "model_spec.hpp"
+#include "train_plan.hpp"
+
+namespace clustersim::cli {
+
+// Thrown for bad command-line usage (exit code 2, like bad input).
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+ModelSpec load_model(const std::string& argument, Diagnostics& diag);
+ClusterSpec load_cluster(const std::string& argument, Diagnostics& diag);
+// From --plan (file, preset or inline JSON) or --from-megatron-args.
+TrainPlan load_plan(const std::string& plan_argument, const std::string& megatron_args,
+                    Diagnostics& diag);
+
+// Prints collected warnings to stderr as "warning: file:/pointer: message (hint)".
+void print_warnings(const Diagnostics& diag);
+
+enum class Format { kTable, kJson };
+void add_format_option(CLI::App& app, Format& format);
+
+}  // namespace clustersim::cli

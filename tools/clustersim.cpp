@@ -1,0 +1,52 @@
+// clustersim: performance simulator for LLM training and serving on GPU clusters.
+// The only place that prints results and decides exit codes: 0 ok, 1 internal failure,
+// 2 bad input or usage.
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <iostream>
+
+#include "cli_common.hpp"
+#include "explain_command.hpp"
+#include "input_error.hpp"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitInternal = 1;
+constexpr int kExitBadInput = 2;
+
+// Every subcommand registers here, explicitly.
+void register_builtin_commands(CLI::App& app) { clustersim::cli::register_explain_command(app); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"clustersim: predict LLM training and serving performance on GPU clusters"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "clustersim 0.1.0");
+  app.footer("Run 'clustersim <command> --help' for a command's options and an example.");
+  register_builtin_commands(app);
+  try {
+    app.parse(argc, argv);
+    return kExitOk;
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitBadInput;
+  } catch (const clustersim::InputErrors& e) {
+    for (const auto& warning : e.warnings()) std::cerr << "warning: " << warning.to_string() << '\n';
+    for (const auto& error : e.errors()) std::cerr << "error: " << error.to_string() << '\n';
+    return kExitBadInput;
+  } catch (const clustersim::cli::UsageError& e) {
+    std::cerr << "error: " << e.what() << '\n';
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "internal error: " << e.what() << '\n';
+    return kExitInternal;
+  }
+}
