@@ -229,13 +229,18 @@ std::optional<std::int64_t> JsonObjectReader::integer(std::string_view key, std:
   return result;
 }
 
-std::optional<double> JsonObjectReader::number(std::string_view key, double min, double max) {
+const nlohmann::json* JsonObjectReader::number_value(std::string_view key, std::string hint) {
   const nlohmann::json* v = lookup(key);
-  if (!v) return std::nullopt;
-  if (!v->is_number()) {
-    error(key, fmt::format("expected a number, got {}", describe_json_value(*v)));
-    return std::nullopt;
+  if (v && !v->is_number()) {
+    error(key, fmt::format("expected a number, got {}", describe_json_value(*v)), std::move(hint));
+    return nullptr;
   }
+  return v;
+}
+
+std::optional<double> JsonObjectReader::number(std::string_view key, double min, double max) {
+  const nlohmann::json* v = number_value(key, fmt::format("a number in [{:g}, {:g}]", min, max));
+  if (!v) return std::nullopt;
   double d = v->get<double>();
   if (!std::isfinite(d) || d < min || d > max) {
     error(key, fmt::format("{} is out of range", v->dump()),
@@ -246,13 +251,8 @@ std::optional<double> JsonObjectReader::number(std::string_view key, double min,
 }
 
 std::optional<double> JsonObjectReader::positive_number(std::string_view key) {
-  const nlohmann::json* v = lookup(key);
+  const nlohmann::json* v = number_value(key, "a number > 0");
   if (!v) return std::nullopt;
-  if (!v->is_number()) {
-    error(key, fmt::format("expected a number, got {}", describe_json_value(*v)),
-          "a number > 0");
-    return std::nullopt;
-  }
   double d = v->get<double>();
   if (!std::isfinite(d) || d <= 0) {
     error(key, fmt::format("{} is not positive", v->dump()), "a number > 0");
@@ -300,33 +300,25 @@ std::optional<std::string> JsonObjectReader::choice(
   return std::nullopt;
 }
 
+bool JsonObjectReader::present_or_reported(std::string_view key) {
+  if (has(key)) return true;
+  known_.emplace(key);
+  missing(key);
+  return false;
+}
+
 std::optional<std::int64_t> JsonObjectReader::required_integer(std::string_view key,
                                                                std::int64_t min,
                                                                std::int64_t max) {
-  if (!has(key)) {
-    known_.emplace(key);
-    missing(key);
-    return std::nullopt;
-  }
-  return integer(key, min, max);
+  return present_or_reported(key) ? integer(key, min, max) : std::nullopt;
 }
 
 std::optional<double> JsonObjectReader::required_positive_number(std::string_view key) {
-  if (!has(key)) {
-    known_.emplace(key);
-    missing(key);
-    return std::nullopt;
-  }
-  return positive_number(key);
+  return present_or_reported(key) ? positive_number(key) : std::nullopt;
 }
 
 std::optional<std::string> JsonObjectReader::required_string(std::string_view key) {
-  if (!has(key)) {
-    known_.emplace(key);
-    missing(key);
-    return std::nullopt;
-  }
-  return string(key);
+  return present_or_reported(key) ? string(key) : std::nullopt;
 }
 
 JsonObjectReader JsonObjectReader::object(std::string_view key, bool required) {

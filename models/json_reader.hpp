@@ -80,6 +80,10 @@ class JsonObjectReader {
 
  private:
   const nlohmann::json* lookup(std::string_view key);
+  // The value if it is a number; reports a type error (with `hint`) otherwise.
+  const nlohmann::json* number_value(std::string_view key, std::string hint);
+  // True when the key is present; reports it as missing otherwise.
+  bool present_or_reported(std::string_view key);
   void missing(std::string_view key);
 
   Diagnostics& diag_;

@@ -34,13 +34,14 @@ struct PlanChecker {
   }
 };
 
-std::string divisors_hint(std::int64_t n, std::int64_t limit = 1 << 20) {
+// "divisors of 64: 1, 2, 4, 8, 16, 32, 64", the smallest twelve when there are more.
+std::string divisors_hint(std::int64_t n) {
   std::vector<std::int64_t> d;
-  for (std::int64_t i = 1; i <= n && i <= limit; ++i) {
+  for (std::int64_t i = 1; i <= n && d.size() < 13; ++i) {
     if (n % i == 0) d.push_back(i);
   }
   if (d.size() > 12) {
-    d.erase(d.begin() + 6, d.end() - 6);
+    d.pop_back();
     return fmt::format("divisors of {}: {}, ...", n, fmt::join(d, ", "));
   }
   return fmt::format("divisors of {}: {}", n, fmt::join(d, ", "));
@@ -258,21 +259,15 @@ ParallelLayout derive_layout(const ModelSpec& m, const TrainPlan& p, const Clust
 
   // Batch.
   L.global_batch_size = p.global_batch_size.value_or(p.micro_batch_size * L.dp);
-  if (L.dp > 0 && L.global_batch_size % (p.micro_batch_size * L.dp) != 0) {
+  const std::int64_t step = p.micro_batch_size * L.dp;
+  if (L.dp > 0 && L.global_batch_size % step != 0) {
+    const std::int64_t below = L.global_batch_size / step * step, above = below + step;
     check.error("global_batch_size",
                 fmt::format("{} is not a multiple of micro_batch_size * DP = {} * {} = {}",
-                            L.global_batch_size, p.micro_batch_size, L.dp,
-                            p.micro_batch_size * L.dp),
-                fmt::format("e.g. {} or {}",
-                            (L.global_batch_size / (p.micro_batch_size * L.dp)) *
-                                    (p.micro_batch_size * L.dp) +
-                                (L.global_batch_size < p.micro_batch_size * L.dp
-                                     ? p.micro_batch_size * L.dp
-                                     : 0),
-                            (L.global_batch_size / (p.micro_batch_size * L.dp) + 1) *
-                                (p.micro_batch_size * L.dp)));
+                            L.global_batch_size, p.micro_batch_size, L.dp, step),
+                below > 0 ? fmt::format("e.g. {} or {}", below, above) : fmt::format("e.g. {}", above));
   } else if (L.dp > 0) {
-    L.num_microbatches = L.global_batch_size / (p.micro_batch_size * L.dp);
+    L.num_microbatches = L.global_batch_size / step;
   }
 
   // Sequence vs context and sequence parallelism.
