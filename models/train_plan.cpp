@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <vector>
 
 #include "json_reader.hpp"
 
@@ -23,9 +24,9 @@ std::string to_string(ParallelDim dim) {
 }
 
 std::string rank_order_string(const std::array<ParallelDim, 5>& order) {
-  std::string s;
-  for (auto d : order) s += (s.empty() ? "" : "-") + to_string(d);
-  return s;
+  std::vector<std::string> names;
+  for (auto d : order) names.push_back(to_string(d));
+  return fmt::format("{}", fmt::join(names, "-"));
 }
 
 namespace {
