@@ -1,8 +1,8 @@
 #pragma once
 // CUDA_CHECK(call) and CUBLAS_CHECK(call), in the spirit of nccl-tests' CUDACHECK: a failing call
-// throws std::runtime_error naming the host, file:line, the call as written and the library's
-// error name and string, e.g.
-//   gpu-07: kernels/cublaslt_gemm.cu:212: cudaMalloc(&ptr, bytes) failed: cudaErrorMemoryAllocation (out of memory)
+// throws std::runtime_error naming, on one line, the host, file:line, the call as written and the
+// library's error name and string, e.g. "gpu-07: /src/kernels/cublaslt_gemm.cu:212:
+// cudaMalloc(&ptr, bytes) failed: cudaErrorMemoryAllocation (out of memory)".
 // Only for code inside kernels/ (it includes CUDA headers).
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
@@ -37,20 +37,20 @@ inline std::string cuda_error_context(const char* call, const char* file, int li
 
 }  // namespace clustersim::kernels::detail
 
-#define CUDA_CHECK(call)                                                                      \
-  do {                                                                                        \
-    const cudaError_t clustersim_cuda_status_ = (call);                                       \
-    if (clustersim_cuda_status_ != cudaSuccess) {                                             \
-      ::clustersim::kernels::detail::throw_cuda_error(clustersim_cuda_status_, #call, __FILE__, \
-                                                      __LINE__);                              \
-    }                                                                                         \
+#define CUDA_CHECK(call)                                                                 \
+  do {                                                                                   \
+    const cudaError_t clustersim_cuda_status_ = (call);                                  \
+    if (clustersim_cuda_status_ != cudaSuccess) {                                        \
+      ::clustersim::kernels::detail::throw_cuda_error(clustersim_cuda_status_, #call,    \
+                                                      __FILE__, __LINE__);               \
+    }                                                                                    \
   } while (0)
 
-#define CUBLAS_CHECK(call)                                                                        \
-  do {                                                                                            \
-    const cublasStatus_t clustersim_cublas_status_ = (call);                                      \
-    if (clustersim_cublas_status_ != CUBLAS_STATUS_SUCCESS) {                                     \
-      ::clustersim::kernels::detail::throw_cublas_error(clustersim_cublas_status_, #call, __FILE__, \
-                                                        __LINE__);                                \
-    }                                                                                             \
+#define CUBLAS_CHECK(call)                                                               \
+  do {                                                                                   \
+    const cublasStatus_t clustersim_cublas_status_ = (call);                             \
+    if (clustersim_cublas_status_ != CUBLAS_STATUS_SUCCESS) {                            \
+      ::clustersim::kernels::detail::throw_cublas_error(clustersim_cublas_status_, #call, \
+                                                        __FILE__, __LINE__);             \
+    }                                                                                    \
   } while (0)

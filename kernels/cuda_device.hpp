@@ -10,7 +10,8 @@ namespace clustersim::kernels {
 int cuda_device_count();
 
 // One line saying why cuda_device_count() returns what it does, for skip messages and logs:
-// "2 CUDA devices" or "cudaGetDeviceCount failed: cudaErrorNoDevice (no CUDA-capable device is detected)".
+// "2 CUDA devices", or "cudaGetDeviceCount failed: cudaErrorNoDevice (no CUDA-capable device is
+// detected)".
 std::string cuda_device_status();
 
 }  // namespace clustersim::kernels
