@@ -53,18 +53,16 @@ double layer_activation_bytes(const ModelSpec& model, const LayerShapes& layer,
   }
 
   // MLP activations: gated MLPs keep gate and up outputs and their product; plain MLPs keep the
-  // activation input and output. Per routed token for experts.
+  // activation input and output. Experts: per routed token (tokens x top-k, balanced routing).
   const double per_width = model.gated_mlp ? 3.0 : 2.0;
-  for (const auto& l : layer.linears) {
-    if (l.name == "up_proj" || l.name == "shared_up") {
-      bytes += per_width * a * n * d(l.out_features) / t;
-    } else if (l.name == "expert_up") {
-      const double routed = n * d(l.active_copies);  // tokens x top-k, balanced over experts
-      bytes += a * routed * h / outside;              // dispatched expert inputs
-      bytes += per_width * a * routed * d(l.out_features) / d(s.etp);
-    } else if (l.name == "router") {
-      bytes += 4.0 * n * d(l.out_features) / outside;  // fp32 router probabilities
-    }
+  if (!layer.moe) {
+    bytes += per_width * a * n * d(model.intermediate_size) / t;
+  } else {
+    const double routed = n * d(model.num_experts_per_tok);
+    bytes += a * routed * h / outside;  // dispatched expert inputs
+    bytes += per_width * a * routed * d(model.moe_intermediate_size) / d(s.etp);
+    bytes += per_width * a * n * d(model.shared_expert_intermediate_size) / t;
+    bytes += 4.0 * n * d(model.num_experts) / outside;  // fp32 router probabilities
   }
   return bytes;
 }
