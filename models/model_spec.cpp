@@ -72,8 +72,13 @@ std::optional<std::string> spelling_in(JsonObjectReader& r, std::string_view can
   return found;
 }
 
+// Upper bounds far beyond any real model, so that sizes multiply without overflow.
+constexpr std::int64_t kMaxWidth = std::int64_t{1} << 24;   // hidden, MLP, vocab dimensions
+constexpr std::int64_t kMaxCount = std::int64_t{1} << 16;   // layers, heads, experts
+
 std::optional<std::int64_t> aliased_integer(JsonObjectReader& r, std::string_view canonical,
-                                            std::int64_t min, bool required) {
+                                            std::int64_t min, bool required,
+                                            std::int64_t max = kMaxWidth) {
   auto spelling = spelling_in(r, canonical);
   if (!spelling) {
     if (required) {
@@ -82,7 +87,7 @@ std::optional<std::int64_t> aliased_integer(JsonObjectReader& r, std::string_vie
     }
     return std::nullopt;
   }
-  return r.integer(*spelling, min, INT64_MAX);
+  return r.integer(*spelling, min, max);
 }
 
 std::optional<double> aliased_probability(JsonObjectReader& r, std::string_view canonical) {
@@ -97,9 +102,9 @@ bool is_known_model_type(std::string_view type) {
 }
 
 void read_attention(JsonObjectReader& r, ModelSpec& m) {
-  m.num_attention_heads = aliased_integer(r, "num_attention_heads", 1, true).value_or(0);
+  m.num_attention_heads = aliased_integer(r, "num_attention_heads", 1, true, kMaxCount).value_or(0);
   m.num_key_value_heads =
-      aliased_integer(r, "num_key_value_heads", 1, false).value_or(m.num_attention_heads);
+      aliased_integer(r, "num_key_value_heads", 1, false, kMaxCount).value_or(m.num_attention_heads);
   if (m.num_attention_heads > 0 && m.num_key_value_heads > 0 &&
       m.num_attention_heads % m.num_key_value_heads != 0) {
     r.error(*spelling_in(r, "num_key_value_heads"),
@@ -109,17 +114,17 @@ void read_attention(JsonObjectReader& r, ModelSpec& m) {
   }
   if (r.has("kv_lora_rank")) {
     m.attention = AttentionKind::kMultiLatent;
-    m.kv_lora_rank = r.required_integer("kv_lora_rank", 1, INT64_MAX).value_or(0);
-    m.q_lora_rank = r.integer("q_lora_rank", 0, INT64_MAX).value_or(0);
-    m.qk_nope_head_dim = r.required_integer("qk_nope_head_dim", 1, INT64_MAX).value_or(0);
-    m.qk_rope_head_dim = r.required_integer("qk_rope_head_dim", 0, INT64_MAX).value_or(0);
-    m.v_head_dim = r.required_integer("v_head_dim", 1, INT64_MAX).value_or(0);
+    m.kv_lora_rank = r.required_integer("kv_lora_rank", 1, kMaxWidth).value_or(0);
+    m.q_lora_rank = r.integer("q_lora_rank", 0, kMaxWidth).value_or(0);
+    m.qk_nope_head_dim = r.required_integer("qk_nope_head_dim", 1, kMaxWidth).value_or(0);
+    m.qk_rope_head_dim = r.required_integer("qk_rope_head_dim", 0, kMaxWidth).value_or(0);
+    m.v_head_dim = r.required_integer("v_head_dim", 1, kMaxWidth).value_or(0);
     m.head_dim = m.qk_nope_head_dim + m.qk_rope_head_dim;
     // MLA caches one latent per token shared by all heads; model it as such.
     m.num_key_value_heads = m.num_attention_heads;
     return;
   }
-  auto head_dim = r.integer("head_dim", 1, INT64_MAX);
+  auto head_dim = r.integer("head_dim", 1, kMaxWidth);
   if (head_dim) {
     m.head_dim = *head_dim;
   } else if (m.num_attention_heads > 0 && m.hidden_size > 0) {
@@ -136,7 +141,7 @@ void read_attention(JsonObjectReader& r, ModelSpec& m) {
 }
 
 void read_moe(JsonObjectReader& r, ModelSpec& m) {
-  m.num_experts = aliased_integer(r, "num_experts", 0, false).value_or(0);
+  m.num_experts = aliased_integer(r, "num_experts", 0, false, kMaxCount).value_or(0);
   m.moe_layers.assign(static_cast<std::size_t>(std::max<std::int64_t>(m.num_layers, 0)), false);
   if (m.num_experts == 0) return;
   auto topk_spelling = spelling_in(r, "num_experts_per_tok");
@@ -147,19 +152,19 @@ void read_moe(JsonObjectReader& r, ModelSpec& m) {
     m.num_experts_per_tok = r.integer(*topk_spelling, 1, m.num_experts).value_or(0);
   }
   m.moe_intermediate_size =
-      r.integer("moe_intermediate_size", 1, INT64_MAX).value_or(m.intermediate_size);
-  if (auto shared = aliased_integer(r, "n_shared_experts", 0, false)) {
+      r.integer("moe_intermediate_size", 1, kMaxWidth).value_or(m.intermediate_size);
+  if (auto shared = aliased_integer(r, "n_shared_experts", 0, false, kMaxCount)) {
     m.shared_expert_intermediate_size = *shared * m.moe_intermediate_size;
   }
-  if (auto shared = r.integer("shared_expert_intermediate_size", 0, INT64_MAX)) {
+  if (auto shared = r.integer("shared_expert_intermediate_size", 0, kMaxWidth)) {
     m.shared_expert_intermediate_size = *shared;
     m.shared_expert_gate = *shared > 0;  // qwen2_moe gates its shared expert
   }
   if (auto method = r.string("topk_method")) m.router_bias = *method == "noaux_tc";
 
   auto first_dense = r.integer("first_k_dense_replace", 0, m.num_layers).value_or(0);
-  auto frequency = r.integer("moe_layer_freq", 1, INT64_MAX).value_or(1);
-  auto sparse_step = r.integer("decoder_sparse_step", 1, INT64_MAX).value_or(1);
+  auto frequency = r.integer("moe_layer_freq", 1, kMaxCount).value_or(1);
+  auto sparse_step = r.integer("decoder_sparse_step", 1, kMaxCount).value_or(1);
   std::vector<bool> mlp_only(m.moe_layers.size(), false);
   if (const nlohmann::json* list = r.raw("mlp_only_layers")) {
     if (!list->is_array()) {
@@ -212,9 +217,9 @@ ModelSpec load_model_spec(const std::string& source, const std::string& display_
   if (auto s = spelling_in(r, "torch_dtype")) m.dtype = r.string(*s).value_or("");
 
   m.hidden_size = aliased_integer(r, "hidden_size", 1, true).value_or(0);
-  m.num_layers = aliased_integer(r, "num_hidden_layers", 1, true).value_or(0);
-  m.vocab_size = r.required_integer("vocab_size", 1, INT64_MAX).value_or(0);
-  m.max_position_embeddings = aliased_integer(r, "max_position_embeddings", 1, false).value_or(0);
+  m.num_layers = aliased_integer(r, "num_hidden_layers", 1, true, kMaxCount).value_or(0);
+  m.vocab_size = r.required_integer("vocab_size", 1, kMaxWidth).value_or(0);
+  m.max_position_embeddings = aliased_integer(r, "max_position_embeddings", 1, false, std::int64_t{1} << 32).value_or(0);
   m.intermediate_size = aliased_integer(r, "intermediate_size", 1, false)
                             .value_or(gpt2 ? 4 * m.hidden_size : 0);
   m.tie_word_embeddings = r.boolean("tie_word_embeddings").value_or(gpt2);
@@ -230,19 +235,30 @@ ModelSpec load_model_spec(const std::string& source, const std::string& display_
   m.mlp_bias = gpt2 || r.boolean("mlp_bias").value_or(false);
   m.qk_norm = m.model_type == "qwen3" || m.model_type == "qwen3_moe";
   if (r.boolean("use_sliding_window").value_or(true)) {
-    m.sliding_window = r.integer("sliding_window", 1, INT64_MAX).value_or(0);
+    m.sliding_window = r.integer("sliding_window", 1, std::int64_t{1} << 32).value_or(0);
   }
 
   read_moe(r, m);
   if (m.num_moe_layers() < m.num_layers && m.intermediate_size == 0) {
     r.error("intermediate_size", "required key is missing", "the MLP hidden size of dense layers");
   }
-  m.num_mtp_layers = r.integer("num_nextn_predict_layers", 0, INT64_MAX).value_or(0);
+  m.num_mtp_layers = r.integer("num_nextn_predict_layers", 0, kMaxCount).value_or(0);
 
   // transformers' GPT2Config defaults dropout to 0.1 when the file leaves it out.
   m.attention_dropout = aliased_probability(r, "attention_dropout").value_or(gpt2 ? 0.1 : 0.0);
   m.hidden_dropout = aliased_probability(r, "hidden_dropout").value_or(gpt2 ? 0.1 : 0.0);
 
+  // Counts are exact 64-bit integers; refuse sizes that could overflow them.
+  const double h = static_cast<double>(m.hidden_size);
+  const double per_layer = 4.0 * h * h + 3.0 * h * static_cast<double>(m.intermediate_size) +
+                           3.0 * h * static_cast<double>(m.moe_intermediate_size) *
+                               static_cast<double>(m.num_experts + 1);
+  const double rough_parameters = static_cast<double>(m.num_layers) * per_layer +
+                                  2.0 * h * static_cast<double>(m.vocab_size);
+  if (!diag.has_errors() && rough_parameters > 1e16) {
+    diag.error(doc.file, r.pointer(), fmt::format("about {:.2g} parameters: too large to model", rough_parameters),
+               "check hidden_size, num_hidden_layers and the expert sizes");
+  }
   diag.throw_if_errors();
   return m;
 }

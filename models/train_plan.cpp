@@ -81,8 +81,8 @@ TrainPlan read_plan(JsonObjectReader& r, const std::string& source) {
       r.integer("decoder_last_pipeline_num_layers", 0, kMaxParallel);
 
   p.micro_batch_size = r.integer("micro_batch_size", 1, kMaxParallel).value_or(1);
-  p.global_batch_size = r.integer("global_batch_size", 1, INT64_MAX);
-  p.seq_length = r.required_integer("seq_length", 1, INT64_MAX).value_or(0);
+  p.global_batch_size = r.integer("global_batch_size", 1, std::int64_t{1} << 40);
+  p.seq_length = r.required_integer("seq_length", 1, std::int64_t{1} << 32).value_or(0);
 
   p.sequence_parallel = r.boolean("sequence_parallel").value_or(false);
   if (auto g = r.choice("recompute_granularity", {"full", "selective"})) {
