@@ -82,31 +82,22 @@ ClusterSpec load_cluster_spec(const std::string& source, const std::string& disp
   node.reject_unknown_keys();
 
   JsonObjectReader fabric = r.object("fabric", true);
-  if (fabric.is_object()) {
-    c.fabric.topology = fabric.choice("topology", {"rail_optimized_fat_tree"}).value_or("");
-    if (!fabric.has("topology")) fabric.error("topology", "required key is missing",
-                                              "\"rail_optimized_fat_tree\"");
-  }
+  c.fabric.topology = fabric.required_choice("topology", {"rail_optimized_fat_tree"},
+                                             "\"rail_optimized_fat_tree\"")
+                          .value_or("");
   c.fabric.nodes_per_leaf = fabric.required_integer("nodes_per_leaf", 1, 1 << 20).value_or(0);
-  if (fabric.is_object()) {
-    c.fabric.leaf_oversubscription =
-        fabric.number("leaf_oversubscription", 1.0, 1024.0).value_or(1.0);
-    c.fabric.spine_oversubscription =
-        fabric.number("spine_oversubscription", 1.0, 1024.0).value_or(1.0);
-    if (!fabric.has("leaf_oversubscription")) {
-      fabric.error("leaf_oversubscription", "required key is missing", "1.0 for non-blocking");
-    }
-    if (!fabric.has("spine_oversubscription")) {
-      fabric.error("spine_oversubscription", "required key is missing", "1.0 for non-blocking");
-    }
-  }
+  c.fabric.leaf_oversubscription =
+      fabric.required_number("leaf_oversubscription", 1.0, 1024.0, "1.0 for non-blocking")
+          .value_or(1.0);
+  c.fabric.spine_oversubscription =
+      fabric.required_number("spine_oversubscription", 1.0, 1024.0, "1.0 for non-blocking")
+          .value_or(1.0);
   c.fabric.switch_latency_s = fabric.required_positive_number("switch_latency_s").value_or(0);
   fabric.reject_unknown_keys();
 
-  JsonObjectReader sources = r.object("sources", false);
   if (const nlohmann::json* raw = r.raw("sources"); raw && raw->is_object()) {
     for (const auto& [pointer, text] : raw->items()) {
-      std::string where = json_pointer_append(sources.pointer(), pointer);
+      std::string where = json_pointer_append(r.pointer_of("sources"), pointer);
       if (!text.is_string()) {
         diag.error(doc.file, where, fmt::format("expected a string, got {}", describe_json_value(text)),
                    "where the number comes from: document, table, URL");

@@ -194,9 +194,9 @@ void JsonObjectReader::error(std::string_view key, std::string message, std::str
   diag_.error(file_, pointer_of(key), std::move(message), std::move(hint));
 }
 
-void JsonObjectReader::missing(std::string_view key) {
+void JsonObjectReader::missing(std::string_view key, std::string hint) {
   if (!object_) return;  // the enclosing problem was already reported
-  diag_.error(file_, pointer_of(key), "required key is missing");
+  diag_.error(file_, pointer_of(key), "required key is missing", std::move(hint));
 }
 
 std::optional<std::int64_t> JsonObjectReader::integer(std::string_view key, std::int64_t min,
@@ -300,10 +300,10 @@ std::optional<std::string> JsonObjectReader::choice(
   return std::nullopt;
 }
 
-bool JsonObjectReader::present_or_reported(std::string_view key) {
+bool JsonObjectReader::present_or_reported(std::string_view key, std::string hint) {
   if (has(key)) return true;
   known_.emplace(key);
-  missing(key);
+  missing(key, std::move(hint));
   return false;
 }
 
@@ -321,11 +321,24 @@ std::optional<std::string> JsonObjectReader::required_string(std::string_view ke
   return present_or_reported(key) ? string(key) : std::nullopt;
 }
 
+std::optional<double> JsonObjectReader::required_number(std::string_view key, double min,
+                                                        double max, std::string hint_if_missing) {
+  return present_or_reported(key, std::move(hint_if_missing)) ? number(key, min, max)
+                                                              : std::nullopt;
+}
+
+std::optional<std::string> JsonObjectReader::required_choice(
+    std::string_view key, std::initializer_list<std::string_view> allowed,
+    std::string hint_if_missing) {
+  return present_or_reported(key, std::move(hint_if_missing)) ? choice(key, allowed)
+                                                              : std::nullopt;
+}
+
 JsonObjectReader JsonObjectReader::object(std::string_view key, bool required) {
   static const nlohmann::json kEmptyObject = nlohmann::json::object();
   const nlohmann::json* v = lookup(key);
   if (!v) {
-    if (required) missing(key);
+    if (required) missing(key, {});
     // A reader that reports nothing further: all its getters return nullopt.
     JsonObjectReader absent(diag_, file_, pointer_of(key), kEmptyObject);
     absent.object_ = nullptr;

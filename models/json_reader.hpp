@@ -63,6 +63,11 @@ class JsonObjectReader {
                                                std::int64_t max);
   std::optional<double> required_positive_number(std::string_view key);
   std::optional<std::string> required_string(std::string_view key);
+  std::optional<double> required_number(std::string_view key, double min, double max,
+                                        std::string hint_if_missing);
+  std::optional<std::string> required_choice(std::string_view key,
+                                             std::initializer_list<std::string_view> allowed,
+                                             std::string hint_if_missing);
 
   // Nested object; the returned reader is not an object (all getters nullopt) when absent/bad.
   JsonObjectReader object(std::string_view key, bool required);
@@ -83,8 +88,8 @@ class JsonObjectReader {
   // The value if it is a number; reports a type error (with `hint`) otherwise.
   const nlohmann::json* number_value(std::string_view key, std::string hint);
   // True when the key is present; reports it as missing otherwise.
-  bool present_or_reported(std::string_view key);
-  void missing(std::string_view key);
+  bool present_or_reported(std::string_view key, std::string hint = {});
+  void missing(std::string_view key, std::string hint);
 
   Diagnostics& diag_;
   std::string file_;
