@@ -36,6 +36,13 @@ std::string to_string(Dtype dtype) {
   return "?";
 }
 
+std::optional<Dtype> dtype_from_string(std::string_view name) {
+  for (const auto& d : kDtypes) {
+    if (d.name == name) return d.dtype;
+  }
+  return std::nullopt;
+}
+
 std::optional<double> GpuSpec::peak_flops_per_s(Dtype dtype) const {
   auto it = peak_dense_flops_per_s.find(dtype);
   if (it == peak_dense_flops_per_s.end()) return std::nullopt;

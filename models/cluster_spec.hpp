@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "input_error.hpp"
 
@@ -12,6 +13,8 @@ namespace clustersim {
 
 enum class Dtype { kFp64, kFp32, kTf32, kBf16, kFp16, kFp8 };
 std::string to_string(Dtype dtype);
+// "fp64", "fp32", "tf32", "bf16", "fp16", "fp8"; nullopt otherwise.
+std::optional<Dtype> dtype_from_string(std::string_view name);
 
 struct GpuSpec {
   std::string name;
