@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ cmake ninja-build pkg-config libsimgrid-dev libeigen3-dev nlohmann-json3-dev
-          libfmt-dev libcli11-dev libgtest-dev libgmock-dev)
+          libfmt-dev libcli11-dev libgtest-dev libgmock-dev zlib1g-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
