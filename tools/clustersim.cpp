@@ -8,6 +8,7 @@
 #include "cli_common.hpp"
 #include "explain_command.hpp"
 #include "input_error.hpp"
+#include "whatif_command.hpp"
 
 namespace {
 
@@ -16,7 +17,10 @@ constexpr int kExitInternal = 1;
 constexpr int kExitBadInput = 2;
 
 // Every subcommand registers here, explicitly.
-void register_builtin_commands(CLI::App& app) { clustersim::cli::register_explain_command(app); }
+void register_builtin_commands(CLI::App& app) {
+  clustersim::cli::register_explain_command(app);
+  clustersim::cli::register_whatif_command(app);
+}
 
 }  // namespace
 
