@@ -36,6 +36,22 @@ std::string to_string(Dtype dtype) {
   return "?";
 }
 
+double bytes_per_element(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::kFp64:
+      return 8;
+    case Dtype::kFp32:
+    case Dtype::kTf32:
+      return 4;
+    case Dtype::kBf16:
+    case Dtype::kFp16:
+      return 2;
+    case Dtype::kFp8:
+      return 1;
+  }
+  return 2;
+}
+
 std::optional<Dtype> dtype_from_string(std::string_view name) {
   for (const auto& d : kDtypes) {
     if (d.name == name) return d.dtype;

@@ -15,6 +15,7 @@ enum class Dtype { kFp64, kFp32, kTf32, kBf16, kFp16, kFp8 };
 std::string to_string(Dtype dtype);
 // "fp64", "fp32", "tf32", "bf16", "fp16", "fp8"; nullopt otherwise.
 std::optional<Dtype> dtype_from_string(std::string_view name);
+double bytes_per_element(Dtype dtype);
 
 struct GpuSpec {
   std::string name;

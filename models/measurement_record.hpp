@@ -95,8 +95,14 @@ struct OverlapRecord {
   double gemm_alone_s = 0, comm_alone_s = 0, sequential_s = 0;  // overlapped time = samples
 };
 
-using RecordShape =
-    std::variant<CollectiveRecord, GemmRecord, AttentionRecord, AllToAllRecord, OverlapRecord>;
+// A memory-bound kernel (STREAM copy/triad, an elementwise op): bytes read plus written.
+struct MemoryRecord {
+  std::string kernel = "copy";  // copy, scale, add, triad, elementwise, ...
+  double bytes = 0;
+};
+
+using RecordShape = std::variant<CollectiveRecord, GemmRecord, AttentionRecord, AllToAllRecord,
+                                 OverlapRecord, MemoryRecord>;
 
 struct MeasurementRecord {
   std::string source;            // id of a RecordSource in the same file

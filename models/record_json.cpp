@@ -76,6 +76,11 @@ struct ShapeWriter {
     j["comm_alone_us"] = o.comm_alone_s * kUsPerS;
     j["sequential_us"] = o.sequential_s * kUsPerS;
   }
+  void operator()(const MemoryRecord& m) const {
+    j["op"] = "memory";
+    j["kernel"] = m.kernel;
+    j["bytes"] = m.bytes;
+  }
 };
 
 const std::set<std::string, std::less<>> kTimers = {"cuda_event", "cupti", "host_wall",
@@ -169,6 +174,12 @@ RecordShape read_shape(JsonObjectReader& r, const std::string& op) {
     a.implementation = r.string("implementation").value_or("unknown");
     return a;
   }
+  if (op == "memory") {
+    MemoryRecord m;
+    m.kernel = r.string("kernel").value_or("copy");
+    m.bytes = r.required_positive_number("bytes").value_or(1);
+    return m;
+  }
   OverlapRecord o;
   o.pattern = op == "ag_gemm" ? OverlapPattern::kAllGatherGemm : OverlapPattern::kGemmReduceScatter;
   o.variant = r.string("variant").value_or("unknown");
@@ -185,7 +196,7 @@ RecordShape read_shape(JsonObjectReader& r, const std::string& op) {
 constexpr std::string_view kOps[] = {"all_reduce", "all_gather", "reduce_scatter", "all_to_all",
                                      "broadcast",  "reduce",     "send_recv",      "gemm",
                                      "attention",  "moe_dispatch", "moe_combine",  "ag_gemm",
-                                     "gemm_rs"};
+                                     "gemm_rs",    "memory"};
 
 std::string op_names() {
   std::string out;

@@ -5,6 +5,7 @@
 #include <exception>
 #include <iostream>
 
+#include "calibrate_command.hpp"
 #include "cli_common.hpp"
 #include "explain_command.hpp"
 #include "input_error.hpp"
@@ -19,6 +20,7 @@ constexpr int kExitBadInput = 2;
 // Every subcommand registers here, explicitly.
 void register_builtin_commands(CLI::App& app) {
   clustersim::cli::register_explain_command(app);
+  clustersim::cli::register_calibrate_command(app);
   clustersim::cli::register_whatif_command(app);
 }
 

@@ -1,0 +1,47 @@
+#pragma once
+// GEMM time fit: t = t0 + max(waves x tile work / SM rate, bytes / HBM bandwidth), the tile
+// and wave quantisation of NVIDIA's GEMM performance guide. When a record names its tile the
+// waves are exact; otherwise the candidate tile with the least quantised work is assumed (what
+// an autotuned library approaches). Fitted by a coarse grid over (SM rate, bandwidth), then
+// refined by least absolute relative error with the compute/memory regime of each point fixed.
+#include <optional>
+#include <vector>
+
+#include "cost_forms.hpp"
+#include "profile.hpp"
+
+namespace clustersim::calibrate {
+
+struct GemmPoint {
+  GemmShapeDims shape;
+  std::optional<GemmTile> tile;
+  double input_bytes_per_element = 2;
+  double output_bytes_per_element = 2;
+  double time_s = 0;
+};
+
+struct GemmWaveFit {
+  GemmFitParameters parameters;
+  FitError error;
+  bool bandwidth_identified = true;  // false when no point was memory-bound
+  bool bandwidth_measured = false;   // the memory term uses the measured bandwidth
+};
+
+// `measured_bandwidth` (bytes/s of a memory-bound kernel measured on the same GPU, e.g.
+// STREAM copy) is used for the memory term when no point is memory-bound, so that the term
+// is measured rather than left to whatever the grid search ends on.
+GemmFitParameters fit_gemm_parameters(const std::vector<GemmPoint>& points, std::int64_t sm_count,
+                                      std::optional<double> measured_bandwidth = std::nullopt,
+                                      bool* bandwidth_identified = nullptr);
+GemmWaveFit fit_gemm_waves(const std::vector<GemmPoint>& points, std::int64_t sm_count,
+                           std::optional<double> measured_bandwidth = std::nullopt);
+
+// Fewer points than the four parameters: only the SM rate is fitted (median over points of
+// the quantised work over time); no launch or wave cost; the memory term at `bandwidth`.
+inline constexpr std::size_t kGemmFullFitPoints = 4;
+GemmWaveFit fit_gemm_rate_only(const std::vector<GemmPoint>& points, std::int64_t sm_count,
+                               double bandwidth_bytes_per_s);
+
+double predict_gemm_s(const GemmPoint& point, const GemmFitParameters& p);
+
+}  // namespace clustersim::calibrate

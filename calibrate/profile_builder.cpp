@@ -1,0 +1,439 @@
+#include "profile_builder.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "alpha_beta_fitter.hpp"
+#include "gemm_fitter.hpp"
+#include "linear_cost_fitter.hpp"
+#include "record_json.hpp"
+#include "sample_statistics.hpp"
+
+namespace clustersim::calibrate {
+
+namespace {
+
+// Output precision of a GEMM with this input dtype: FP8 GEMMs write BF16.
+double output_bytes_per_element(Dtype d) { return d == Dtype::kFp8 ? 2.0 : bytes_per_element(d); }
+
+void widen(std::map<std::string, FitRange>& ranges, const std::string& variable, double value) {
+  auto [it, inserted] = ranges.try_emplace(variable, FitRange{value, value});
+  if (!inserted) {
+    it->second.min = std::min(it->second.min, value);
+    it->second.max = std::max(it->second.max, value);
+  }
+}
+
+std::string weak_note(const FitError& e) {
+  if (!e.loo_mape) return "weak: too few points for a leave-one-out error";
+  return {};
+}
+
+class Builder {
+ public:
+  Builder(RecordSet records, const ProfileBuildOptions& options) : options_(options) {
+    profile_.measurements = std::move(records);
+    profile_.name = options.name;
+    profile_.gpu = options.gpu;
+    if (profile_.gpu.empty() && !profile_.measurements.sources.empty()) {
+      profile_.gpu = profile_.measurements.sources.front().gpu;
+    }
+    profile_.created_by = options.created_by;
+    for (const auto& s : profile_.measurements.sources) sources_[s.id] = &s;
+  }
+
+  Profile build() {
+    group();
+    fit_collectives();
+    fit_memory();
+    fit_gemms();
+    fit_attention();
+    fit_decode();
+    fit_all_to_all();
+    fit_overlap();
+    if (options_.cluster) add_roofline_defaults(*options_.cluster);
+    diag_.throw_if_errors();
+    return std::move(profile_);
+  }
+
+ private:
+  const RecordSource& source_of(std::size_t i) const {
+    return *sources_.at(profile_.measurements.records[i].source);
+  }
+
+  void group() {
+    const auto& records = profile_.measurements.records;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      const auto& shape = records[i].shape;
+      if (auto* c = std::get_if<CollectiveRecord>(&shape)) {
+        collectives_[{c->kind, c->algorithm, c->ranks, c->nodes}].push_back(i);
+      } else if (auto* g = std::get_if<GemmRecord>(&shape)) {
+        gemms_[g->dtype].push_back(i);
+      } else if (auto* a = std::get_if<AttentionRecord>(&shape)) {
+        if (a->pass == AttentionPass::kDecode) {
+          decode_.push_back(i);
+        } else {
+          attention_[{a->pass, a->causal, a->head_dim}].push_back(i);
+        }
+      } else if (auto* m = std::get_if<AllToAllRecord>(&shape)) {
+        all_to_all_[{m->phase, m->implementation}].push_back(i);
+      } else if (auto* o = std::get_if<OverlapRecord>(&shape)) {
+        overlap_[{o->pattern, o->variant}].push_back(i);
+      } else if (std::holds_alternative<MemoryRecord>(shape)) {
+        memory_.push_back(i);
+      }
+    }
+  }
+
+  template <class T>
+  const T& shape(std::size_t i) const {
+    return std::get<T>(profile_.measurements.records[i].shape);
+  }
+  double time(std::size_t i) const { return representative_time_s(profile_.measurements.records[i]); }
+
+  void add(Fit fit) {
+    if (fit.note.empty()) fit.note = weak_note(fit.error);
+    profile_.fits.push_back(std::move(fit));
+  }
+
+  void fit_collectives() {
+    for (const auto& [key, indices] : collectives_) {
+      const auto& [kind, algorithm, ranks, nodes] = key;
+      std::vector<SizeTimePoint> points;
+      Fit fit;
+      for (std::size_t i : indices) {
+        points.push_back({shape<CollectiveRecord>(i).size_bytes, time(i)});
+        widen(fit.ranges, "size_bytes", points.back().size_bytes);
+      }
+      if (points.size() < 2) continue;  // one figure cannot give latency and bandwidth
+      AlphaBetaFit ab = fit_piecewise_alpha_beta(points);
+      fit.id = fmt::format("{}/{}/{}x{}", to_string(kind), algorithm, ranks, nodes);
+      fit.model = CollectiveFit{kind, algorithm, ranks, nodes, ab.segments};
+      fit.error = ab.error;
+      for (std::size_t k = 0; k < indices.size(); ++k) {
+        if (std::find(ab.excluded.begin(), ab.excluded.end(), k) == ab.excluded.end()) {
+          fit.records.push_back(indices[k]);
+        }
+      }
+      if (!ab.excluded.empty()) {
+        std::string which;
+        for (std::size_t k : ab.excluded) {
+          which += fmt::format("{}{} B ({:.4g} us)", which.empty() ? "" : ", ", points[k].size_bytes,
+                               points[k].time_s * 1e6);
+        }
+        fit.note = fmt::format(
+            "{} point(s) left out as not monotone (more than {}x slower than a larger message): {}",
+            ab.excluded.size(), kNonMonotoneFactor, which);
+      }
+      add(std::move(fit));
+    }
+  }
+
+  // t = t0 + bytes / BW over memory-bound kernels; one figure (a published bandwidth) gives
+  // BW alone.
+  void fit_memory() {
+    if (memory_.empty()) return;
+    std::vector<LinearPoint> points;
+    Fit fit;
+    std::map<double, int> sizes;
+    for (std::size_t i : memory_) sizes[shape<MemoryRecord>(i).bytes]++;
+    const bool with_launch = sizes.size() >= 2;
+    for (std::size_t i : memory_) {
+      double bytes = shape<MemoryRecord>(i).bytes;
+      points.push_back({with_launch ? std::vector<double>{1.0, bytes} : std::vector<double>{bytes}, time(i)});
+      widen(fit.ranges, "bytes", bytes);
+      fit.records.push_back(i);
+    }
+    LinearCostFit lin = fit_linear_cost(points);
+    double per_byte = lin.coefficients.back();
+    fit.id = "memory";
+    fit.model = MemoryFit{with_launch ? lin.coefficients[0] : 0.0, per_byte};
+    fit.error = lin.error;
+    if (per_byte > 0) memory_bandwidth_ = 1.0 / per_byte;
+    add(std::move(fit));
+  }
+
+  std::optional<std::int64_t> sm_count_for(const std::vector<std::size_t>& indices) {
+    for (std::size_t i : indices) {
+      if (source_of(i).sm_count) return source_of(i).sm_count;
+    }
+    if (options_.cluster) return options_.cluster->gpu.sm_count;
+    return std::nullopt;
+  }
+
+  void fit_gemms() {
+    for (const auto& [dtype, indices] : gemms_) {
+      auto sms = sm_count_for(indices);
+      if (!sms) {
+        const auto& r = profile_.measurements.records[indices.front()];
+        diag_.error("records", fmt::format("/sources/{}", r.source),
+                    fmt::format("GEMM records need the GPU's SM count for the wave model"),
+                    "give system.sm_count in the source, or --cluster");
+        continue;
+      }
+      std::vector<GemmPoint> points;
+      Fit fit;
+      for (std::size_t i : indices) {
+        const auto& g = shape<GemmRecord>(i);
+        GemmPoint p;
+        p.shape = {g.m, g.n, g.k, g.batch};
+        if (g.tile_m && g.tile_n) p.tile = GemmTile{*g.tile_m, *g.tile_n, g.split_k.value_or(1)};
+        p.input_bytes_per_element = bytes_per_element(g.dtype);
+        p.output_bytes_per_element = output_bytes_per_element(g.dtype);
+        p.time_s = time(i);
+        points.push_back(p);
+        widen(fit.ranges, "m", static_cast<double>(g.m));
+        widen(fit.ranges, "n", static_cast<double>(g.n));
+        widen(fit.ranges, "k", static_cast<double>(g.k));
+        fit.records.push_back(i);
+      }
+      fit.id = fmt::format("gemm/{}", to_string(dtype));
+      if (points.size() < kGemmFullFitPoints) {
+        std::optional<double> bandwidth = memory_bandwidth_;
+        if (!bandwidth && options_.cluster) bandwidth = options_.cluster->gpu.hbm_bandwidth_bytes_per_s;
+        if (!bandwidth) {
+          diag_.error("records", fmt::format("/sources/{}", profile_.measurements.records[indices.front()].source),
+                      "too few GEMM records to fit the memory term, and no memory bandwidth is known",
+                      "add a memory record (STREAM copy), or give --cluster");
+          continue;
+        }
+        GemmWaveFit g = fit_gemm_rate_only(points, *sms, *bandwidth);
+        fit.model = GemmFit{dtype, g.parameters};
+        fit.error = g.error;
+        fit.note = fmt::format(
+            "weak: {} point(s), so only the SM rate is fitted; no launch or wave cost; memory term at "
+            "{:.4g} B/s ({})",
+            points.size(), *bandwidth, memory_bandwidth_ ? "measured" : "cluster HBM spec");
+        add(std::move(fit));
+        continue;
+      }
+      GemmWaveFit g = fit_gemm_waves(points, *sms, memory_bandwidth_);
+      fit.model = GemmFit{dtype, g.parameters};
+      fit.error = g.error;
+      if (g.bandwidth_measured) {
+        fit.note = "no memory-bound GEMM: the memory term uses the measured memory bandwidth (fit \"memory\")";
+      } else if (!g.bandwidth_identified) {
+        fit.note = "no memory-bound point: memory bandwidth is not identified by these records";
+      }
+      add(std::move(fit));
+    }
+  }
+
+  void fit_attention() {
+    for (const auto& [key, indices] : attention_) {
+      const auto& [pass, causal, head_dim] = key;
+      std::set<std::int64_t> lengths;
+      for (std::size_t i : indices) lengths.insert(shape<AttentionRecord>(i).seq_kv);
+      if (lengths.size() < 2) continue;  // one sequence length cannot give the curve
+      std::vector<LinearPoint> points;
+      Fit fit;
+      for (std::size_t i : indices) {
+        const auto& a = shape<AttentionRecord>(i);
+        double flops = attention_pass_flops(a);
+        points.push_back({{flops, flops / static_cast<double>(a.seq_kv)}, time(i)});
+        widen(fit.ranges, "seq_kv", static_cast<double>(a.seq_kv));
+        fit.records.push_back(i);
+      }
+      LinearCostFit lin = fit_linear_cost(points);
+      fit.id = fmt::format("attention/{}/{}/d{}", to_string(pass), causal ? "causal" : "full", head_dim);
+      fit.model = AttentionFit{pass, causal, head_dim, {lin.coefficients[0], lin.coefficients[1]}};
+      fit.error = lin.error;
+      add(std::move(fit));
+    }
+  }
+
+  void fit_decode() {
+    if (decode_.size() < 2) return;
+    std::vector<LinearPoint> points;
+    Fit fit;
+    for (std::size_t i : decode_) {
+      double kv = decode_kv_bytes(shape<AttentionRecord>(i));
+      points.push_back({{1.0, kv}, time(i)});
+      widen(fit.ranges, "kv_bytes", kv);
+      fit.records.push_back(i);
+    }
+    LinearCostFit lin = fit_linear_cost(points);
+    fit.id = "decode_attention";
+    fit.model = DecodeAttentionFit{lin.coefficients[0], lin.coefficients[1]};
+    fit.error = lin.error;
+    add(std::move(fit));
+  }
+
+  std::optional<int> gpus_per_node_for(const std::vector<std::size_t>& indices) {
+    for (std::size_t i : indices) {
+      if (source_of(i).gpus_per_node) return static_cast<int>(*source_of(i).gpus_per_node);
+    }
+    if (options_.cluster) return static_cast<int>(options_.cluster->node.gpus_per_node);
+    return std::nullopt;
+  }
+
+  void fit_all_to_all() {
+    for (const auto& [key, indices] : all_to_all_) {
+      const auto& [phase, implementation] = key;
+      auto gpn = gpus_per_node_for(indices);
+      if (!gpn) {
+        diag_.error("records", fmt::format("/sources/{}", profile_.measurements.records[indices.front()].source),
+                    "MoE all-to-all records need GPUs per node to split NVLink and network bytes",
+                    "give system.gpus_per_node in the source, or --cluster");
+        continue;
+      }
+      std::vector<LinearPoint> points;
+      Fit fit;
+      for (std::size_t i : indices) {
+        const auto& a = shape<AllToAllRecord>(i);
+        points.push_back({all_to_all_features(a.bytes_per_rank, a.imbalance, a.ranks, *gpn), time(i)});
+        widen(fit.ranges, "ranks", a.ranks);
+        widen(fit.ranges, "bytes_per_rank", a.bytes_per_rank);
+        fit.records.push_back(i);
+      }
+      if (points.size() < 2) continue;
+      LinearCostFit lin = fit_linear_cost(points);
+      fit.id = fmt::format("moe_{}/{}", to_string(phase), implementation);
+      fit.model = AllToAllFit{phase, implementation, *gpn, lin.coefficients};
+      fit.error = lin.error;
+      add(std::move(fit));
+    }
+  }
+
+  void fit_overlap() {
+    for (const auto& [key, indices] : overlap_) {
+      const auto& [pattern, variant] = key;
+      std::vector<LinearPoint> points;
+      Fit fit;
+      for (std::size_t i : indices) {
+        const auto& o = shape<OverlapRecord>(i);
+        points.push_back({overlap_features(o.gemm_alone_s, o.comm_alone_s), time(i)});
+        widen(fit.ranges, "comm_over_gemm", o.comm_alone_s / o.gemm_alone_s);
+        fit.records.push_back(i);
+      }
+      LinearCostFit lin = fit_linear_cost(points, {1});
+      fit.id = fmt::format("{}/{}", to_string(pattern), variant);
+      fit.model = OverlapFit{pattern, variant, lin.coefficients};
+      fit.error = lin.error;
+      add(std::move(fit));
+    }
+  }
+
+  void add_roofline_defaults(const ClusterSpec& c);
+
+  const ProfileBuildOptions& options_;
+  Profile profile_;
+  Diagnostics diag_;
+  std::map<std::string, const RecordSource*> sources_;
+  std::map<std::tuple<CollectiveKind, std::string, int, int>, std::vector<std::size_t>> collectives_;
+  std::map<Dtype, std::vector<std::size_t>> gemms_;
+  std::map<std::tuple<AttentionPass, bool, std::int64_t>, std::vector<std::size_t>> attention_;
+  std::vector<std::size_t> decode_;
+  std::vector<std::size_t> memory_;
+  std::optional<double> memory_bandwidth_;  // measured, bytes/s
+  std::map<std::pair<MoePhase, std::string>, std::vector<std::size_t>> all_to_all_;
+  std::map<std::pair<OverlapPattern, std::string>, std::vector<std::size_t>> overlap_;
+};
+
+Fit roofline_fit(std::string id, FitModel model, std::string how) {
+  Fit f;
+  f.id = std::move(id);
+  f.origin = FitOrigin::kRooflineDefault;
+  f.model = std::move(model);
+  f.note = "roofline default, not measured: " + std::move(how);
+  return f;
+}
+
+void Builder::add_roofline_defaults(const ClusterSpec& c) {
+  auto has = [&](auto predicate) {
+    return std::any_of(profile_.fits.begin(), profile_.fits.end(), predicate);
+  };
+  const double sms = static_cast<double>(c.gpu.sm_count);
+  for (const auto& [dtype, peak] : c.gpu.peak_dense_flops_per_s) {
+    if (has([&](const Fit& f) { auto* g = std::get_if<GemmFit>(&f.model); return g && g->dtype == dtype; })) continue;
+    profile_.fits.push_back(roofline_fit(
+        fmt::format("gemm/{}", to_string(dtype)),
+        GemmFit{dtype, {0.0, peak / sms, 0.0, c.gpu.hbm_bandwidth_bytes_per_s, c.gpu.sm_count}},
+        fmt::format("{} peak {:.4g} FLOP/s over {} SMs, HBM {:.4g} B/s", c.name, peak, c.gpu.sm_count,
+                    c.gpu.hbm_bandwidth_bytes_per_s)));
+  }
+  auto peak16 = c.gpu.peak_flops_per_s(Dtype::kBf16);
+  if (!peak16) peak16 = c.gpu.peak_flops_per_s(Dtype::kFp16);
+  for (AttentionPass pass : {AttentionPass::kForward, AttentionPass::kBackward}) {
+    if (has([&](const Fit& f) { auto* a = std::get_if<AttentionFit>(&f.model); return a && a->pass == pass; })) continue;
+    profile_.fits.push_back(roofline_fit(
+        fmt::format("attention/{}/any/d128", to_string(pass)),
+        AttentionFit{pass, false, 128, {1.0 / *peak16, 0.0}},
+        fmt::format("{} dense 16-bit peak {:.4g} FLOP/s", c.name, *peak16)));
+  }
+  if (!has([](const Fit& f) { return std::holds_alternative<MemoryFit>(f.model); })) {
+    profile_.fits.push_back(roofline_fit("memory", MemoryFit{0.0, 1.0 / c.gpu.hbm_bandwidth_bytes_per_s},
+                                         fmt::format("{} HBM {:.4g} B/s", c.name, c.gpu.hbm_bandwidth_bytes_per_s)));
+  }
+  if (!has([](const Fit& f) { return std::holds_alternative<DecodeAttentionFit>(f.model); })) {
+    profile_.fits.push_back(roofline_fit("decode_attention",
+                                         DecodeAttentionFit{0.0, 1.0 / c.gpu.hbm_bandwidth_bytes_per_s},
+                                         fmt::format("{} HBM {:.4g} B/s", c.name, c.gpu.hbm_bandwidth_bytes_per_s)));
+  }
+  // Ring collectives: per step one link latency; busbw = link bandwidth.
+  const int gpn = static_cast<int>(c.node.gpus_per_node);
+  for (CollectiveKind kind : {CollectiveKind::kAllReduce, CollectiveKind::kAllGather,
+                              CollectiveKind::kReduceScatter, CollectiveKind::kAllToAll}) {
+    struct Scope {
+      int ranks, nodes;
+      double latency_s, bandwidth;
+      const char* what;
+    };
+    for (const Scope& s : {Scope{gpn, 1, c.node.nvlink_latency_s, c.node.nvlink_bandwidth_bytes_per_s, "NVLink"},
+                           Scope{2, 2, c.node.nic_latency_s, c.node.nic_bandwidth_bytes_per_s, "NIC"}}) {
+      if (has([&](const Fit& f) {
+            auto* cf = std::get_if<CollectiveFit>(&f.model);
+            return cf && cf->kind == kind && (cf->nodes > 1) == (s.nodes > 1);
+          })) {
+        continue;
+      }
+      double steps = (kind == CollectiveKind::kAllReduce ? 2.0 : 1.0) * (s.ranks - 1);
+      double factor = bus_bandwidth_factor(kind, s.ranks);
+      profile_.fits.push_back(roofline_fit(
+          fmt::format("{}/ring/{}x{}", to_string(kind), s.ranks, s.nodes),
+          CollectiveFit{kind, "ring", s.ranks, s.nodes, {{0.0, steps * s.latency_s, factor / s.bandwidth}}},
+          fmt::format("ring over {} at {:.4g} B/s, {:.3g} s per step", s.what, s.bandwidth, s.latency_s)));
+    }
+  }
+}
+
+}  // namespace
+
+double representative_time_s(const MeasurementRecord& record) {
+  return summarize_samples(record.samples_s).median_s;
+}
+
+RecordSet merge_record_sets(const std::vector<std::pair<std::string, RecordSet>>& sets) {
+  RecordSet out;
+  Diagnostics diag;
+  std::map<std::string, std::pair<std::string, nlohmann::json>> seen;  // id -> (file, source)
+  for (const auto& [file, set] : sets) {
+    std::map<std::string, bool> skip;
+    for (const auto& s : set.sources) {
+      nlohmann::json j = to_json(s);
+      auto [it, inserted] = seen.try_emplace(s.id, file, j);
+      if (!inserted) {
+        if (it->second.second != j) {
+          diag.error(file, "/sources", fmt::format("source id \"{}\" is also used by {} for a different source",
+                                                   s.id, it->second.first),
+                     "give each source a unique id");
+        }
+        continue;
+      }
+      out.sources.push_back(s);
+    }
+    for (const auto& r : set.records) out.records.push_back(r);
+  }
+  diag.throw_if_errors();
+  return out;
+}
+
+Profile build_profile(RecordSet records, const ProfileBuildOptions& options) {
+  return Builder(std::move(records), options).build();
+}
+
+}  // namespace clustersim::calibrate

@@ -1,0 +1,109 @@
+#pragma once
+// A profile: the measurements of one GPU type and the cost models fitted from them, each with
+// its error and the range of inputs it was fitted on. Format: docs/profiles.md.
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "cost_forms.hpp"
+#include "measurement_record.hpp"
+
+namespace clustersim {
+
+inline constexpr const char* kProfileSchema = "clustersim-profile/1";
+
+struct FitError {
+  std::int64_t points = 0;
+  double mape = 0;      // mean absolute percentage error in sample, as a fraction
+  // Leave-one-out: each point predicted by a fit made without it; absent when there are too
+  // few points for that (no more points than parameters).
+  std::optional<double> loo_mape;
+  double max_ape = 0;   // worst in-sample point
+};
+
+// Inputs a fit saw, per variable ("size_bytes", "m", "seq_kv", ...). Outside: extrapolation.
+struct FitRange {
+  double min = 0, max = 0;
+};
+
+// Where a fit's parameters came from. A roofline default is computed from the cluster
+// preset's peak numbers, not measured; reports flag it.
+enum class FitOrigin { kFitted, kRooflineDefault };
+std::string_view to_string(FitOrigin origin);
+
+struct CollectiveFit {
+  CollectiveKind kind = CollectiveKind::kAllReduce;
+  std::string algorithm = "any";
+  int ranks = 0;
+  int nodes = 1;
+  std::vector<AlphaBetaSegment> segments;
+};
+
+struct GemmFit {
+  Dtype dtype = Dtype::kBf16;
+  GemmFitParameters parameters;
+};
+
+struct AttentionFit {
+  AttentionPass pass = AttentionPass::kForward;
+  bool causal = false;
+  std::int64_t head_dim = 0;
+  SaturatingEfficiency efficiency;
+};
+
+// Decode attention: t = launch_s + kv_bytes * seconds_per_byte.
+struct DecodeAttentionFit {
+  double launch_s = 0;
+  double seconds_per_byte = 0;
+};
+
+// MoE dispatch/combine: t = c0 + c1 bytes_nvlink + c2 bytes_network (all_to_all_features).
+struct AllToAllFit {
+  MoePhase phase = MoePhase::kDispatch;
+  std::string implementation;
+  int gpus_per_node = 8;
+  std::vector<double> coefficients;  // [latency_s, s_per_byte_nvlink, s_per_byte_network]
+};
+
+// Overlapped GEMM + TP communication (overlap_features): coefficients [1 + sigma, phi].
+struct OverlapFit {
+  OverlapPattern pattern = OverlapPattern::kAllGatherGemm;
+  std::string variant;
+  std::vector<double> coefficients;
+};
+
+// Memory-bound kernels (elementwise, norms, copies): t = launch_s + bytes * seconds_per_byte.
+struct MemoryFit {
+  double launch_s = 0;
+  double seconds_per_byte = 0;
+};
+
+using FitModel = std::variant<CollectiveFit, GemmFit, AttentionFit, DecodeAttentionFit,
+                              AllToAllFit, OverlapFit, MemoryFit>;
+
+struct Fit {
+  std::string id;  // unique in the profile, e.g. "all_reduce/any/8x1"
+  FitOrigin origin = FitOrigin::kFitted;
+  FitModel model;
+  FitError error;
+  std::map<std::string, FitRange> ranges;
+  std::vector<std::size_t> records;  // indices into Profile::measurements.records
+  std::string note;                  // e.g. why a fit is weak or how a default was derived
+};
+
+struct Profile {
+  std::string name;  // e.g. "h100"
+  std::string gpu;   // e.g. "H100 SXM5 80GB"
+  std::string created_by;
+  RecordSet measurements;
+  std::vector<Fit> fits;
+};
+
+// A short name of the fit's model family: "alpha_beta_piecewise", "gemm_wave_roofline",
+// "attention_saturating", "decode_attention_linear", "all_to_all_linear", "overlap_linear",
+// "memory_linear".
+std::string_view model_name(const FitModel& model);
+
+}  // namespace clustersim

@@ -1,0 +1,162 @@
+// Fitters recover known closed forms exactly, and error statistics mean what they say.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "alpha_beta_fitter.hpp"
+#include "gemm_fitter.hpp"
+#include "linear_cost_fitter.hpp"
+#include "measurement_record.hpp"
+
+namespace clustersim::calibrate {
+namespace {
+
+// Ring all-reduce over n ranks: 2(n-1) steps of latency a, 2(n-1)/n S bytes at bandwidth B.
+double ring_all_reduce_s(double size, int n, double step_latency_s, double link_bytes_per_s) {
+  return 2.0 * (n - 1) * step_latency_s + 2.0 * (n - 1) / n * size / link_bytes_per_s;
+}
+
+TEST(AlphaBetaFit, RingAllReduceClosedFormIsRecoveredExactly) {
+  const int n = 8;
+  const double step = 3e-6, bw = 370e9;
+  std::vector<SizeTimePoint> points;
+  for (double s = 1024; s <= 8.0 * (1 << 30); s *= 2) points.push_back({s, ring_all_reduce_s(s, n, step, bw)});
+  AlphaBetaFit fit = fit_piecewise_alpha_beta(points);
+  ASSERT_EQ(fit.segments.size(), 1u);
+  EXPECT_NEAR(fit.segments[0].latency_s, 2.0 * (n - 1) * step, 1e-12);
+  EXPECT_NEAR(fit.segments[0].seconds_per_byte * bw, 2.0 * (n - 1) / n, 1e-9);
+  EXPECT_LT(fit.error.mape, 1e-9);
+  ASSERT_TRUE(fit.error.loo_mape.has_value());
+  EXPECT_LT(*fit.error.loo_mape, 1e-9);
+  EXPECT_TRUE(fit.excluded.empty());
+}
+
+TEST(AlphaBetaFit, ProtocolSwitchIsFoundAsASecondSegment) {
+  // Low latency, low bandwidth below 256 KiB (LL-like); higher latency and bandwidth above.
+  std::vector<SizeTimePoint> points;
+  for (double s = 1024; s <= (1 << 30); s *= 2) {
+    double t = s < 256 * 1024 ? 10e-6 + s / 20e9 : 40e-6 + s / 300e9;
+    points.push_back({s, t});
+  }
+  AlphaBetaFit fit = fit_piecewise_alpha_beta(points);
+  ASSERT_EQ(fit.segments.size(), 2u);
+  EXPECT_GT(fit.segments[1].min_size_bytes, 128 * 1024.0);
+  EXPECT_LT(fit.segments[1].min_size_bytes, 256 * 1024.0);
+  EXPECT_NEAR(fit.segments[0].latency_s, 10e-6, 1e-12);
+  EXPECT_NEAR(1.0 / fit.segments[1].seconds_per_byte, 300e9, 1e-3 * 300e9);
+  EXPECT_LT(fit.error.mape, 1e-9);
+}
+
+TEST(AlphaBetaFit, ASmallMessageSlowerThanMuchLargerOnesIsLeftOutAndReported) {
+  std::vector<SizeTimePoint> points = {{32768, 6e-3}};  // warm-up artefact: 6 ms
+  for (double s = 65536; s <= (1 << 30); s *= 2) points.push_back({s, 400e-6 + s / 190e9});
+  AlphaBetaFit fit = fit_piecewise_alpha_beta(points);
+  ASSERT_EQ(fit.excluded.size(), 1u);
+  EXPECT_EQ(fit.excluded[0], 0u);
+  EXPECT_EQ(fit.error.points, static_cast<std::int64_t>(points.size() - 1));
+  EXPECT_LT(fit.error.mape, 1e-9);
+}
+
+TEST(AlphaBetaFit, ErrorsAreRelativeAndLeaveOneOutRefits) {
+  // Noise of +-5 % alternating: in-sample MAPE near 5 %, leave-one-out larger.
+  std::vector<SizeTimePoint> points;
+  int sign = 1;
+  for (double s = 1024; s <= (1 << 26); s *= 2, sign = -sign) {
+    points.push_back({s, (20e-6 + s / 100e9) * (1 + 0.05 * sign)});
+  }
+  AlphaBetaFit fit = fit_piecewise_alpha_beta(points);
+  EXPECT_NEAR(fit.error.mape, 0.05, 0.01);
+  ASSERT_TRUE(fit.error.loo_mape.has_value());
+  EXPECT_GE(*fit.error.loo_mape, fit.error.mape);
+}
+
+TEST(BusBandwidth, FactorsFollowNcclTestsConventions) {
+  // doc/PERFORMANCE.md of nccl-tests: busbw = algbw x factor.
+  const int n = 8;
+  EXPECT_DOUBLE_EQ(bus_bandwidth_factor(CollectiveKind::kAllReduce, n), 2.0 * 7 / 8);
+  EXPECT_DOUBLE_EQ(bus_bandwidth_factor(CollectiveKind::kReduceScatter, n), 7.0 / 8);
+  EXPECT_DOUBLE_EQ(bus_bandwidth_factor(CollectiveKind::kAllGather, n), 7.0 / 8);
+  EXPECT_DOUBLE_EQ(bus_bandwidth_factor(CollectiveKind::kAllToAll, n), 7.0 / 8);
+  EXPECT_DOUBLE_EQ(bus_bandwidth_factor(CollectiveKind::kBroadcast, n), 1.0);
+  EXPECT_DOUBLE_EQ(bus_bandwidth_factor(CollectiveKind::kReduce, n), 1.0);
+  EXPECT_DOUBLE_EQ(bus_bandwidth_factor(CollectiveKind::kSendRecv, 2), 1.0);
+  // A row of the Azure ND H100 v5 all_reduce_perf log: 1 GiB at 466.35 GB/s busbw.
+  double t = time_from_bus_bandwidth_s(CollectiveKind::kAllReduce, 8, 1073741824.0, 466.35e9);
+  double algbw = algorithm_bandwidth_bytes_per_s(1073741824.0, t);
+  EXPECT_NEAR(algbw * bus_bandwidth_factor(CollectiveKind::kAllReduce, 8), 466.35e9, 1e-3);
+  EXPECT_NEAR(t, 1073741824.0 / (466.35e9 / 1.75), 1e-12);
+}
+
+TEST(GemmWaveFit, SyntheticWaveSawToothIsRecoveredExactly) {
+  // Known tile 128x128 on 132 SMs: t = t0 + waves (2 BM BN K / F + w). M ramps through wave
+  // boundaries, so time climbs in steps (the saw-tooth of achieved FLOP/s); two K values
+  // separate the per-wave overhead from the per-FLOP rate.
+  const std::int64_t sms = 132;
+  const GemmFitParameters truth{4e-6, 6.0e12, 0.7e-6, 3.0e12, sms};
+  std::vector<GemmPoint> points;
+  for (std::int64_t m = 128; m <= 8192; m += 384) {
+   for (std::int64_t k : {2048, 8192}) {
+    GemmPoint p;
+    p.shape = {m, 4096, k, 1};
+    p.tile = GemmTile{128, 128};
+    p.time_s = gemm_time_s(p.shape, &*p.tile, 2, 2, truth);
+    points.push_back(p);
+   }
+  }
+  GemmWaveFit fit = fit_gemm_waves(points, sms);
+  EXPECT_NEAR(fit.parameters.launch_s, truth.launch_s, 1e-6 * truth.launch_s);
+  EXPECT_NEAR(fit.parameters.sm_flops_per_s, truth.sm_flops_per_s, 1e-6 * truth.sm_flops_per_s);
+  EXPECT_NEAR(fit.parameters.wave_s, truth.wave_s, 1e-6 * truth.wave_s);
+  EXPECT_LT(fit.error.mape, 1e-9);
+  for (const auto& p : points) EXPECT_NEAR(predict_gemm_s(p, fit.parameters), p.time_s, 1e-9 * p.time_s);
+  // The achieved rate really is a saw-tooth: it falls when a new wave starts.
+  auto achieved = [](const GemmPoint& p) { return 2.0 * p.shape.m * p.shape.n * p.shape.k / p.time_s; };
+  bool fell = false;
+  for (std::size_t i = 2; i < points.size(); ++i) fell = fell || achieved(points[i]) < achieved(points[i - 2]);
+  EXPECT_TRUE(fell);
+}
+
+TEST(GemmWaveFit, SmallMBandwidthRegimeIsFitted) {
+  // Skinny GEMMs are limited by bytes, square ones by FLOPs; both regimes in one fit.
+  const std::int64_t sms = 132;
+  const GemmFitParameters truth{3e-6, 9e12, 0.0, 2.6e12, sms};
+  std::vector<GemmPoint> points;
+  for (std::int64_t m : {16, 32, 64, 128, 2048, 4096, 8192}) {
+    for (std::int64_t n : {4096, 7168}) {
+      GemmPoint p;
+      p.shape = {m, n, 7168, 1};
+      p.input_bytes_per_element = 1;  // tile and split-K left to the model, as for a library
+      p.output_bytes_per_element = 2;
+      p.time_s = gemm_time_s(p.shape, nullptr, 1, 2, truth);
+      points.push_back(p);
+    }
+  }
+  GemmWaveFit fit = fit_gemm_waves(points, sms);
+  EXPECT_TRUE(fit.bandwidth_identified);
+  EXPECT_NEAR(fit.parameters.memory_bytes_per_s, truth.memory_bytes_per_s, 1e-6 * truth.memory_bytes_per_s);
+  EXPECT_LT(fit.error.mape, 1e-6);
+}
+
+TEST(LinearCostFit, SaturatingAttentionEfficiencyIsRecovered) {
+  // t / flops = a + b / seq: 1/a = 600 TFLOP/s at long sequences, half of it at seq 1024.
+  const double a = 1.0 / 600e12, b = 1024.0 / 600e12;
+  std::vector<LinearPoint> points;
+  for (double seq : {512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0}) {
+    double flops = attention_forward_flops(16384 / static_cast<std::int64_t>(seq), 16,
+                                           static_cast<std::int64_t>(seq), static_cast<std::int64_t>(seq), 128, false);
+    points.push_back({{flops, flops / seq}, flops * (a + b / seq)});
+  }
+  LinearCostFit fit = fit_linear_cost(points);
+  EXPECT_NEAR(fit.coefficients[0], a, 1e-9 * a);
+  EXPECT_NEAR(fit.coefficients[1], b, 1e-9 * b);
+  EXPECT_LT(fit.error.mape, 1e-9);
+}
+
+TEST(LinearCostFit, TooFewPointsHaveNoLeaveOneOutError) {
+  std::vector<LinearPoint> points = {{{1.0, 2.0}, 3.0}, {{1.0, 4.0}, 5.0}};
+  LinearCostFit fit = fit_linear_cost(points);
+  EXPECT_FALSE(fit.error.loo_mape.has_value());
+}
+
+}  // namespace
+}  // namespace clustersim::calibrate

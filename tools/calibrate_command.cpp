@@ -1,0 +1,235 @@
+#include "calibrate_command.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "cli_common.hpp"
+#include "measurement_import.hpp"
+#include "preset_path.hpp"
+#include "profile_builder.hpp"
+#include "profile_json.hpp"
+#include "record_json.hpp"
+
+namespace clustersim::cli {
+
+namespace {
+
+// Fits meeting these are "ok" in the report; the acceptance targets of our shipped profiles.
+constexpr double kGoodMape = 0.10;
+constexpr double kGoodLooMape = 0.15;
+constexpr std::int64_t kEnoughPoints = 6;
+
+struct ImportOptions {
+  std::string input;
+  std::string output;
+};
+
+struct FitOptions {
+  std::vector<std::string> inputs;
+  std::string output;
+  std::string name;
+  std::string gpu;
+  std::string cluster;
+};
+
+struct ReportOptions {
+  std::string profile;
+  Format format = Format::kTable;
+};
+
+// Writes `text` to `path` atomically (temporary file, then rename), or to stdout when empty.
+void write_output(const std::string& path, const std::string& text) {
+  if (path.empty() || path == "-") {
+    std::cout << text;
+    return;
+  }
+  std::string temporary = path + ".partial";
+  {
+    std::ofstream out(temporary, std::ios::binary);
+    if (!out) throw UsageError(fmt::format("cannot write {}", path));
+    out << text;
+    if (!out.flush()) throw UsageError(fmt::format("cannot write {}", path));
+  }
+  std::filesystem::rename(temporary, path);
+}
+
+// A records file of ours, or anything the importers read.
+RecordSet read_measurements(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (in) {
+    std::string head(256, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<std::size_t>(in.gcount()));
+    if (head.find(kRecordsSchema) != std::string::npos) return load_record_set(path);
+  }
+  return import_measurement_file(path);
+}
+
+void run_import(const ImportOptions& o) {
+  RecordSet set = import_measurement_file(o.input);
+  std::cerr << fmt::format("{}: {} record(s) from {} source(s)\n", o.input, set.records.size(),
+                           set.sources.size());
+  write_output(o.output, record_set_to_json(set).dump(2) + "\n");
+}
+
+void run_fit(const FitOptions& o) {
+  std::vector<std::pair<std::string, RecordSet>> sets;
+  for (const auto& input : o.inputs) {
+    sets.emplace_back(input, read_measurements(input));
+    std::cerr << fmt::format("read {}: {} record(s)\n", input, sets.back().second.records.size());
+  }
+  calibrate::ProfileBuildOptions options;
+  options.name = o.name.empty() ? std::filesystem::path(o.output.empty() ? "profile" : o.output).stem().string()
+                                : o.name;
+  options.gpu = o.gpu;
+  options.created_by = "clustersim calibrate fit";
+  if (!o.cluster.empty()) {
+    Diagnostics diag;
+    options.cluster = load_cluster(o.cluster, diag);
+    print_warnings(diag);
+  }
+  Profile profile = calibrate::build_profile(calibrate::merge_record_sets(sets), options);
+  std::cerr << fmt::format("{} fit(s)\n", profile.fits.size());
+  write_output(o.output, profile_to_json(profile).dump(2) + "\n");
+}
+
+std::string status_of(const Fit& f) {
+  if (f.origin == FitOrigin::kRooflineDefault) return "ROOFLINE DEFAULT";
+  std::vector<std::string> why;
+  if (f.error.points < kEnoughPoints) why.push_back(fmt::format("{} points", f.error.points));
+  if (f.error.mape > kGoodMape) why.push_back("MAPE > 10 %");
+  if (!f.error.loo_mape) {
+    why.push_back("no LOO");
+  } else if (*f.error.loo_mape > kGoodLooMape) {
+    why.push_back("LOO > 15 %");
+  }
+  if (why.empty()) return "ok";
+  std::string s = "WEAK:";
+  for (const auto& w : why) s += " " + w + ";";
+  s.pop_back();
+  return s;
+}
+
+std::string range_text(const Fit& f) {
+  std::string out;
+  for (const auto& [variable, r] : f.ranges) {
+    out += fmt::format("{}{} {:.4g}..{:.4g}", out.empty() ? "" : ", ", variable, r.min, r.max);
+  }
+  return out.empty() ? "-" : out;
+}
+
+std::string percent(double fraction) { return fmt::format("{:.1f}", 100.0 * fraction); }
+
+void run_report(const ReportOptions& o) {
+  std::string path = resolve_input(o.profile, "profiles", "--profile");
+  Profile p = load_profile(path);
+  std::vector<bool> used(p.measurements.records.size(), false);
+  for (const auto& f : p.fits) {
+    for (std::size_t i : f.records) used[i] = true;
+  }
+  std::vector<std::size_t> unused;
+  for (std::size_t i = 0; i < used.size(); ++i) {
+    if (!used[i]) unused.push_back(i);
+  }
+  if (o.format == Format::kJson) {
+    nlohmann::ordered_json j;
+    j["profile"] = o.profile;
+    j["gpu"] = p.gpu;
+    nlohmann::ordered_json fits = nlohmann::ordered_json::array();
+    for (const auto& f : p.fits) {
+      nlohmann::ordered_json row;
+      row["id"] = f.id;
+      row["model"] = model_name(f.model);
+      row["origin"] = to_string(f.origin);
+      row["points"] = f.error.points;
+      row["mape"] = f.error.mape;
+      row["loo_mape"] = f.error.loo_mape ? nlohmann::ordered_json(*f.error.loo_mape) : nlohmann::ordered_json();
+      row["max_ape"] = f.error.max_ape;
+      row["range"] = range_text(f);
+      row["status"] = status_of(f);
+      row["note"] = f.note;
+      fits.push_back(row);
+    }
+    j["fits"] = fits;
+    j["records_not_fitted"] = unused;
+    std::cout << j.dump(2) << '\n';
+    return;
+  }
+  std::cout << fmt::format("profile {} ({}): {} record(s), {} fit(s)\n\n", o.profile, p.gpu,
+                           p.measurements.records.size(), p.fits.size());
+  std::cout << fmt::format("{:<34} {:<24} {:>6} {:>7} {:>7} {:>7}  {:<18} {}\n", "fit", "model",
+                           "points", "MAPE%", "LOO%", "max%", "status", "fitted on");
+  for (const auto& f : p.fits) {
+    bool roofline = f.origin == FitOrigin::kRooflineDefault;
+    std::cout << fmt::format("{:<34} {:<24} {:>6} {:>7} {:>7} {:>7}  {:<18} {}\n", f.id,
+                             model_name(f.model), roofline ? "-" : std::to_string(f.error.points),
+                             roofline ? "-" : percent(f.error.mape),
+                             roofline || !f.error.loo_mape ? "-" : percent(*f.error.loo_mape),
+                             roofline ? "-" : percent(f.error.max_ape), status_of(f), range_text(f));
+  }
+  bool any_note = false;
+  for (const auto& f : p.fits) {
+    if (f.note.empty()) continue;
+    if (!any_note) std::cout << "\nnotes:\n";
+    any_note = true;
+    std::cout << fmt::format("  {}: {}\n", f.id, f.note);
+  }
+  if (!unused.empty()) {
+    std::cout << fmt::format("\n{} record(s) not used by any fit (single figures or no fitter):", unused.size());
+    for (std::size_t i : unused) {
+      const auto& r = p.measurements.records[i];
+      std::cout << fmt::format(" {}{}", r.source, r.label.empty() ? "" : "/" + r.label);
+    }
+    std::cout << '\n';
+  }
+}
+
+}  // namespace
+
+void register_calibrate_command(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand("calibrate", "Import measurements, fit cost models, report fits");
+  cmd->require_subcommand(1);
+
+  auto imp = std::make_shared<ImportOptions>();
+  CLI::App* import = cmd->add_subcommand(
+      "import", "Read an nccl-tests log or -J JSON, a PyTorch profiler trace, or a published table");
+  import->footer(
+      "Example:\n"
+      "  clustersim calibrate import all_reduce_perf.log -o all_reduce.records.json\n"
+      "  clustersim calibrate import rank0.pt.trace.json.gz -o kineto.records.json");
+  import->add_option("input", imp->input, "Measurement file")->required();
+  import->add_option("-o,--output", imp->output, "Records file to write (default: stdout)");
+  import->callback([imp] { run_import(*imp); });
+
+  auto fit = std::make_shared<FitOptions>();
+  CLI::App* fitc = cmd->add_subcommand("fit", "Fit cost models from records into a profile");
+  fitc->footer(
+      "Example:\n"
+      "  clustersim calibrate fit configs/measurements/h100/*.csv --cluster h100-ndr \\\n"
+      "      --name h100 -o h100.json");
+  fitc->add_option("inputs", fit->inputs, "Records files or importable measurement files")->required();
+  fitc->add_option("-o,--output", fit->output, "Profile to write (default: stdout)");
+  fitc->add_option("--name", fit->name, "Profile name (default: the output file's stem)");
+  fitc->add_option("--gpu", fit->gpu, "GPU name (default: the first source's)");
+  fitc->add_option("--cluster", fit->cluster,
+                   "Cluster preset or file: SM count, GPUs per node, and roofline defaults for "
+                   "what no measurement covers (flagged in the profile)");
+  fitc->callback([fit] { run_fit(*fit); });
+
+  auto rep = std::make_shared<ReportOptions>();
+  CLI::App* report = cmd->add_subcommand(
+      "report", "Table of a profile's fits: inputs' range, MAPE, leave-one-out error, warnings");
+  report->footer(
+      "Example:\n"
+      "  clustersim calibrate report h100\n"
+      "  clustersim calibrate report my-profile.json --format json");
+  report->add_option("profile", rep->profile, "Profile file or shipped profile name")->required();
+  add_format_option(*report, rep->format);
+  report->callback([rep] { run_report(*rep); });
+}
+
+}  // namespace clustersim::cli
