@@ -114,6 +114,7 @@ ReplayInputs measured_inputs(const TraceDependencyGraph& graph, const TraceRepla
   const auto& duration = layout.recorded_duration_s();
   const std::size_t n = graph.op_count();
   const std::size_t dp = layout.dp_size();
+  std::vector<double> latest(dp);  // latest recorded start in a group, per dp rank
   for (std::size_t k = 0; k < layout.step_count(); ++k) {
     for (std::size_t d = 0; d < dp; ++d) {
       for (std::size_t op = 0; op < n; ++op) {
@@ -130,7 +131,7 @@ ReplayInputs measured_inputs(const TraceDependencyGraph& graph, const TraceRepla
     }
     for (const auto& group : graph.groups()) {
       double all_ranks = -std::numeric_limits<double>::infinity();
-      std::vector<double> latest(dp, -std::numeric_limits<double>::infinity());
+      std::fill(latest.begin(), latest.end(), -std::numeric_limits<double>::infinity());
       for (std::size_t d = 0; d < dp; ++d) {
         for (auto m : group.members) latest[d] = std::max(latest[d], start[layout.slot(k, d, m)]);
         all_ranks = std::max(all_ranks, latest[d]);
