@@ -105,10 +105,7 @@ class Builder {
       const auto& [kind, algorithm, ranks, nodes] = key;
       std::vector<SizeTimePoint> points;
       Fit fit;
-      for (std::size_t i : indices) {
-        points.push_back({shape<CollectiveRecord>(i).size_bytes, time(i)});
-        widen(fit.ranges, "size_bytes", points.back().size_bytes);
-      }
+      for (std::size_t i : indices) points.push_back({shape<CollectiveRecord>(i).size_bytes, time(i)});
       if (points.size() < 2) continue;  // one figure cannot give latency and bandwidth
       AlphaBetaFit ab = fit_piecewise_alpha_beta(points);
       fit.id = fmt::format("{}/{}/{}x{}", to_string(kind), algorithm, ranks, nodes);
@@ -117,6 +114,7 @@ class Builder {
       for (std::size_t k = 0; k < indices.size(); ++k) {
         if (std::find(ab.excluded.begin(), ab.excluded.end(), k) == ab.excluded.end()) {
           fit.records.push_back(indices[k]);
+          widen(fit.ranges, "size_bytes", points[k].size_bytes);
         }
       }
       if (!ab.excluded.empty()) {

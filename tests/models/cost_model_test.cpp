@@ -1,0 +1,120 @@
+// CostModel prices from fits, says when it extrapolates, and reads back what it wrote.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "cost_model.hpp"
+#include "profile_json.hpp"
+
+namespace clustersim {
+namespace {
+
+ClusterSpec eight_gpu_nodes() {
+  ClusterSpec c;
+  c.name = "test";
+  c.gpu.sm_count = 132;
+  c.gpu.hbm_bandwidth_bytes_per_s = 3.35e12;
+  c.gpu.peak_dense_flops_per_s[Dtype::kBf16] = 989e12;
+  c.node.gpus_per_node = 8;
+  return c;
+}
+
+Fit collective_fit(CollectiveKind kind, int ranks, int nodes, double latency_s, double s_per_byte) {
+  Fit f;
+  f.id = std::string(to_string(kind)) + "/" + std::to_string(ranks) + "x" + std::to_string(nodes);
+  f.model = CollectiveFit{kind, "any", ranks, nodes, {{1024, latency_s, s_per_byte}}};
+  f.ranges["size_bytes"] = {1024, 1 << 30};
+  f.error.points = 10;
+  return f;
+}
+
+Profile test_profile() {
+  Profile p;
+  p.name = "test";
+  p.gpu = "test GPU";
+  // Ring all-reduce on 8 GPUs: 14 steps of 2 us, busbw 360 GB/s.
+  p.fits.push_back(collective_fit(CollectiveKind::kAllReduce, 8, 1, 14 * 2e-6, 1.75 / 360e9));
+  // Across nodes, one GPU per node on a rail: 2 nodes, 1 step of 5 us, 45 GB/s.
+  p.fits.push_back(collective_fit(CollectiveKind::kAllReduce, 2, 2, 2 * 5e-6, 1.0 / 45e9));
+  Fit g;
+  g.id = "gemm/bf16";
+  g.model = GemmFit{Dtype::kBf16, {4e-6, 6e12, 0.0, 3e12, 132}};
+  g.ranges = {{"m", {128, 16384}}, {"n", {128, 16384}}, {"k", {128, 16384}}};
+  p.fits.push_back(g);
+  return p;
+}
+
+TEST(CostModel, ExactCollectiveFitIsUsedAsIs) {
+  CostModel cm(test_profile(), "test.json", eight_gpu_nodes());
+  PricedOp p = cm.collective(CollectiveKind::kAllReduce, 1 << 28, 8, 1);
+  EXPECT_NEAR(p.seconds, 28e-6 + (1 << 28) * 1.75 / 360e9, 1e-12);
+  EXPECT_FALSE(p.extrapolated);
+  EXPECT_EQ(p.basis, "all_reduce/8x1");
+}
+
+TEST(CostModel, OtherCollectivesAndGroupSizesAreRingScaledAndFlagged) {
+  CostModel cm(test_profile(), "test.json", eight_gpu_nodes());
+  // all_gather on 4 GPUs: 3 steps of 2 us, (3/4) S at 360 GB/s bus bandwidth.
+  PricedOp p = cm.collective(CollectiveKind::kAllGather, 1 << 28, 4, 1);
+  EXPECT_NEAR(p.seconds, 3 * 2e-6 + (1 << 28) * 0.75 / 360e9, 1e-12);
+  EXPECT_TRUE(p.extrapolated);
+}
+
+TEST(CostModel, MultiNodeAllReduceIsHierarchical) {
+  CostModel cm(test_profile(), "test.json", eight_gpu_nodes());
+  const double s = 1 << 30;
+  // 32 GPUs on 4 nodes: reduce-scatter and all-gather inside the node (7 steps each, 7/8 S),
+  // then all-reduce of S/8 across 4 nodes on each rail (6 steps of 5 us, 2*3/4 of S/8 at 45 GB/s).
+  double intra = 2 * (7 * 2e-6 + s * 0.875 / 360e9);
+  double inter = 6 * 5e-6 + (s / 8) * 1.5 / 45e9;
+  PricedOp p = cm.collective(CollectiveKind::kAllReduce, s, 32, 4);
+  EXPECT_NEAR(p.seconds, intra + inter, 1e-9);
+  EXPECT_TRUE(p.extrapolated);
+}
+
+TEST(CostModel, GemmOutsideTheFittedRangeIsFlagged) {
+  CostModel cm(test_profile(), "test.json", eight_gpu_nodes());
+  EXPECT_FALSE(cm.gemm({4096, 4096, 4096, 1}, Dtype::kBf16).extrapolated);
+  EXPECT_TRUE(cm.gemm({65536, 4096, 4096, 1}, Dtype::kBf16).extrapolated);
+  // FP16 runs on the same tensor cores: priced by the BF16 fit, flagged.
+  PricedOp fp16 = cm.gemm({4096, 4096, 4096, 1}, Dtype::kFp16);
+  EXPECT_TRUE(fp16.extrapolated);
+  EXPECT_DOUBLE_EQ(fp16.seconds, cm.gemm({4096, 4096, 4096, 1}, Dtype::kBf16).seconds);
+}
+
+TEST(CostModel, AMissingFitIsAnInputErrorNamingTheProfile) {
+  CostModel cm(test_profile(), "test.json", eight_gpu_nodes());
+  try {
+    cm.gemm({4096, 4096, 4096, 1}, Dtype::kFp8);
+    FAIL() << "expected an error";
+  } catch (const InputErrors& e) {
+    ASSERT_EQ(e.errors().size(), 1u);
+    EXPECT_EQ(e.errors()[0].file, "test.json");
+    EXPECT_EQ(e.errors()[0].pointer, "/fits");
+    EXPECT_NE(e.errors()[0].message.find("fp8 GEMM"), std::string::npos);
+  }
+}
+
+TEST(ProfileJson, WhatIsWrittenReadsBackIdentically) {
+  Profile p = test_profile();
+  RecordSource s;
+  s.id = "src";
+  s.kind = "literature";
+  s.gpu = "test GPU";
+  s.timer = "published";
+  s.statistic = "mean";
+  p.measurements.sources.push_back(s);
+  p.measurements.records.push_back({"src", "line 3", CollectiveRecord{CollectiveKind::kAllReduce, 8, 1, "any", "any", 1024, "float", true}, {25e-6}});
+  p.fits[0].records = {0};
+  p.fits[0].error.loo_mape = 0.02;
+  std::string path = ::testing::TempDir() + "/profile_roundtrip.json";
+  std::string first = profile_to_json(p).dump(2);
+  std::ofstream(path) << first;
+  Profile back = load_profile(path);
+  EXPECT_EQ(profile_to_json(back).dump(2), first);
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace clustersim
