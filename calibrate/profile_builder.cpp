@@ -356,8 +356,10 @@ void Builder::add_roofline_defaults(const ClusterSpec& c) {
   }
   auto peak16 = c.gpu.peak_flops_per_s(Dtype::kBf16);
   if (!peak16) peak16 = c.gpu.peak_flops_per_s(Dtype::kFp16);
+  // Attention: only when nothing was measured (a forward+backward curve prices either pass).
+  const bool attention_measured = has([](const Fit& f) { return std::holds_alternative<AttentionFit>(f.model); });
   for (AttentionPass pass : {AttentionPass::kForward, AttentionPass::kBackward}) {
-    if (has([&](const Fit& f) { auto* a = std::get_if<AttentionFit>(&f.model); return a && a->pass == pass; })) continue;
+    if (attention_measured) break;
     profile_.fits.push_back(roofline_fit(
         fmt::format("attention/{}/any/d128", to_string(pass)),
         AttentionFit{pass, false, 128, {1.0 / *peak16, 0.0}},
@@ -383,9 +385,11 @@ void Builder::add_roofline_defaults(const ClusterSpec& c) {
     };
     for (const Scope& s : {Scope{gpn, 1, c.node.nvlink_latency_s, c.node.nvlink_bandwidth_bytes_per_s, "NVLink"},
                            Scope{2, 2, c.node.nic_latency_s, c.node.nic_bandwidth_bytes_per_s, "NIC"}}) {
+      // Only for a scope nothing was measured in: the cost model derives other collectives
+      // and group sizes from a measured one by ring scaling.
       if (has([&](const Fit& f) {
             auto* cf = std::get_if<CollectiveFit>(&f.model);
-            return cf && cf->kind == kind && (cf->nodes > 1) == (s.nodes > 1);
+            return cf && f.origin == FitOrigin::kFitted && (cf->nodes > 1) == (s.nodes > 1);
           })) {
         continue;
       }

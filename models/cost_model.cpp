@@ -104,9 +104,9 @@ PricedOp CostModel::attention(const AttentionRecord& shape) const {
     if (!a) continue;
     bool same_pass = a->pass == shape.pass;
     if (!same_pass && a->pass != AttentionPass::kForwardBackward) continue;
-    double score = (same_pass ? 0 : 1000) + (a->causal == shape.causal ? 0 : 100) +
-                   std::abs(std::log2(static_cast<double>(a->head_dim) / static_cast<double>(shape.head_dim))) +
-                   10 * preference(f);
+    // Measured before roofline, then same pass, causality, nearest head dimension.
+    double score = 1e5 * preference(f) + (same_pass ? 0 : 1000) + (a->causal == shape.causal ? 0 : 100) +
+                   std::abs(std::log2(static_cast<double>(a->head_dim) / static_cast<double>(shape.head_dim)));
     if (score < best_score) {
       best_score = score;
       best = &f;
@@ -125,20 +125,20 @@ PricedOp CostModel::attention(const AttentionRecord& shape) const {
 }
 
 const Fit* CostModel::find_collective(CollectiveKind kind, int ranks, int nodes, bool network) const {
-  // Exact shape first; else the same kind in the same scope; else all_reduce in the scope.
+  // Measured before roofline; then the exact shape; else the same kind in the same scope;
+  // else all_reduce in the scope.
   const Fit* best = nullptr;
   int best_rank = std::numeric_limits<int>::max();
   for (const auto& f : profile_.fits) {
     const auto* c = std::get_if<CollectiveFit>(&f.model);
     if (!c || (c->nodes > 1) != network) continue;
-    int rank = 0;
+    int rank = 1000 * preference(f);
     if (c->kind != kind) {
       if (c->kind != CollectiveKind::kAllReduce) continue;
       rank += 100;
     }
     if (c->ranks != ranks || c->nodes != nodes) rank += 10;
     if (network && c->ranks / c->nodes != ranks / nodes) rank += 5;
-    rank += preference(f);
     if (rank < best_rank) {
       best_rank = rank;
       best = &f;

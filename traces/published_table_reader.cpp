@@ -9,6 +9,7 @@
 #include <set>
 #include <vector>
 
+#include "cost_forms.hpp"
 #include "input_error.hpp"
 #include "json_reader.hpp"
 #include "measurement_input.hpp"
@@ -21,7 +22,7 @@ constexpr double kGB = 1e9;
 constexpr double kTera = 1e12;
 constexpr double kUs = 1e-6;
 
-enum class Family { kCollective, kGemm, kAttention, kMoe, kOverlap };
+enum class Family { kCollective, kGemm, kAttention, kMoe, kOverlap, kMemory };
 
 struct FamilyColumns {
   Family family;
@@ -46,6 +47,7 @@ const std::vector<FamilyColumns>& families() {
         "sequential_us", "overlapped_us"},
        {},
        {}},
+      {Family::kMemory, {"op", "bytes"}, {"kernel"}, {"GBps", "TBps", "time_us"}},
   };
   return kFamilies;
 }
@@ -56,6 +58,7 @@ std::optional<Family> family_of(std::string_view op) {
   if (op == "attention") return Family::kAttention;
   if (op == "moe_dispatch" || op == "moe_combine") return Family::kMoe;
   if (op == "ag_gemm" || op == "gemm_rs") return Family::kOverlap;
+  if (op == "memory") return Family::kMemory;
   return std::nullopt;
 }
 
@@ -315,7 +318,7 @@ void TableReader::row(const Row& r) {
   if (!family) {
     error(r.line, fmt::format("column \"op\": unknown op \"{}\"", op ? *op : ""),
           "all_reduce, all_gather, reduce_scatter, all_to_all, broadcast, reduce, send_recv, gemm, "
-          "attention, moe_dispatch, moe_combine, ag_gemm or gemm_rs");
+          "attention, moe_dispatch, moe_combine, ag_gemm, gemm_rs or memory");
     return;
   }
   const auto& columns = *std::find_if(families().begin(), families().end(),
@@ -452,7 +455,7 @@ void TableReader::row(const Row& r) {
       a.head_dim = *head_dim;
       a.causal = *causal;
       a.dtype = *d;
-      time_s = t->first == "tflops" ? attention_flops(a) / (t->second * kTera) : t->second * kUs;
+      time_s = t->first == "tflops" ? attention_pass_flops(a) / (t->second * kTera) : t->second * kUs;
       rec.shape = a;
       break;
     }
@@ -502,6 +505,19 @@ void TableReader::row(const Row& r) {
       o.sequential_s = *s * kUs;
       time_s = *ov * kUs;
       rec.shape = o;
+      break;
+    }
+    case Family::kMemory: {
+      MemoryRecord m;
+      if (const std::string* v = r.get("kernel")) m.kernel = *v;
+      auto bytes = positive(r, "bytes");
+      auto t = throughput(r, *family);
+      if (!bytes || !t) return;
+      m.bytes = *bytes;
+      time_s = t->first == "GBps"   ? m.bytes / (t->second * kGB)
+               : t->first == "TBps" ? m.bytes / (t->second * 1e12)
+                                    : t->second * kUs;
+      rec.shape = m;
       break;
     }
   }
@@ -562,23 +578,6 @@ RecordSet TableReader::read(const std::string& text) {
 }
 
 }  // namespace
-
-double attention_flops(const AttentionRecord& a) {
-  double forward = 4.0 * static_cast<double>(a.batch) * static_cast<double>(a.heads) *
-                   static_cast<double>(a.seq_q) * static_cast<double>(a.seq_kv) *
-                   static_cast<double>(a.head_dim);
-  if (a.causal && a.pass != AttentionPass::kDecode) forward /= 2;
-  switch (a.pass) {
-    case AttentionPass::kBackward:
-      return 2.5 * forward;
-    case AttentionPass::kForwardBackward:
-      return 3.5 * forward;
-    case AttentionPass::kForward:
-    case AttentionPass::kDecode:
-      return forward;
-  }
-  return forward;
-}
 
 bool looks_like_published_table(const std::string& text) {
   bool source_id = false;

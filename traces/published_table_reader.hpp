@@ -16,9 +16,5 @@ bool looks_like_published_table(const std::string& text);
 // Throws InputErrors naming "line N" and the column.
 RecordSet read_published_table(const std::string& text, const std::string& file);
 
-// FLOPs of one attention call, FlashAttention's convention: forward 4*b*h*sq*skv*d, halved
-// when causal (not for decode, whose new tokens see the whole cache); backward 2.5x forward;
-// forward_backward 3.5x; decode as unmasked forward.
-double attention_flops(const AttentionRecord& a);
 
 }  // namespace clustersim
