@@ -3,6 +3,7 @@
 # transcribed in configs/measurements/<gpu>/, with roofline defaults (flagged) from the
 # matching cluster preset. Usage: scripts/make_profiles.sh [build-dir]
 set -euo pipefail
+export LC_ALL=C  # the glob order is the record order
 cd "$(dirname "$0")/.."
 build_dir=${1:-$(scripts/setup.sh)}
 clustersim="$build_dir/tools/clustersim"

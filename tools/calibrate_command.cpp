@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -57,14 +58,16 @@ void write_output(const std::string& path, const std::string& text) {
   std::filesystem::rename(temporary, path);
 }
 
-// A records file of ours, or anything the importers read.
+// A records file of ours (JSON whose "schema" says so), or anything the importers read.
 RecordSet read_measurements(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (in) {
-    std::string head(256, '\0');
-    in.read(head.data(), static_cast<std::streamsize>(head.size()));
-    head.resize(static_cast<std::size_t>(in.gcount()));
-    if (head.find(kRecordsSchema) != std::string::npos) return load_record_set(path);
+  char first = 0;
+  while (in && in.get(first) && std::isspace(static_cast<unsigned char>(first))) {
+  }
+  if (in && first == '{') {
+    in.seekg(0);
+    nlohmann::json doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_object() && doc.value("schema", "") == kRecordsSchema) return load_record_set(path);
   }
   return import_measurement_file(path);
 }
@@ -100,7 +103,9 @@ void run_fit(const FitOptions& o) {
 std::string status_of(const Fit& f) {
   if (f.origin == FitOrigin::kRooflineDefault) return "ROOFLINE DEFAULT";
   std::vector<std::string> why;
-  if (f.error.points < kEnoughPoints) why.push_back(fmt::format("{} points", f.error.points));
+  if (f.error.points < kEnoughPoints) {
+    why.push_back(fmt::format("{} point{}", f.error.points, f.error.points == 1 ? "" : "s"));
+  }
   if (f.error.mape > kGoodMape) why.push_back("MAPE > 10 %");
   if (!f.error.loo_mape) {
     why.push_back("no LOO");
@@ -161,11 +166,11 @@ void run_report(const ReportOptions& o) {
   }
   std::cout << fmt::format("profile {} ({}): {} record(s), {} fit(s)\n\n", o.profile, p.gpu,
                            p.measurements.records.size(), p.fits.size());
-  std::cout << fmt::format("{:<34} {:<24} {:>6} {:>7} {:>7} {:>7}  {:<18} {}\n", "fit", "model",
+  std::cout << fmt::format("{:<40} {:<24} {:>6} {:>7} {:>7} {:>7}  {:<22} {}\n", "fit", "model",
                            "points", "MAPE%", "LOO%", "max%", "status", "fitted on");
   for (const auto& f : p.fits) {
     bool roofline = f.origin == FitOrigin::kRooflineDefault;
-    std::cout << fmt::format("{:<34} {:<24} {:>6} {:>7} {:>7} {:>7}  {:<18} {}\n", f.id,
+    std::cout << fmt::format("{:<40} {:<24} {:>6} {:>7} {:>7} {:>7}  {:<22} {}\n", f.id,
                              model_name(f.model), roofline ? "-" : std::to_string(f.error.points),
                              roofline ? "-" : percent(f.error.mape),
                              roofline || !f.error.loo_mape ? "-" : percent(*f.error.loo_mape),
