@@ -184,30 +184,37 @@ PricedOp CostModel::collective(CollectiveKind kind, double size_bytes, int ranks
   if (nc.ranks / nc.nodes == per_node || per_node == 1) {
     return scaled_collective(*net, kind, size_bytes, ranks, nodes);
   }
-  // Hierarchical: inside each node over NVLink, then across nodes on each rail with 1/g of
-  // the data, then inside the node again (all_reduce = reduce_scatter + all_reduce + all_gather).
-  const Fit* intra_rs = find_collective(CollectiveKind::kReduceScatter, per_node, 1, false);
-  const Fit* intra_ag = find_collective(CollectiveKind::kAllGather, per_node, 1, false);
+  // Rail-optimised ring (what NCCL's rings do on such clusters): each of the g GPUs of a node
+  // has its own NIC on its own rail, every ring crosses the network once per node, so the g
+  // rails together carry the data and the ring runs at the slower of NVLink and g rails.
+  // Latency: the ring steps inside a node at NVLink latency plus those between nodes at the
+  // rail's.
+  const Fit* intra = find_collective(kind, per_node, 1, false);
   const Fit* rail = find_collective(kind, nodes, nodes, true);
-  if (!intra_rs || !intra_ag || !rail) {
-    missing(fmt::format("the parts of a hierarchical {}", to_string(kind)), "refit with --cluster");
+  if (!intra || !rail) {
+    missing(fmt::format("the NVLink and rail parts of a multi-node {}", to_string(kind)),
+            "refit with --cluster");
   }
-  PricedOp inter = scaled_collective(*rail, kind, size_bytes / per_node, nodes, nodes);
-  PricedOp total = inter;
-  if (kind == CollectiveKind::kAllReduce || kind == CollectiveKind::kReduceScatter) {
-    PricedOp p = scaled_collective(*intra_rs, CollectiveKind::kReduceScatter, size_bytes, per_node, 1);
-    total.seconds += p.seconds;
-    total.extrapolated = total.extrapolated || p.extrapolated;
-    total.roofline_default = total.roofline_default || p.roofline_default;
-  }
-  if (kind == CollectiveKind::kAllReduce || kind == CollectiveKind::kAllGather) {
-    PricedOp p = scaled_collective(*intra_ag, CollectiveKind::kAllGather, size_bytes, per_node, 1);
-    total.seconds += p.seconds;
-    total.extrapolated = total.extrapolated || p.extrapolated;
-    total.roofline_default = total.roofline_default || p.roofline_default;
-  }
+  auto segment_at = [&](const Fit& f, double bytes) {
+    const auto& c = std::get<CollectiveFit>(f.model);
+    const AlphaBetaSegment* seg = &c.segments.front();
+    for (const auto& sg : c.segments) {
+      if (bytes >= sg.min_size_bytes) seg = &sg;
+    }
+    return std::pair{seg, &c};
+  };
+  auto [intra_seg, intra_fit] = segment_at(*intra, size_bytes);
+  auto [rail_seg, rail_fit] = segment_at(*rail, size_bytes / per_node);
+  // Seconds per byte of bus traffic (nccl-tests' busbw, inverted) on each kind of link.
+  double intra_bus_s = intra_seg->seconds_per_byte / bus_bandwidth_factor(intra_fit->kind, intra_fit->ranks);
+  double rail_bus_s = rail_seg->seconds_per_byte / bus_bandwidth_factor(rail_fit->kind, rail_fit->ranks) / per_node;
+  double latency = intra_seg->latency_s * ring_steps(kind, per_node) / ring_steps(intra_fit->kind, intra_fit->ranks) +
+                   rail_seg->latency_s * ring_steps(kind, nodes) / ring_steps(rail_fit->kind, rail_fit->nodes);
+  PricedOp total;
+  total.seconds = latency + size_bytes * bus_bandwidth_factor(kind, ranks) * std::max(intra_bus_s, rail_bus_s);
   total.extrapolated = true;
-  total.basis = fmt::format("hierarchical: {} inside nodes + {} across", intra_rs->id, inter.basis);
+  total.roofline_default = intra->origin == FitOrigin::kRooflineDefault || rail->origin == FitOrigin::kRooflineDefault;
+  total.basis = fmt::format("rail ring: {} inside nodes, {} across {} rails", intra->id, rail->id, per_node);
   return total;
 }
 

@@ -1,6 +1,7 @@
 // CostModel prices from fits, says when it extrapolates, and reads back what it wrote.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -61,16 +62,23 @@ TEST(CostModel, OtherCollectivesAndGroupSizesAreRingScaledAndFlagged) {
   EXPECT_TRUE(p.extrapolated);
 }
 
-TEST(CostModel, MultiNodeAllReduceIsHierarchical) {
+TEST(CostModel, MultiNodeAllReduceIsARailOptimisedRing) {
   CostModel cm(test_profile(), "test.json", eight_gpu_nodes());
   const double s = 1 << 30;
-  // 32 GPUs on 4 nodes: reduce-scatter and all-gather inside the node (7 steps each, 7/8 S),
-  // then all-reduce of S/8 across 4 nodes on each rail (6 steps of 5 us, 2*3/4 of S/8 at 45 GB/s).
-  double intra = 2 * (7 * 2e-6 + s * 0.875 / 360e9);
-  double inter = 6 * 5e-6 + (s / 8) * 1.5 / 45e9;
+  // 32 GPUs on 4 nodes, 8 rails: bus traffic 2*31/32 S at the slower of NVLink (360 GB/s) and
+  // 8 rails of 45 GB/s (360 GB/s: a tie here, so either); latency: 14 NVLink steps of 2 us
+  // and 6 rail steps of 5 us.
+  double bus_s_per_byte = std::max(1.0 / 360e9, 1.0 / (8 * 45e9));
+  double expected = 14 * 2e-6 + 6 * 5e-6 + s * 2.0 * 31 / 32 * bus_s_per_byte;
   PricedOp p = cm.collective(CollectiveKind::kAllReduce, s, 32, 4);
-  EXPECT_NEAR(p.seconds, intra + inter, 1e-9);
+  EXPECT_NEAR(p.seconds, expected, 1e-9);
   EXPECT_TRUE(p.extrapolated);
+  // With slower rails the network sets the pace.
+  Profile slow = test_profile();
+  std::get<CollectiveFit>(slow.fits[1].model).segments[0].seconds_per_byte = 1.0 / 25e9;
+  CostModel cm_slow(slow, "test.json", eight_gpu_nodes());
+  EXPECT_NEAR(cm_slow.collective(CollectiveKind::kAllReduce, s, 32, 4).seconds,
+              14 * 2e-6 + 6 * 5e-6 + s * 2.0 * 31 / 32 / (8 * 25e9), 1e-9);
 }
 
 TEST(CostModel, GemmOutsideTheFittedRangeIsFlagged) {
