@@ -108,7 +108,7 @@ std::vector<double> all_to_all_features(double bytes_per_rank, double imbalance,
   double local = std::min(ranks, gpus_per_node);
   double remote_share = ranks > 0 ? (ranks - local) / static_cast<double>(ranks) : 0.0;
   double bytes = bytes_per_rank * imbalance;
-  return {1.0, bytes * (1.0 - remote_share), bytes * remote_share};
+  return {1.0, bytes * (1.0 - remote_share), bytes * remote_share, bytes * remote_share * remote_share};
 }
 
 std::vector<double> overlap_features(double gemm_alone_s, double comm_alone_s) {

@@ -69,8 +69,10 @@ double saturating_time_s(const SaturatingEfficiency& e, double flops, double seq
 // t = c0 + sum_i c_i x_i
 double linear_form(const std::vector<double>& coefficients, const std::vector<double>& features);
 
-// MoE dispatch/combine: features are [1, bytes on NVLink, bytes on the network], the bytes
-// each rank moves after routing imbalance. f_net = share of peers on other nodes.
+// MoE dispatch/combine: features are [1, bytes on NVLink, bytes on the network, bytes on the
+// network x f_net], the bytes each rank moves after routing imbalance, f_net = share of peers
+// on other nodes. The last term lets the cost of a network byte grow with the share of remote
+// peers: every rank receives from more remote senders at once (incast at the NIC).
 std::vector<double> all_to_all_features(double bytes_per_rank, double imbalance, int ranks,
                                         int gpus_per_node);
 

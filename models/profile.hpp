@@ -59,12 +59,14 @@ struct DecodeAttentionFit {
   double seconds_per_byte = 0;
 };
 
-// MoE dispatch/combine: t = c0 + c1 bytes_nvlink + c2 bytes_network (all_to_all_features).
+// MoE dispatch/combine: t = c0 + c1 bytes_nvlink + c2 bytes_network + c3 bytes_network f_net
+// (all_to_all_features).
 struct AllToAllFit {
   MoePhase phase = MoePhase::kDispatch;
   std::string implementation;
   int gpus_per_node = 8;
-  std::vector<double> coefficients;  // [latency_s, s_per_byte_nvlink, s_per_byte_network]
+  // [latency_s, s_per_byte_nvlink, s_per_byte_network, s_per_byte_network_per_remote_share]
+  std::vector<double> coefficients;
 };
 
 // Overlapped GEMM + TP communication (overlap_features): coefficients [1 + sigma, phi].

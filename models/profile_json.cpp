@@ -49,7 +49,8 @@ struct FitWriter {
            {"gpus_per_node", f.gpus_per_node}};
     parameters = {{"latency_s", f.coefficients.at(0)},
                   {"seconds_per_byte_nvlink", f.coefficients.at(1)},
-                  {"seconds_per_byte_network", f.coefficients.at(2)}};
+                  {"seconds_per_byte_network", f.coefficients.at(2)},
+                  {"seconds_per_byte_network_per_remote_share", f.coefficients.at(3)}};
   }
   void operator()(const OverlapFit& f) const {
     key = {{"pattern", to_string(f.pattern)}, {"variant", f.variant}};
@@ -171,7 +172,8 @@ FitModel read_model(const std::string& name, JsonObjectReader& key, JsonObjectRe
     f.implementation = key.string("implementation").value_or("unknown");
     f.gpus_per_node = static_cast<int>(key.required_integer("gpus_per_node", 1, 1024).value_or(8));
     f.coefficients = {seconds(p, "latency_s"), seconds(p, "seconds_per_byte_nvlink"),
-                      seconds(p, "seconds_per_byte_network")};
+                      seconds(p, "seconds_per_byte_network"),
+                      seconds(p, "seconds_per_byte_network_per_remote_share")};
     return f;
   }
   OverlapFit f;
