@@ -106,7 +106,7 @@ namespace {
 
 // The search; with `fixed_bandwidth` the memory term keeps that bandwidth.
 GemmFitParameters search(const std::vector<PreparedPoint>& points, std::int64_t sm_count,
-                         std::optional<double> fixed_bandwidth) {
+                         std::optional<double> fixed_bandwidth, bool with_wave_cost) {
   double rate_seen = 0, bandwidth_seen = 0;
   for (const auto& p : points) {
     double least_work = std::numeric_limits<double>::infinity();
@@ -118,7 +118,7 @@ GemmFitParameters search(const std::vector<PreparedPoint>& points, std::int64_t 
   double best_cost = std::numeric_limits<double>::infinity();
   GemmFitParameters best{0, rate_seen, 0.0, bandwidth_seen, sm_count};
   for (int i = 0; i < kRateSteps; ++i) {
-    for (int w = 0; w < kWaveSteps; ++w) {
+    for (int w = 0; w < (with_wave_cost ? kWaveSteps : 1); ++w) {
       for (int j = 0; j < (fixed_bandwidth ? 1 : kBandwidthSteps); ++j) {
         GemmFitParameters g{0, 0.5 * rate_seen * std::pow(kGridSpan, i / double(kRateSteps - 1)),
                             w == 0 ? 0.0 : 1e-7 * std::pow(200.0, (w - 1) / double(kWaveSteps - 2)),
@@ -155,7 +155,7 @@ GemmFitParameters search(const std::vector<PreparedPoint>& points, std::int64_t 
       } else {
         const Option* o = fastest(p, best).first;
         x(i, 1) = o->sm_flops;
-        x(i, 2) = o->waves;
+        x(i, 2) = with_wave_cost ? o->waves : 0.0;
         compute_seen = true;
       }
     }
@@ -182,10 +182,23 @@ GemmFitParameters fit_gemm_parameters(const std::vector<GemmPoint>& raw, std::in
                                       std::optional<double> measured_bandwidth,
                                       bool* bandwidth_identified) {
   const std::vector<PreparedPoint> points = prepare(raw, sm_count);
-  GemmFitParameters best = search(points, sm_count, std::nullopt);
-  bool identified = std::any_of(points.begin(), points.end(),
-                                [&](const PreparedPoint& p) { return memory_bound(p, best); });
-  if (!identified && measured_bandwidth) best = search(points, sm_count, measured_bandwidth);
+  // With and without a per-wave cost; the Bayesian information criterion (Laplace errors,
+  // as for the collective segments) decides whether the extra parameter earns its place.
+  GemmFitParameters best;
+  double best_criterion = std::numeric_limits<double>::infinity();
+  bool identified = false;
+  for (bool with_wave_cost : {false, true}) {
+    GemmFitParameters g = search(points, sm_count, measured_bandwidth, with_wave_cost);
+    bool memory = std::any_of(points.begin(), points.end(), [&](const PreparedPoint& p) { return memory_bound(p, g); });
+    double n = static_cast<double>(points.size());
+    double mean = std::max(relative_l1(points, g) / n, 1e-3);
+    double criterion = 2.0 * n * std::log(mean) + (with_wave_cost ? 4 : 3) * std::log(n);
+    if (criterion < best_criterion) {
+      best_criterion = criterion;
+      best = g;
+      identified = memory;
+    }
+  }
   if (bandwidth_identified) *bandwidth_identified = identified;
   return best;
 }
@@ -224,7 +237,7 @@ GemmWaveFit fit_gemm_waves(const std::vector<GemmPoint>& points, std::int64_t sm
                            std::optional<double> measured_bandwidth) {
   GemmWaveFit fit;
   fit.parameters = fit_gemm_parameters(points, sm_count, measured_bandwidth, &fit.bandwidth_identified);
-  fit.bandwidth_measured = !fit.bandwidth_identified && measured_bandwidth.has_value();
+  fit.bandwidth_measured = measured_bandwidth.has_value();
   fit.error = fit_error_over(
       points, fit.parameters, 4,
       [&](const std::vector<GemmPoint>& rest) { return fit_gemm_parameters(rest, sm_count, measured_bandwidth); },

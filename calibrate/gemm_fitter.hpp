@@ -24,12 +24,14 @@ struct GemmWaveFit {
   GemmFitParameters parameters;
   FitError error;
   bool bandwidth_identified = true;  // false when no point was memory-bound
-  bool bandwidth_measured = false;   // the memory term uses the measured bandwidth
+  bool bandwidth_measured = false;   // the memory term uses the measured bandwidth (not fitted)
 };
 
-// `measured_bandwidth` (bytes/s of a memory-bound kernel measured on the same GPU, e.g.
-// STREAM copy) is used for the memory term when no point is memory-bound, so that the term
-// is measured rather than left to whatever the grid search ends on.
+// `measured_bandwidth` (bytes/s of memory-bound kernels measured on the same GPU, e.g.
+// STREAM copy) is the memory term's bandwidth when given: measured independently, and one
+// parameter fewer to fit (a GEMM table rarely has more than one memory-bound shape). Without
+// it the bandwidth is fitted. The per-wave cost is kept only when the Bayesian information
+// criterion says it earns its place.
 GemmFitParameters fit_gemm_parameters(const std::vector<GemmPoint>& points, std::int64_t sm_count,
                                       std::optional<double> measured_bandwidth = std::nullopt,
                                       bool* bandwidth_identified = nullptr);

@@ -213,7 +213,7 @@ class Builder {
       fit.model = GemmFit{dtype, g.parameters};
       fit.error = g.error;
       if (g.bandwidth_measured) {
-        fit.note = "no memory-bound GEMM: the memory term uses the measured memory bandwidth (fit \"memory\")";
+        fit.note = "memory term at the measured memory bandwidth (fit \"memory\"), not fitted";
       } else if (!g.bandwidth_identified) {
         fit.note = "no memory-bound point: memory bandwidth is not identified by these records";
       }

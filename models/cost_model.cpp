@@ -54,22 +54,24 @@ void CostModel::missing(const std::string& what, const std::string& hint) const 
 }
 
 PricedOp CostModel::gemm(const GemmShapeDims& shape, Dtype dtype) const {
+  // Measured before roofline; the same dtype before its sibling (FP16 and BF16 run on the same
+  // tensor cores at the same rate).
   const Fit* best = nullptr;
-  bool substituted = false;
+  int best_score = std::numeric_limits<int>::max();
   for (const auto& f : profile_.fits) {
     const auto* g = std::get_if<GemmFit>(&f.model);
     if (!g) continue;
-    // FP16 and BF16 run on the same tensor cores at the same rate.
     bool same = g->dtype == dtype;
     bool sibling = (dtype == Dtype::kBf16 && g->dtype == Dtype::kFp16) ||
                    (dtype == Dtype::kFp16 && g->dtype == Dtype::kBf16);
     if (!same && !sibling) continue;
-    if (!best || (same && substituted) ||
-        (same == !substituted && preference(f) < preference(*best))) {
+    int score = 10 * preference(f) + (same ? 0 : 1);
+    if (score < best_score) {
+      best_score = score;
       best = &f;
-      substituted = !same;
     }
   }
+  const bool substituted = best && std::get<GemmFit>(best->model).dtype != dtype;
   if (!best) {
     missing(fmt::format("a {} GEMM", to_string(dtype)),
             "measure GEMMs of this dtype, or refit with --cluster to add a roofline default");
