@@ -123,6 +123,7 @@ struct RecordSource {
   // system
   std::string gpu;
   std::optional<std::int64_t> sm_count;
+  std::optional<double> sm_clock_mhz, memory_clock_mhz;  // observed (median) or locked clocks
   std::string driver, cuda, nccl;
   std::map<std::string, std::string> env;  // NCCL_* and CUDA_* variables that were set
   std::optional<std::int64_t> gpus_per_node, nodes;

@@ -244,6 +244,8 @@ RecordSource read_source(JsonObjectReader& r) {
   JsonObjectReader sys = r.object("system", true);
   s.gpu = sys.required_string("gpu").value_or("");
   s.sm_count = sys.integer("sm_count", 1, 100000);
+  s.sm_clock_mhz = sys.number("sm_clock_mhz", 1, 1e5);
+  s.memory_clock_mhz = sys.number("memory_clock_mhz", 1, 1e5);
   s.driver = sys.string("driver").value_or("");
   s.cuda = sys.string("cuda").value_or("");
   s.nccl = sys.string("nccl").value_or("");
@@ -298,6 +300,8 @@ nlohmann::json to_json(const RecordSource& s) {
   set_nonempty(provenance, "file", s.file);
   nlohmann::json system = {{"gpu", s.gpu}};
   set_optional(system, "sm_count", s.sm_count);
+  if (s.sm_clock_mhz) system["sm_clock_mhz"] = *s.sm_clock_mhz;
+  if (s.memory_clock_mhz) system["memory_clock_mhz"] = *s.memory_clock_mhz;
   set_nonempty(system, "driver", s.driver);
   set_nonempty(system, "cuda", s.cuda);
   set_nonempty(system, "nccl", s.nccl);
