@@ -1,11 +1,14 @@
 #include "cli_common.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 
 #include "preset_path.hpp"
+#include "profile_json.hpp"
 
 namespace clustersim::cli {
 
@@ -44,6 +47,22 @@ TrainPlan load_plan(const std::string& plan_argument, const std::string& megatro
   TrainPlan plan = load_train_plan(path, diag);
   if (plan_argument != path) plan.source = "configs/plans/" + plan_argument + ".json";
   return plan;
+}
+
+LoadedProfile load_profile_for(const std::string& argument, const ClusterSpec& cluster) {
+  std::string name = argument;
+  if (name.empty()) {
+    name = cluster.name.substr(0, cluster.name.find('-'));
+    auto presets = preset_names("profiles");
+    if (std::find(presets.begin(), presets.end(), name) == presets.end()) {
+      throw UsageError(fmt::format("no shipped profile for cluster \"{}\"; give --profile (shipped: {})",
+                                   cluster.name, fmt::join(presets, ", ")));
+    }
+  }
+  std::string path = resolve_input(name, "profiles", "--profile");
+  LoadedProfile loaded{load_profile(path), path};
+  if (name != path) loaded.file = "configs/profiles/" + name + ".json";
+  return loaded;
 }
 
 void print_warnings(const Diagnostics& diag) {

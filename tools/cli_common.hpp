@@ -8,6 +8,7 @@
 #include "cluster_spec.hpp"
 #include "input_error.hpp"
 #include "model_spec.hpp"
+#include "profile.hpp"
 #include "train_plan.hpp"
 
 namespace clustersim::cli {
@@ -22,6 +23,14 @@ ClusterSpec load_cluster(const std::string& argument, Diagnostics& diag);
 // From --plan (file, preset or inline JSON) or --from-megatron-args.
 TrainPlan load_plan(const std::string& plan_argument, const std::string& megatron_args,
                     Diagnostics& diag);
+
+// A profile file or shipped profile name; empty: the shipped profile named like the cluster
+// preset's GPU (the part of the preset name before '-': "h100-ndr" -> "h100").
+struct LoadedProfile {
+  Profile profile;
+  std::string file;  // how messages name it
+};
+LoadedProfile load_profile_for(const std::string& argument, const ClusterSpec& cluster);
 
 // Prints collected warnings to stderr as "warning: file:/pointer: message (hint)".
 void print_warnings(const Diagnostics& diag);

@@ -7,6 +7,7 @@
 
 #include "calibrate_command.hpp"
 #include "cli_common.hpp"
+#include "estimate_command.hpp"
 #include "explain_command.hpp"
 #include "input_error.hpp"
 #include "whatif_command.hpp"
@@ -21,6 +22,7 @@ constexpr int kExitBadInput = 2;
 void register_builtin_commands(CLI::App& app) {
   clustersim::cli::register_explain_command(app);
   clustersim::cli::register_calibrate_command(app);
+  clustersim::cli::register_estimate_command(app);
   clustersim::cli::register_whatif_command(app);
 }
 

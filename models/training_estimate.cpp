@@ -1,0 +1,172 @@
+#include "training_estimate.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+namespace clustersim {
+
+namespace {
+
+struct Tally {
+  int priced = 0, extrapolated = 0, roofline = 0;
+  void count(const PricedOp& p) {
+    ++priced;
+    extrapolated += p.extrapolated ? 1 : 0;
+    roofline += p.roofline_default ? 1 : 0;
+  }
+};
+
+class Pricer {
+ public:
+  Pricer(const CostModel& costs, Tally& tally) : costs_(costs), tally_(tally) {}
+
+  double op(const WorkOp& o) {
+    PricedOp p;
+    switch (o.kind) {
+      case OpKind::kGemm: p = costs_.gemm(o.gemm, o.dtype); break;
+      case OpKind::kAttention: p = costs_.attention(o.attention); break;
+      case OpKind::kMemoryBound: p = costs_.memory_bound(o.bytes); break;
+      case OpKind::kCollective: p = costs_.collective(o.collective, o.bytes, o.group_ranks, o.group_nodes); break;
+      case OpKind::kMoeAllToAll:
+        p = costs_.moe_all_to_all(o.name == "moe_dispatch" ? MoePhase::kDispatch : MoePhase::kCombine, o.bytes,
+                                  o.imbalance, o.group_ranks);
+        break;
+    }
+    tally_.count(p);
+    return p.seconds * static_cast<double>(o.count);
+  }
+
+  PricedOp overlapped(OverlapPattern pattern, double gemm_s, double comm_s) {
+    PricedOp p = costs_.overlapped(pattern, gemm_s, comm_s);
+    tally_.count(p);
+    return p;
+  }
+
+ private:
+  const CostModel& costs_;
+  Tally& tally_;
+};
+
+// Sums one phase list of a stage into `t`: compute, and communication exposed after overlap.
+double price_list(const std::vector<WorkOp>& ops, Pricer& pricer, StageTimes& t) {
+  std::vector<double> seconds(ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) seconds[i] = pricer.op(ops[i]);
+  double total = 0;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const WorkOp& o = ops[i];
+    double s = seconds[i];
+    if (o.cost == Cost::kCompute) {
+      t.compute_s += s;
+    } else if (o.cost == Cost::kTpComm) {
+      if (o.overlaps_gemm >= 0) {
+        double g = seconds[static_cast<std::size_t>(o.overlaps_gemm)];
+        s = pricer.overlapped(o.overlap_pattern, g, s).seconds - g;
+      }
+      t.tp_comm_s += s;
+    } else if (o.cost == Cost::kCpComm) {
+      // Ring attention hides the transfer behind the attention kernel it feeds.
+      if (o.overlaps_gemm >= 0) s = std::max(0.0, s - seconds[static_cast<std::size_t>(o.overlaps_gemm)]);
+      t.cp_comm_s += s;
+    } else if (o.cost == Cost::kEpComm) {
+      t.ep_comm_s += s;
+    }
+    total += s;
+  }
+  return total;
+}
+
+}  // namespace
+
+double pipeline_bubble_fraction(std::int64_t stages, std::int64_t microbatches, std::int64_t virtual_stages) {
+  double p = static_cast<double>(stages), m = static_cast<double>(microbatches), v = static_cast<double>(virtual_stages);
+  return (p - 1) / (v * m + p - 1);
+}
+
+TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, const ClusterSpec& cluster,
+                                   const MemoryEstimate& memory) {
+  TrainingEstimate e;
+  Tally tally;
+  Pricer pricer(costs, tally);
+  const ParallelLayout& l = w.layout;
+  const double m = static_cast<double>(l.num_microbatches);
+  const double p = static_cast<double>(l.pp);
+  const double v = static_cast<double>(l.virtual_stages);
+
+  for (const auto& s : w.stages) {
+    StageTimes t;
+    t.forward_s = price_list(s.forward, pricer, t);
+    t.backward_s = price_list(s.backward, pricer, t);
+    // Once per step: gradient reduction (hidden behind the last micro-batch's backward when
+    // overlap_grad_reduce), parameter all-gather (behind the next step's first forward when
+    // overlap_param_gather), then the optimizer.
+    double reduce_s = 0, gather_s = 0;
+    for (const auto& o : s.step) {
+      double sec = pricer.op(o);
+      if (o.cost == Cost::kOptimizer) {
+        t.optimizer_s += sec;
+      } else {
+        (o.collective == CollectiveKind::kAllGather ? gather_s : reduce_s) += sec;
+      }
+    }
+    t.dp_exposed_s = (w.overlap_grad_reduce ? std::max(0.0, reduce_s - t.backward_s) : reduce_s) +
+                     (w.overlap_param_gather ? std::max(0.0, gather_s - t.forward_s) : gather_s);
+    e.stages.push_back(t);
+  }
+
+  // Pipeline: the slowest stage sets the steady state; fill and drain cost (p - 1) chunks of
+  // the average stage ((p - 1) / v of a stage when interleaved).
+  std::size_t bottleneck = 0;
+  double sum = 0;
+  for (std::size_t r = 0; r < e.stages.size(); ++r) {
+    double tr = e.stages[r].forward_s + e.stages[r].backward_s;
+    sum += tr;
+    if (tr > e.stages[bottleneck].forward_s + e.stages[bottleneck].backward_s) bottleneck = r;
+  }
+  const StageTimes& b = e.stages[bottleneck];
+  double per_microbatch = b.forward_s + b.backward_s;
+  double mean = sum / p;
+  double pipeline_s = m * per_microbatch + (p - 1) * mean / v;
+
+  // Pipeline transfers: blocking in 1F1B (every micro-batch, forward and backward, plus the
+  // fill); overlapped with compute when interleaved, except during the fill.
+  double p2p_s = 0;
+  if (l.pp > 1) {
+    PricedOp one = costs.collective(CollectiveKind::kSendRecv, w.p2p_bytes, 2, w.p2p_crosses_nodes ? 2 : 1);
+    tally.count(one);
+    p2p_s = l.virtual_stages > 1 ? 2 * (p - 1) * one.seconds : 2 * (m + p - 1) * one.seconds;
+  }
+  // The step ends when the last stage has synchronised its gradients and stepped.
+  double tail = 0;
+  for (const auto& t : e.stages) tail = std::max(tail, t.dp_exposed_s + t.optimizer_s);
+  std::size_t tail_stage = 0;
+  for (std::size_t r = 0; r < e.stages.size(); ++r) {
+    if (e.stages[r].dp_exposed_s + e.stages[r].optimizer_s >= tail) tail_stage = r;
+  }
+
+  e.step_time_s = pipeline_s + p2p_s + tail;
+  e.breakdown.compute_s = m * b.compute_s;
+  e.breakdown.tp_comm_s = m * b.tp_comm_s;
+  e.breakdown.cp_comm_s = m * b.cp_comm_s;
+  e.breakdown.ep_comm_s = m * b.ep_comm_s;
+  e.breakdown.bubble_s = (p - 1) * mean / v;
+  e.breakdown.pp_comm_s = p2p_s;
+  e.breakdown.dp_comm_s = e.stages[tail_stage].dp_exposed_s;
+  e.breakdown.optimizer_s = e.stages[tail_stage].optimizer_s;
+
+  const double world = static_cast<double>(l.world);
+  e.tokens_per_s = w.tokens_per_step / e.step_time_s;
+  e.tokens_per_s_per_gpu = e.tokens_per_s / world;
+  e.tflops_per_gpu = w.model_flops_per_step / e.step_time_s / world / 1e12;
+  auto peak = cluster.gpu.peak_flops_per_s(Dtype::kBf16);
+  if (!peak) peak = cluster.gpu.peak_flops_per_s(Dtype::kFp16);
+  e.mfu = w.model_flops_per_step / e.step_time_s / world / *peak;
+  e.hfu = w.hardware_flops_per_step / e.step_time_s / world / *peak;
+  e.memory_per_gpu_bytes = memory.peak().bytes.total();
+  e.fits_in_memory = e.memory_per_gpu_bytes <= static_cast<double>(cluster.gpu.hbm_bytes);
+  e.priced_ops = tally.priced;
+  e.extrapolated_ops = tally.extrapolated;
+  e.roofline_ops = tally.roofline;
+  return e;
+}
+
+}  // namespace clustersim

@@ -1,0 +1,420 @@
+#include "workload.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "model_shapes.hpp"
+#include "training_flops.hpp"
+
+namespace clustersim {
+
+std::string_view to_string(Phase phase) {
+  switch (phase) {
+    case Phase::kForward: return "forward";
+    case Phase::kBackward: return "backward";
+    case Phase::kRecompute: return "recompute";
+    case Phase::kStep: return "step";
+  }
+  return "?";
+}
+
+std::string_view to_string(Cost cost) {
+  switch (cost) {
+    case Cost::kCompute: return "compute";
+    case Cost::kTpComm: return "tp_comm";
+    case Cost::kCpComm: return "cp_comm";
+    case Cost::kEpComm: return "ep_comm";
+    case Cost::kDpComm: return "dp_comm";
+    case Cost::kPpComm: return "pp_comm";
+    case Cost::kOptimizer: return "optimizer";
+  }
+  return "?";
+}
+
+std::string_view to_string(Group group) {
+  switch (group) {
+    case Group::kTp: return "tp";
+    case Group::kCp: return "cp";
+    case Group::kEp: return "ep";
+    case Group::kEtp: return "etp";
+    case Group::kDp: return "dp";
+    case Group::kExpertDp: return "expert_dp";
+    case Group::kPp: return "pp";
+  }
+  return "?";
+}
+
+namespace {
+
+// Bytes per activation element on the wire and in elementwise kernels (16-bit training).
+constexpr double kActivationBytes = 2;
+// Megatron keeps main gradients in FP32 and reduces them in FP32 by default.
+constexpr double kGradientBytes = 4;
+// Adam step per parameter of the local shard: read FP32 master, m, v, gradient (16 B), write
+// master, m, v (12 B) and the 16-bit parameter (2 B).
+constexpr double kAdamBytesPerParameter = 30;
+
+bool row_parallel(std::string_view name) {
+  return name == "o_proj" || name == "down_proj" || name == "expert_down" || name == "shared_down";
+}
+
+// Nodes a group of `size` ranks spans when consecutive members are `stride` ranks apart and
+// ranks fill nodes of `gpus_per_node` in order.
+int nodes_spanned(std::int64_t size, std::int64_t stride, std::int64_t gpus_per_node) {
+  if (size <= 1) return 1;
+  std::int64_t span = size * stride;
+  std::int64_t nodes = (span + gpus_per_node - 1) / gpus_per_node;
+  return static_cast<int>(std::clamp<std::int64_t>(nodes, 1, size));
+}
+
+class Lowering {
+ public:
+  Lowering(const ModelSpec& m, const TrainPlan& p, const ParallelLayout& l, const ClusterSpec& c)
+      : m_(m), p_(p), l_(l), gpn_(c.node.gpus_per_node) {
+    dtype_ = compute_dtype(p);
+    tokens_ = l.micro_batch_size * l.seq_length / l.cp;  // per CP rank, one micro-batch
+    sp_tokens_ = p.sequence_parallel ? tokens_ / l.tp : tokens_;
+    tp_nodes_ = nodes_spanned(l.tp, 1, gpn_);
+    cp_nodes_ = nodes_spanned(l.cp, l.tp, gpn_);
+    ep_nodes_ = nodes_spanned(l.ep, l.tp * l.cp, gpn_);
+    dp_nodes_ = nodes_spanned(l.dp * l.cp, l.tp, gpn_);
+    expert_dp_nodes_ = nodes_spanned(l.expert_dp, l.ep * l.etp, gpn_);
+    topk_ = p.moe_router_topk.value_or(m.num_experts_per_tok);
+  }
+
+  Workload lower() {
+    Workload w;
+    w.layout = l_;
+    w.dtype = dtype_;
+    for (std::int64_t r = 0; r < l_.pp; ++r) w.stages.push_back(stage(r));
+    w.p2p_bytes = static_cast<double>(sp_tokens_) * m_.hidden_size * kActivationBytes;
+    w.p2p_crosses_nodes = l_.tp * l_.cp * l_.dp >= gpn_ ? 1 : 0;
+    w.tokens_per_step = static_cast<double>(l_.global_batch_size) * l_.seq_length;
+    w.overlap_grad_reduce = p_.overlap_grad_reduce;
+    w.overlap_param_gather = p_.overlap_param_gather;
+    for (const auto& s : w.stages) {
+      double per_rank = 0;
+      for (const auto* list : {&s.forward, &s.backward}) {
+        for (const auto& op : *list) per_rank += op.flops * static_cast<double>(op.count);
+      }
+      // Every micro-batch, on every TP x CP x DP rank of the stage.
+      w.hardware_flops_per_step += per_rank * static_cast<double>(l_.num_microbatches) *
+                                   static_cast<double>(l_.tp * l_.cp * l_.dp);
+    }
+    w.model_flops_per_step =
+        training_flops_per_token(m_, l_.seq_length, Recompute::kNone, 0.0).model() * w.tokens_per_step;
+    return w;
+  }
+
+ private:
+  WorkOp gemm(Phase phase, std::string_view name, std::int64_t m, std::int64_t n, std::int64_t k,
+              std::int64_t batch, double flops_per_call) {
+    WorkOp op;
+    op.kind = OpKind::kGemm;
+    op.phase = phase;
+    op.name = name;
+    op.gemm = {m, n, k, batch};
+    op.dtype = dtype_;
+    op.flops = flops_per_call;
+    return op;
+  }
+
+  WorkOp collective(Phase phase, std::string_view name, Cost cost, CollectiveKind kind, double bytes,
+                    Group group, std::int64_t ranks, int nodes) {
+    WorkOp op;
+    op.kind = OpKind::kCollective;
+    op.phase = phase;
+    op.cost = cost;
+    op.name = name;
+    op.collective = kind;
+    op.bytes = bytes;
+    op.group = group;
+    op.group_ranks = static_cast<int>(ranks);
+    op.group_nodes = nodes;
+    return op;
+  }
+
+  WorkOp memory(Phase phase, std::string_view name, double bytes) {
+    WorkOp op;
+    op.kind = OpKind::kMemoryBound;
+    op.phase = phase;
+    op.name = name;
+    op.bytes = bytes;
+    return op;
+  }
+
+  // A linear's forward GEMM on this rank, and its two backward GEMMs (input and weight grads).
+  void linear(const Linear& lin, std::vector<WorkOp>& fwd, std::vector<WorkOp>& bwd,
+              std::vector<WorkOp>* recompute) {
+    std::int64_t m = tokens_, k = lin.in_features, n = lin.out_features, batch = 1;
+    if (lin.sharding == Sharding::kTensorParallel) {
+      (row_parallel(lin.name) ? k : n) /= l_.tp;
+    } else if (lin.sharding == Sharding::kExpert) {
+      // Balanced routing: each EP rank receives its tokens' top-k copies, spread over its
+      // E/EP experts; expert-tensor-parallel ranks gather the tokens and split the width.
+      std::int64_t local_experts = std::max<std::int64_t>(1, lin.copies / l_.ep);
+      double routed = static_cast<double>(sp_tokens_) * topk_ * l_.etp / static_cast<double>(local_experts);
+      m = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(routed)));
+      (row_parallel(lin.name) ? k : n) /= l_.etp;
+      batch = local_experts;
+    } else if (lin.role == Role::kRouter) {
+      m = sp_tokens_;
+    }
+    double flops = 2.0 * static_cast<double>(m) * n * k * batch;
+    fwd.push_back(gemm(Phase::kForward, lin.name, m, n, k, batch, flops));
+    if (recompute) recompute->push_back(gemm(Phase::kRecompute, lin.name, m, n, k, batch, flops));
+    bwd.push_back(gemm(Phase::kBackward, "dgrad", m, k, n, batch, flops));
+    bwd.push_back(gemm(Phase::kBackward, "wgrad", k, n, m, batch, flops));
+  }
+
+  // Tensor-parallel collectives around a block (attention or MLP) of a layer.
+  void tp_block_comm(std::vector<WorkOp>& fwd, std::vector<WorkOp>& bwd, std::vector<WorkOp>* rec,
+                     std::size_t first_gemm, std::size_t last_gemm) {
+    if (l_.tp == 1) return;
+    double full = static_cast<double>(tokens_) * m_.hidden_size * kActivationBytes;
+    auto add = [&](std::vector<WorkOp>& list, Phase phase, std::string_view name, CollectiveKind kind,
+                   int overlaps, OverlapPattern pattern) {
+      WorkOp op = collective(phase, name, Cost::kTpComm, kind, full, Group::kTp, l_.tp, tp_nodes_);
+      if (p_.tp_comm_overlap) {
+        op.overlaps_gemm = overlaps;
+        op.overlap_pattern = pattern;
+      }
+      list.push_back(op);
+    };
+    if (p_.sequence_parallel) {
+      // all-gather before the block's first GEMM, reduce-scatter after its last.
+      add(fwd, Phase::kForward, "tp_all_gather", CollectiveKind::kAllGather, static_cast<int>(first_gemm),
+          OverlapPattern::kAllGatherGemm);
+      add(fwd, Phase::kForward, "tp_reduce_scatter", CollectiveKind::kReduceScatter, static_cast<int>(last_gemm),
+          OverlapPattern::kGemmReduceScatter);
+      if (rec) {
+        add(*rec, Phase::kRecompute, "tp_all_gather", CollectiveKind::kAllGather, -1, OverlapPattern::kAllGatherGemm);
+        add(*rec, Phase::kRecompute, "tp_reduce_scatter", CollectiveKind::kReduceScatter, -1,
+            OverlapPattern::kGemmReduceScatter);
+      }
+      // Backward: gradient all-gather (of the forward reduce-scatter), the input re-gathered
+      // for the weight gradient, and the input gradient reduce-scattered.
+      add(bwd, Phase::kBackward, "tp_all_gather", CollectiveKind::kAllGather, -1, OverlapPattern::kAllGatherGemm);
+      add(bwd, Phase::kBackward, "tp_all_gather", CollectiveKind::kAllGather, -1, OverlapPattern::kAllGatherGemm);
+      add(bwd, Phase::kBackward, "tp_reduce_scatter", CollectiveKind::kReduceScatter, -1,
+          OverlapPattern::kGemmReduceScatter);
+    } else {
+      add(fwd, Phase::kForward, "tp_all_reduce", CollectiveKind::kAllReduce, -1, OverlapPattern::kGemmReduceScatter);
+      if (rec) add(*rec, Phase::kRecompute, "tp_all_reduce", CollectiveKind::kAllReduce, -1, OverlapPattern::kGemmReduceScatter);
+      add(bwd, Phase::kBackward, "tp_all_reduce", CollectiveKind::kAllReduce, -1, OverlapPattern::kGemmReduceScatter);
+    }
+  }
+
+  AttentionRecord attention_shape(AttentionPass pass) const {
+    AttentionRecord a;
+    a.pass = pass;
+    a.batch = l_.micro_batch_size;
+    a.heads = m_.num_attention_heads / l_.tp;
+    a.kv_heads = std::max<std::int64_t>(1, (m_.attention == AttentionKind::kMultiLatent ? m_.num_attention_heads
+                                                                                          : m_.num_key_value_heads) / l_.tp);
+    if (a.heads % a.kv_heads != 0) a.kv_heads = a.heads;
+    a.seq_q = l_.seq_length / l_.cp;
+    a.seq_kv = l_.seq_length;
+    a.head_dim = m_.head_dim;
+    a.causal = true;
+    a.dtype = dtype_ == Dtype::kFp8 ? Dtype::kBf16 : dtype_;
+    return a;
+  }
+
+  void layer(std::int64_t index, bool full_recompute, std::vector<WorkOp>& fwd, std::vector<WorkOp>& bwd) {
+    const LayerShapes shapes = layer_shapes(m_, index);
+    std::vector<WorkOp> rec;
+    std::vector<WorkOp>* r = full_recompute ? &rec : nullptr;
+    const double h = static_cast<double>(m_.hidden_size);
+    const double sp = static_cast<double>(sp_tokens_);
+    // Attention block.
+    std::size_t first = fwd.size();
+    for (const auto& lin : shapes.linears) {
+      if (lin.role == Role::kAttention && lin.name != "o_proj") linear(lin, fwd, bwd, r);
+    }
+    WorkOp attn;
+    attn.kind = OpKind::kAttention;
+    attn.phase = Phase::kForward;
+    attn.name = "attention";
+    attn.attention = attention_shape(AttentionPass::kForward);
+    attn.flops = attention_pass_flops(attn.attention);
+    std::size_t attention_index = fwd.size();
+    fwd.push_back(attn);
+    if (r || p_.recompute_granularity == Recompute::kSelective) {
+      WorkOp again = attn;
+      again.phase = Phase::kRecompute;
+      (r ? rec : bwd).push_back(again);
+    }
+    WorkOp attn_bwd = attn;
+    attn_bwd.phase = Phase::kBackward;
+    attn_bwd.attention = attention_shape(AttentionPass::kBackward);
+    attn_bwd.flops = attention_pass_flops(attn_bwd.attention);
+    std::size_t attention_bwd_index = bwd.size();
+    bwd.push_back(attn_bwd);
+    for (const auto& lin : shapes.linears) {
+      if (lin.name == "o_proj") linear(lin, fwd, bwd, r);
+    }
+    tp_block_comm(fwd, bwd, r, first, fwd.size() - 1);
+    if (l_.cp > 1) {
+      // Ring attention: K and V of the local chunk travel cp - 1 hops, hidden behind the
+      // attention kernel when it is long enough; backward moves them and their gradients.
+      double kv = 2.0 * l_.micro_batch_size * (l_.seq_length / l_.cp) * attn.attention.kv_heads *
+                  m_.head_dim * kActivationBytes;
+      WorkOp f = collective(Phase::kForward, "cp_ring_kv", Cost::kCpComm, CollectiveKind::kSendRecv,
+                            kv * (l_.cp - 1), Group::kCp, 2, cp_nodes_ > 1 ? 2 : 1);
+      f.overlaps_gemm = static_cast<int>(attention_index);
+      fwd.push_back(f);
+      WorkOp b = f;
+      b.phase = Phase::kBackward;
+      b.bytes = 2 * f.bytes;
+      b.overlaps_gemm = static_cast<int>(attention_bwd_index);
+      bwd.push_back(b);
+    }
+    // MLP block (dense, or shared + routed experts).
+    first = fwd.size();
+    bool moe = shapes.moe;
+    for (const auto& lin : shapes.linears) {
+      if (lin.role == Role::kMlp || lin.role == Role::kSharedExpert || lin.role == Role::kRouter) {
+        linear(lin, fwd, bwd, r);
+      }
+    }
+    if (moe) {
+      double bytes = sp * topk_ * h * kActivationBytes;
+      for (std::string_view name : {"moe_dispatch", "moe_combine"}) {
+        WorkOp a;
+        a.kind = OpKind::kMoeAllToAll;
+        a.phase = Phase::kForward;
+        a.cost = Cost::kEpComm;
+        a.name = name;
+        a.bytes = bytes;
+        a.group = Group::kEp;
+        a.group_ranks = static_cast<int>(l_.ep);
+        a.group_nodes = ep_nodes_;
+        fwd.push_back(a);
+        if (r) {
+          a.phase = Phase::kRecompute;
+          rec.push_back(a);
+        }
+        a.phase = Phase::kBackward;
+        bwd.push_back(a);
+      }
+      for (const auto& lin : shapes.linears) {
+        if (lin.role == Role::kRoutedExpert) linear(lin, fwd, bwd, r);
+      }
+    }
+    if (!moe) tp_block_comm(fwd, bwd, r, first, fwd.size() - 1);
+    // Elementwise: two norms, two residual adds, the activation, rotary embedding, and (MoE)
+    // permutation of the routed tokens.
+    double ffn = static_cast<double>(moe ? m_.moe_intermediate_size * topk_ : m_.intermediate_size) /
+                 static_cast<double>(moe ? l_.etp : l_.tp);
+    double bytes = sp * h * kActivationBytes * (2 * 2 + 2 * 3) +
+                   static_cast<double>(tokens_) * ffn * kActivationBytes * (m_.gated_mlp ? 3 : 2) +
+                   static_cast<double>(tokens_) * (m_.q_dim() + m_.kv_dim()) / l_.tp * kActivationBytes * 2;
+    if (moe) bytes += 2.0 * sp * topk_ * h * kActivationBytes * 2;
+    fwd.push_back(memory(Phase::kForward, "elementwise", bytes));
+    if (r) rec.push_back(memory(Phase::kRecompute, "elementwise", bytes));
+    bwd.push_back(memory(Phase::kBackward, "elementwise", 2 * bytes));
+    // Recomputation runs before the layer's backward.
+    bwd.insert(bwd.end(), rec.begin(), rec.end());
+  }
+
+  StageProgram stage(std::int64_t r) {
+    StageProgram s;
+    s.pp_rank = r;
+    const bool first = r == 0, last = r == l_.pp - 1;
+    const double h = static_cast<double>(m_.hidden_size);
+    if (first) {
+      s.forward.push_back(memory(Phase::kForward, "embedding", static_cast<double>(sp_tokens_) * h * kActivationBytes * 2));
+      s.backward.push_back(memory(Phase::kBackward, "embedding_grad", static_cast<double>(sp_tokens_) * h * kActivationBytes * 3));
+    }
+    for (const auto& chunk : l_.chunks[static_cast<std::size_t>(r)]) {
+      for (std::int64_t i = 0; i < chunk.num_layers; ++i) {
+        bool full = p_.recompute_granularity == Recompute::kFull &&
+                    (p_.recompute_method == RecomputeMethod::kUniform ||
+                     i < p_.recompute_num_layers.value_or(1));
+        layer(chunk.first_layer + i, full, s.forward, s.backward);
+        ++s.layers;
+      }
+    }
+    if (last) {
+      Linear head{"lm_head", Role::kLmHead, m_.hidden_size, m_.vocab_size, false, Sharding::kTensorParallel};
+      std::size_t before = s.forward.size();
+      if (l_.tp > 1 && p_.sequence_parallel) {
+        s.forward.push_back(collective(Phase::kForward, "tp_all_gather", Cost::kTpComm, CollectiveKind::kAllGather,
+                                       static_cast<double>(tokens_) * h * kActivationBytes, Group::kTp, l_.tp, tp_nodes_));
+        s.backward.push_back(collective(Phase::kBackward, "tp_reduce_scatter", Cost::kTpComm,
+                                        CollectiveKind::kReduceScatter,
+                                        static_cast<double>(tokens_) * h * kActivationBytes, Group::kTp, l_.tp, tp_nodes_));
+      }
+      (void)before;
+      linear(head, s.forward, s.backward, nullptr);
+      // Softmax cross-entropy over the vocabulary shard, in FP32.
+      double logits = static_cast<double>(tokens_) * static_cast<double>(m_.vocab_size) / l_.tp * 4;
+      s.forward.push_back(memory(Phase::kForward, "cross_entropy", 2 * logits));
+      s.backward.push_back(memory(Phase::kBackward, "cross_entropy_grad", 2 * logits));
+    }
+    step_ops(s);
+    return s;
+  }
+
+  void step_ops(StageProgram& s) {
+    // Parameters this rank holds.
+    double dense = 0, expert = 0;
+    const std::int64_t r = s.pp_rank;
+    for (const auto& chunk : l_.chunks[static_cast<std::size_t>(r)]) {
+      for (std::int64_t i = 0; i < chunk.num_layers; ++i) {
+        for (const auto& lin : layer_shapes(m_, chunk.first_layer + i).linears) {
+          double p = static_cast<double>(lin.parameters());
+          if (lin.sharding == Sharding::kExpert) {
+            expert += p / static_cast<double>(l_.ep * l_.etp);
+          } else {
+            dense += lin.sharding == Sharding::kTensorParallel ? p / static_cast<double>(l_.tp) : p;
+          }
+        }
+      }
+    }
+    double embedding = static_cast<double>(m_.vocab_size * m_.hidden_size) / static_cast<double>(l_.tp);
+    if (r == 0) dense += embedding;
+    if (r == l_.pp - 1 && (!m_.tie_word_embeddings || l_.pp > 1)) dense += embedding;
+    s.dense_parameters = dense;
+    s.expert_parameters = expert;
+    s.parameters = dense + expert;
+    const bool sharded = p_.use_distributed_optimizer || p_.data_parallel_sharding_strategy != DpSharding::kNoShard;
+    auto sync = [&](double params, Group group, std::int64_t ranks, int nodes) {
+      if (ranks <= 1 || params <= 0) return;
+      s.step.push_back(collective(Phase::kStep, sharded ? "grad_reduce_scatter" : "grad_all_reduce", Cost::kDpComm,
+                                  sharded ? CollectiveKind::kReduceScatter : CollectiveKind::kAllReduce,
+                                  params * kGradientBytes, group, ranks, nodes));
+      if (sharded) {
+        s.step.push_back(collective(Phase::kStep, "param_all_gather", Cost::kDpComm, CollectiveKind::kAllGather,
+                                    params * kActivationBytes, group, ranks, nodes));
+      }
+    };
+    sync(dense, Group::kDp, l_.dp * l_.cp, dp_nodes_);
+    sync(expert, Group::kExpertDp, l_.expert_dp, expert_dp_nodes_);
+    double local = sharded ? dense / static_cast<double>(l_.dp * l_.cp) +
+                                 expert / static_cast<double>(std::max<std::int64_t>(1, l_.expert_dp))
+                           : dense + expert;
+    WorkOp adam = memory(Phase::kStep, "optimizer", local * kAdamBytesPerParameter);
+    adam.cost = Cost::kOptimizer;
+    s.step.push_back(adam);
+  }
+
+  const ModelSpec& m_;
+  const TrainPlan& p_;
+  const ParallelLayout& l_;
+  std::int64_t gpn_;
+  Dtype dtype_ = Dtype::kBf16;
+  std::int64_t tokens_ = 0, sp_tokens_ = 0;
+  int tp_nodes_ = 1, cp_nodes_ = 1, ep_nodes_ = 1, dp_nodes_ = 1, expert_dp_nodes_ = 1;
+  std::int64_t topk_ = 0;
+};
+
+}  // namespace
+
+Workload lower_training(const ModelSpec& model, const TrainPlan& plan, const ParallelLayout& layout,
+                        const ClusterSpec& cluster) {
+  return Lowering(model, plan, layout, cluster).lower();
+}
+
+}  // namespace clustersim

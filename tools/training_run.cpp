@@ -1,0 +1,91 @@
+#include "training_run.hpp"
+
+#include <fmt/format.h>
+
+#include "cost_model.hpp"
+#include "units_format.hpp"
+
+namespace clustersim::cli {
+
+TrainingRun run_estimate(const ModelSpec& model, const TrainPlan& plan, const ClusterSpec& cluster,
+                         std::int64_t gpus, const Profile& profile, const std::string& profile_file,
+                         Diagnostics& diag) {
+  TrainingRun r{model, plan, cluster, {}, {}, {}, {}};
+  r.layout = derive_layout(model, plan, &cluster, gpus, diag);
+  r.memory = estimate_memory(model, plan, r.layout);
+  r.workload = lower_training(model, plan, r.layout, cluster);
+  CostModel costs(profile, profile_file, cluster);
+  r.estimate = estimate_training(r.workload, costs, cluster, r.memory);
+  return r;
+}
+
+nlohmann::ordered_json estimate_json(const TrainingRun& run, const std::string& profile_file) {
+  const TrainingEstimate& e = run.estimate;
+  const StepBreakdown& b = e.breakdown;
+  nlohmann::ordered_json j;
+  j["model"] = run.model.name;
+  j["cluster"] = run.cluster.name;
+  j["profile"] = profile_file;
+  j["num_gpus"] = run.layout.world;
+  j["plan"] = {{"tensor_model_parallel_size", run.layout.tp},
+               {"pipeline_model_parallel_size", run.layout.pp},
+               {"virtual_stages_per_pipeline_rank", run.layout.virtual_stages},
+               {"context_parallel_size", run.layout.cp},
+               {"expert_model_parallel_size", run.layout.ep},
+               {"data_parallel_size", run.layout.dp},
+               {"micro_batch_size", run.layout.micro_batch_size},
+               {"global_batch_size", run.layout.global_batch_size},
+               {"num_microbatches", run.layout.num_microbatches},
+               {"seq_length", run.layout.seq_length}};
+  j["step_time_s"] = e.step_time_s;
+  j["tokens_per_s"] = e.tokens_per_s;
+  j["tokens_per_s_per_gpu"] = e.tokens_per_s_per_gpu;
+  j["tflops_per_gpu"] = e.tflops_per_gpu;
+  j["mfu"] = e.mfu;
+  j["hfu"] = e.hfu;
+  j["memory_per_gpu_bytes"] = round_bytes(e.memory_per_gpu_bytes);
+  j["fits_in_memory"] = e.fits_in_memory;
+  j["breakdown"] = {{"compute_s", b.compute_s},     {"bubble_s", b.bubble_s},
+                    {"optimizer_s", b.optimizer_s}, {"tp_comm_s", b.tp_comm_s},
+                    {"cp_comm_s", b.cp_comm_s},     {"ep_comm_s", b.ep_comm_s},
+                    {"dp_comm_s", b.dp_comm_s},     {"pp_comm_s", b.pp_comm_s}};
+  j["priced_ops"] = {{"total", e.priced_ops},
+                     {"extrapolated", e.extrapolated_ops},
+                     {"roofline_default", e.roofline_ops}};
+  return j;
+}
+
+void print_estimate_table(const TrainingRun& run, const std::string& profile_file, std::ostream& out) {
+  const TrainingEstimate& e = run.estimate;
+  const StepBreakdown& b = e.breakdown;
+  const ParallelLayout& l = run.layout;
+  out << fmt::format("model        {} on {} x {} ({}), profile {}\n", run.model.name, l.world,
+                     run.cluster.gpu.name, run.cluster.name, profile_file);
+  out << fmt::format("plan         TP {} PP {}{} CP {} EP {} DP {}, micro batch {}, global batch {} "
+                     "({} micro-batches), sequence {}\n",
+                     l.tp, l.pp, l.virtual_stages > 1 ? fmt::format(" (x{} virtual)", l.virtual_stages) : "",
+                     l.cp, l.ep, l.dp, l.micro_batch_size, l.global_batch_size, l.num_microbatches,
+                     l.seq_length);
+  out << fmt::format("step time    {:.3f} s\n", e.step_time_s);
+  out << fmt::format("throughput   {:.0f} tokens/s ({:.1f} per GPU), {:.1f} TFLOP/s per GPU\n", e.tokens_per_s,
+                     e.tokens_per_s_per_gpu, e.tflops_per_gpu);
+  out << fmt::format("utilisation  MFU {:.1f} %, HFU {:.1f} %\n", 100 * e.mfu, 100 * e.hfu);
+  out << fmt::format("memory       {} per GPU (peak stage), {}\n", human_bytes(e.memory_per_gpu_bytes),
+                     e.fits_in_memory ? "fits" : "DOES NOT FIT");
+  auto row = [&](const char* name, double s) {
+    out << fmt::format("  {:<12} {:>9.3f} s  {:>5.1f} %\n", name, s, 100 * s / e.step_time_s);
+  };
+  out << "breakdown\n";
+  row("compute", b.compute_s);
+  row("bubble", b.bubble_s);
+  row("tp comm", b.tp_comm_s);
+  row("cp comm", b.cp_comm_s);
+  row("ep comm", b.ep_comm_s);
+  row("pp comm", b.pp_comm_s);
+  row("dp comm", b.dp_comm_s);
+  row("optimizer", b.optimizer_s);
+  out << fmt::format("priced       {} operations: {} extrapolated beyond their fit, {} by roofline defaults\n",
+                     e.priced_ops, e.extrapolated_ops, e.roofline_ops);
+}
+
+}  // namespace clustersim::cli

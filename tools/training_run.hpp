@@ -1,0 +1,37 @@
+#pragma once
+// Shared by estimate, search and validate: validate a plan on a cluster, lower it, price it,
+// and render the result as a table or JSON.
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+
+#include "cluster_spec.hpp"
+#include "memory_estimate.hpp"
+#include "model_spec.hpp"
+#include "parallel_layout.hpp"
+#include "profile.hpp"
+#include "train_plan.hpp"
+#include "training_estimate.hpp"
+#include "workload.hpp"
+
+namespace clustersim::cli {
+
+struct TrainingRun {
+  ModelSpec model;
+  TrainPlan plan;
+  ClusterSpec cluster;
+  ParallelLayout layout;
+  MemoryEstimate memory;
+  Workload workload;
+  TrainingEstimate estimate;
+};
+
+// Throws InputErrors when the plan does not apply to the model, cluster and world size.
+TrainingRun run_estimate(const ModelSpec& model, const TrainPlan& plan, const ClusterSpec& cluster,
+                         std::int64_t gpus, const Profile& profile, const std::string& profile_file,
+                         Diagnostics& diag);
+
+nlohmann::ordered_json estimate_json(const TrainingRun& run, const std::string& profile_file);
+void print_estimate_table(const TrainingRun& run, const std::string& profile_file, std::ostream& out);
+
+}  // namespace clustersim::cli
