@@ -18,6 +18,11 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A result that is not an error but must set the exit code (validate: a case out of tolerance).
+struct ExitWithCode {
+  int code = 1;
+};
+
 ModelSpec load_model(const std::string& argument, Diagnostics& diag);
 ClusterSpec load_cluster(const std::string& argument, Diagnostics& diag);
 // From --plan (file, preset or inline JSON) or --from-megatron-args.

@@ -9,6 +9,7 @@
 #include "cli_common.hpp"
 #include "estimate_command.hpp"
 #include "explain_command.hpp"
+#include "validate_command.hpp"
 #include "input_error.hpp"
 #include "whatif_command.hpp"
 
@@ -23,6 +24,7 @@ void register_builtin_commands(CLI::App& app) {
   clustersim::cli::register_explain_command(app);
   clustersim::cli::register_calibrate_command(app);
   clustersim::cli::register_estimate_command(app);
+  clustersim::cli::register_validate_command(app);
   clustersim::cli::register_whatif_command(app);
 }
 
@@ -50,6 +52,8 @@ int main(int argc, char** argv) {
     for (const auto& warning : e.warnings()) std::cerr << "warning: " << warning.to_string() << '\n';
     for (const auto& error : e.errors()) std::cerr << "error: " << error.to_string() << '\n';
     return kExitBadInput;
+  } catch (const clustersim::cli::ExitWithCode& e) {
+    return e.code;
   } catch (const clustersim::cli::UsageError& e) {
     std::cerr << "error: " << e.what() << '\n';
     return kExitBadInput;

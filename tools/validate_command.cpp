@@ -1,0 +1,143 @@
+#include "validate_command.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli_common.hpp"
+#include "training_run.hpp"
+#include "validation_case.hpp"
+
+namespace clustersim::cli {
+
+namespace {
+
+struct ValidateOptions {
+  std::string cases;
+  std::string mode = "estimate";
+  Format format = Format::kTable;
+};
+
+struct Comparison {
+  std::string id, group, metric;
+  double measured = 0, predicted = 0, error = 0, tolerance = 0;
+};
+
+// Megatron-LM SC'21 Eq. 3: FLOPs of one iteration with full recomputation,
+// 96 B s l h^2 (1 + s / 6h + V / 16 l h).
+double megatron_sc21_flops(const ModelSpec& m, const ParallelLayout& l) {
+  double B = static_cast<double>(l.global_batch_size), s = static_cast<double>(l.seq_length);
+  double layers = static_cast<double>(m.num_layers), h = static_cast<double>(m.hidden_size);
+  double V = static_cast<double>(m.vocab_size);
+  return 96.0 * B * s * layers * h * h * (1.0 + s / (6.0 * h) + V / (16.0 * layers * h));
+}
+
+double predicted_metric(const std::string& metric, const ValidationCase& c, const TrainingRun& r) {
+  const TrainingEstimate& e = r.estimate;
+  auto peak = r.cluster.gpu.peak_flops_per_s(Dtype::kBf16);
+  if (!peak) peak = r.cluster.gpu.peak_flops_per_s(Dtype::kFp16);
+  double flops_per_gpu_per_s = 0;
+  switch (c.flops_convention) {
+    case FlopsConvention::kModel: flops_per_gpu_per_s = e.tflops_per_gpu * 1e12; break;
+    case FlopsConvention::kHardware: flops_per_gpu_per_s = e.hfu * *peak; break;
+    case FlopsConvention::kMegatronSc21:
+      flops_per_gpu_per_s = megatron_sc21_flops(r.model, r.layout) / e.step_time_s / static_cast<double>(r.layout.world);
+      break;
+  }
+  if (metric == "step_time_s") return e.step_time_s;
+  if (metric == "tokens_per_s") return e.tokens_per_s;
+  if (metric == "tokens_per_s_per_gpu") return e.tokens_per_s_per_gpu;
+  if (metric == "tflops_per_gpu") return flops_per_gpu_per_s / 1e12;
+  return flops_per_gpu_per_s / *peak;  // mfu
+}
+
+void run(const ValidateOptions& o) {
+  if (o.mode != "estimate") {
+    throw UsageError("--mode simulate needs the SimGrid replay, which is not built yet; use --mode estimate");
+  }
+  ValidationSuite suite = load_validation_cases(o.cases);
+  std::vector<Comparison> rows;
+  for (const auto& c : suite.cases) {
+    Diagnostics diag;
+    ModelSpec model = load_model(c.model, diag);
+    ClusterSpec cluster = load_cluster(c.cluster, diag);
+    TrainPlan plan = load_plan(c.plan, "", diag);
+    diag.throw_if_errors();
+    LoadedProfile profile = load_profile_for(c.profile, cluster);
+    TrainingRun r = run_estimate(model, plan, cluster, c.num_gpus, profile.profile, profile.file, diag);
+    for (const auto& [metric, measured] : c.measured) {
+      double predicted = predicted_metric(metric, c, r);
+      rows.push_back({c.id, c.group, metric, measured, predicted, (predicted - measured) / measured, c.tolerance});
+    }
+    std::cerr << fmt::format("{}: done\n", c.id);
+  }
+  // Summaries: MAPE per group and overall, worst case.
+  std::map<std::string, std::pair<double, int>> groups;
+  double sum = 0, worst = 0;
+  int failures = 0;
+  for (const auto& row : rows) {
+    groups[row.group].first += std::abs(row.error);
+    groups[row.group].second += 1;
+    sum += std::abs(row.error);
+    worst = std::max(worst, std::abs(row.error));
+    failures += std::abs(row.error) > row.tolerance ? 1 : 0;
+  }
+  double mape = rows.empty() ? 0 : sum / static_cast<double>(rows.size());
+  if (o.format == Format::kJson) {
+    nlohmann::ordered_json j;
+    j["cases_file"] = suite.file;
+    j["mode"] = o.mode;
+    auto list = nlohmann::ordered_json::array();
+    for (const auto& row : rows) {
+      list.push_back({{"id", row.id}, {"group", row.group}, {"metric", row.metric}, {"measured", row.measured},
+                      {"predicted", row.predicted}, {"error", row.error}, {"tolerance", row.tolerance},
+                      {"within_tolerance", std::abs(row.error) <= row.tolerance}});
+    }
+    j["comparisons"] = list;
+    auto per_group = nlohmann::ordered_json::object();
+    for (const auto& [g, v] : groups) per_group[g] = {{"mape", v.first / v.second}, {"comparisons", v.second}};
+    j["mape_by_group"] = per_group;
+    j["mape"] = mape;
+    j["worst_error"] = worst;
+    j["outside_tolerance"] = failures;
+    std::cout << j.dump(2) << '\n';
+  } else {
+    std::cout << fmt::format("{:<36} {:<22} {:>12} {:>12} {:>8}  {}\n", "case", "metric", "measured", "predicted",
+                             "error", "");
+    for (const auto& row : rows) {
+      std::cout << fmt::format("{:<36} {:<22} {:>12.4g} {:>12.4g} {:>+7.1f}%  {}\n", row.id, row.metric, row.measured,
+                               row.predicted, 100 * row.error,
+                               std::abs(row.error) > row.tolerance ? fmt::format("OUTSIDE {:.0f} %", 100 * row.tolerance) : "");
+    }
+    std::cout << "\nMAPE by group\n";
+    for (const auto& [g, v] : groups) {
+      std::cout << fmt::format("  {:<60} {:>5.1f} %  ({} comparisons)\n", g, 100 * v.first / v.second, v.second);
+    }
+    std::cout << fmt::format("overall MAPE {:.1f} %, worst {:.1f} %, {} of {} outside tolerance\n", 100 * mape,
+                             100 * worst, failures, rows.size());
+  }
+  if (failures > 0) throw ExitWithCode{1};
+}
+
+}  // namespace
+
+void register_validate_command(CLI::App& app) {
+  auto o = std::make_shared<ValidateOptions>();
+  CLI::App* cmd = app.add_subcommand("validate", "Predicted vs. measured on published training runs; exit 1 when a case is outside its tolerance");
+  cmd->footer(
+      "Examples:\n"
+      "  clustersim validate configs/validation/dev-set.json\n"
+      "  clustersim validate my-runs.json --format json");
+  cmd->add_option("cases", o->cases, "Case file (docs/validation.md)")->required();
+  cmd->add_option("--mode", o->mode, "estimate (closed form) or simulate (SimGrid replay)")
+      ->check(CLI::IsMember({"estimate", "simulate"}))
+      ->default_str("estimate");
+  add_format_option(*cmd, o->format);
+  cmd->callback([o] { run(*o); });
+}
+
+}  // namespace clustersim::cli
