@@ -161,10 +161,55 @@ class Lowering {
       m = sp_tokens_;
     }
     double flops = 2.0 * static_cast<double>(m) * n * k * batch;
-    fwd.push_back(gemm(Phase::kForward, lin.name, m, n, k, batch, flops));
-    if (recompute) recompute->push_back(gemm(Phase::kRecompute, lin.name, m, n, k, batch, flops));
+    // Transformer Engine keeps the output layer in 16 bits; FP8 linears cast (and transpose,
+    // for the weight gradient) their input forward and their output gradient backward:
+    // read 2 bytes, write two 1-byte copies per element.
+    const Dtype dt = lin.role == Role::kLmHead && dtype_ == Dtype::kFp8 ? Dtype::kBf16 : dtype_;
+    const bool fp8 = dt == Dtype::kFp8;
+    const double elements_in = static_cast<double>(m) * k * batch, elements_out = static_cast<double>(m) * n * batch;
+    auto forward = [&](std::vector<WorkOp>& list, Phase phase) {
+      if (fp8) list.push_back(memory(phase, "fp8_cast_transpose", 4 * elements_in));
+      list.push_back(gemm(phase, lin.name, m, n, k, batch, flops));
+      list.back().dtype = dt;
+    };
+    forward(fwd, Phase::kForward);
+    if (recompute) forward(*recompute, Phase::kRecompute);
+    if (fp8) bwd.push_back(memory(Phase::kBackward, "fp8_cast_transpose", 4 * elements_out));
     bwd.push_back(gemm(Phase::kBackward, "dgrad", m, k, n, batch, flops));
+    bwd.back().dtype = dt;
     bwd.push_back(gemm(Phase::kBackward, "wgrad", k, n, m, batch, flops));
+    bwd.back().dtype = dt;
+  }
+
+  // Megatron runs Q, K and V as one GEMM, and gate and up as one: the same FLOPs in wider,
+  // faster GEMMs. Returns the layer's linears with those merged.
+  static std::vector<Linear> fused_linears(const LayerShapes& shapes) {
+    std::vector<Linear> out;
+    auto merge = [&](std::string_view into, std::initializer_list<std::string_view> names) {
+      Linear fused{};
+      bool any = false;
+      for (const auto& l : shapes.linears) {
+        if (std::find(names.begin(), names.end(), l.name) == names.end()) continue;
+        if (!any) {
+          fused = l;
+          fused.name = into;
+          fused.out_features = 0;
+        }
+        fused.out_features += l.out_features;
+        any = true;
+      }
+      if (any) out.push_back(fused);
+    };
+    merge("qkv", {"q_proj", "k_proj", "v_proj"});
+    merge("fc1", {"gate_proj", "up_proj"});
+    merge("shared_fc1", {"shared_gate", "shared_up"});
+    merge("expert_fc1", {"expert_gate", "expert_up"});
+    for (const auto& l : shapes.linears) {
+      static constexpr std::string_view kMerged[] = {"q_proj", "k_proj", "v_proj", "gate_proj", "up_proj",
+                                                     "shared_gate", "shared_up", "expert_gate", "expert_up"};
+      if (std::find(std::begin(kMerged), std::end(kMerged), l.name) == std::end(kMerged)) out.push_back(l);
+    }
+    return out;
   }
 
   // Tensor-parallel collectives around a block (attention or MLP) of a layer.
@@ -221,8 +266,45 @@ class Lowering {
     return a;
   }
 
+  bool unfused_attention() const {
+    return p_.attention_backend == AttentionBackend::kUnfused || p_.attention_backend == AttentionBackend::kLocal;
+  }
+
+  // Attention without a fused kernel (Megatron before FlashAttention): two batched GEMMs over
+  // the full s x s score matrix (the causal mask does not save work), and the scaled masked
+  // softmax and dropout as memory-bound passes over the scores.
+  void unfused_attention_ops(std::vector<WorkOp>& fwd, std::vector<WorkOp>& bwd, std::vector<WorkOp>* rec) {
+    const AttentionRecord a = attention_shape(AttentionPass::kForward);
+    const std::int64_t bh = a.batch * a.heads;
+    const double scores = static_cast<double>(bh) * static_cast<double>(a.seq_q) * static_cast<double>(a.seq_kv);
+    const bool dropout = p_.attention_dropout.value_or(m_.attention_dropout) > 0;
+    // softmax: read and write the scores; dropout: read, write, and a one-byte mask.
+    const double forward_bytes = scores * kActivationBytes * 2 + (dropout ? scores * (2 * kActivationBytes + 1) : 0);
+    const double qk = 2.0 * scores * static_cast<double>(a.head_dim);
+    auto forward = [&](std::vector<WorkOp>& list, Phase phase) {
+      list.push_back(gemm(phase, "attention_scores", a.seq_q, a.seq_kv, a.head_dim, bh, qk));
+      list.back().dtype = a.dtype;
+      list.push_back(memory(phase, "softmax_dropout", forward_bytes));
+      list.push_back(gemm(phase, "attention_values", a.seq_q, a.head_dim, a.seq_kv, bh, qk));
+      list.back().dtype = a.dtype;
+    };
+    forward(fwd, Phase::kForward);
+    if (rec) forward(*rec, Phase::kRecompute);
+    // Backward: two GEMMs per forward GEMM, softmax and dropout gradients over the scores.
+    auto backward_gemm = [&](std::string_view name, std::int64_t m, std::int64_t n, std::int64_t k) {
+      bwd.push_back(gemm(Phase::kBackward, name, m, n, k, bh, qk));
+      bwd.back().dtype = a.dtype;
+    };
+    backward_gemm("attention_values_grad", a.seq_q, a.seq_kv, a.head_dim);
+    backward_gemm("attention_values_grad", a.seq_kv, a.head_dim, a.seq_q);
+    bwd.push_back(memory(Phase::kBackward, "softmax_dropout_grad", 1.5 * forward_bytes));
+    backward_gemm("attention_scores_grad", a.seq_q, a.head_dim, a.seq_kv);
+    backward_gemm("attention_scores_grad", a.seq_kv, a.head_dim, a.seq_q);
+  }
+
   void layer(std::int64_t index, bool full_recompute, std::vector<WorkOp>& fwd, std::vector<WorkOp>& bwd) {
-    const LayerShapes shapes = layer_shapes(m_, index);
+    LayerShapes shapes = layer_shapes(m_, index);
+    shapes.linears = fused_linears(shapes);
     std::vector<WorkOp> rec;
     std::vector<WorkOp>* r = full_recompute ? &rec : nullptr;
     const double h = static_cast<double>(m_.hidden_size);
@@ -232,25 +314,33 @@ class Lowering {
     for (const auto& lin : shapes.linears) {
       if (lin.role == Role::kAttention && lin.name != "o_proj") linear(lin, fwd, bwd, r);
     }
-    WorkOp attn;
-    attn.kind = OpKind::kAttention;
-    attn.phase = Phase::kForward;
-    attn.name = "attention";
-    attn.attention = attention_shape(AttentionPass::kForward);
-    attn.flops = attention_pass_flops(attn.attention);
     std::size_t attention_index = fwd.size();
-    fwd.push_back(attn);
-    if (r || p_.recompute_granularity == Recompute::kSelective) {
-      WorkOp again = attn;
-      again.phase = Phase::kRecompute;
-      (r ? rec : bwd).push_back(again);
-    }
-    WorkOp attn_bwd = attn;
-    attn_bwd.phase = Phase::kBackward;
-    attn_bwd.attention = attention_shape(AttentionPass::kBackward);
-    attn_bwd.flops = attention_pass_flops(attn_bwd.attention);
     std::size_t attention_bwd_index = bwd.size();
-    bwd.push_back(attn_bwd);
+    if (unfused_attention()) {
+      unfused_attention_ops(fwd, bwd, r ? &rec : (p_.recompute_granularity == Recompute::kSelective ? &bwd : nullptr));
+      attention_index = fwd.size() - 1;
+      attention_bwd_index = bwd.size() - 1;
+    } else {
+      WorkOp attn;
+      attn.kind = OpKind::kAttention;
+      attn.phase = Phase::kForward;
+      attn.name = "attention";
+      attn.attention = attention_shape(AttentionPass::kForward);
+      attn.flops = attention_pass_flops(attn.attention);
+      attention_index = fwd.size();
+      fwd.push_back(attn);
+      if (r || p_.recompute_granularity == Recompute::kSelective) {
+        WorkOp again = attn;
+        again.phase = Phase::kRecompute;
+        (r ? rec : bwd).push_back(again);
+      }
+      WorkOp attn_bwd = attn;
+      attn_bwd.phase = Phase::kBackward;
+      attn_bwd.attention = attention_shape(AttentionPass::kBackward);
+      attn_bwd.flops = attention_pass_flops(attn_bwd.attention);
+      attention_bwd_index = bwd.size();
+      bwd.push_back(attn_bwd);
+    }
     for (const auto& lin : shapes.linears) {
       if (lin.name == "o_proj") linear(lin, fwd, bwd, r);
     }
@@ -258,7 +348,7 @@ class Lowering {
     if (l_.cp > 1) {
       // Ring attention: K and V of the local chunk travel cp - 1 hops, hidden behind the
       // attention kernel when it is long enough; backward moves them and their gradients.
-      double kv = 2.0 * l_.micro_batch_size * (l_.seq_length / l_.cp) * attn.attention.kv_heads *
+      double kv = 2.0 * l_.micro_batch_size * (l_.seq_length / l_.cp) * attention_shape(AttentionPass::kForward).kv_heads *
                   m_.head_dim * kActivationBytes;
       WorkOp f = collective(Phase::kForward, "cp_ring_kv", Cost::kCpComm, CollectiveKind::kSendRecv,
                             kv * (l_.cp - 1), Group::kCp, 2, cp_nodes_ > 1 ? 2 : 1);
