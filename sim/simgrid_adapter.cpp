@@ -2,9 +2,11 @@
 
 #include <simgrid/s4u.hpp>
 #include <xbt/config.hpp>
-#include <xbt/log.h>
 
+#include <algorithm>
 #include <stdexcept>
+
+#include "simgrid_adapter_internal.hpp"
 
 namespace clustersim::sim {
 
@@ -15,39 +17,14 @@ struct SimgridSession::Impl {
   std::vector<sg4::Host*> hosts;
 };
 
-SimgridSession::SimgridSession() : impl_(std::make_unique<Impl>()) {
-  if (sg4::Engine::is_initialized()) {
-    throw std::logic_error("SimGrid allows one engine per process; a SimgridSession already exists");
-  }
-  int argc = 1;
-  char name[] = "clustersim";
-  char* argv[] = {name, nullptr};
-  xbt_log_control_set("root.thresh:warning");
-  impl_->engine = std::make_unique<sg4::Engine>(&argc, argv);
-  // Model flags must be set before the first zone exists.
-  sg4::Engine::set_config(NetworkModelConfig::kModel);
-  sg4::Engine::set_config(NetworkModelConfig::kCrossTraffic);
-  sg4::Engine::set_config(NetworkModelConfig::kTcpGamma);
-}
+SimgridSession::SimgridSession() : impl_(std::make_unique<Impl>()) { impl_->engine = start_engine(); }
 
 SimgridSession::~SimgridSession() = default;
 
 void SimgridSession::build_star_platform(const StarPlatformSpec& spec) {
-  if (spec.hosts < 1 || spec.link_bandwidth_bytes_per_s <= 0 || spec.link_latency_s < 0) {
-    throw std::invalid_argument("star platform needs hosts >= 1, bandwidth > 0, latency >= 0");
-  }
-  sg4::NetZone* zone = sg4::create_star_zone("star");
-  for (std::int64_t i = 0; i < spec.hosts; ++i) {
-    std::string id = std::to_string(i);
-    sg4::Host* host = zone->create_host("h" + id, 1e15)->seal();
-    sg4::Link* link = zone->create_split_duplex_link("l" + id, spec.link_bandwidth_bytes_per_s)
-                          ->set_latency(spec.link_latency_s)
-                          ->seal();
-    zone->add_route(host->get_netpoint(), nullptr, nullptr, nullptr,
-                    {sg4::LinkInRoute(link, sg4::LinkInRoute::Direction::UP)}, true);
-    impl_->hosts.push_back(host);
-  }
-  zone->seal();
+  impl_->hosts = build_star_zone(spec.hosts, spec.link_bandwidth_bytes_per_s, spec.link_latency_s,
+                                 spec.link_bandwidth_bytes_per_s)
+                     .hosts;
 }
 
 std::vector<double> SimgridSession::run_transfers(const std::vector<Transfer>& transfers) {

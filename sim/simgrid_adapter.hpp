@@ -7,7 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "execution_plan.hpp"
+
 namespace clustersim::sim {
+
+class RailFabric;
 
 // Network model settings clustersim always uses: CM02 (pure max-min sharing, no TCP factors),
 // no cross-traffic, no TCP-gamma window cap. See ../shared/notes/simgrid.md.
@@ -49,6 +53,29 @@ class SimgridSession {
   // Configuration values SimGrid actually uses, e.g. config_string("network/model").
   std::string config_string(const std::string& key) const;
   double config_double(const std::string& key) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The engine plus a platform of one host per GPU, executing ExecutionPlans (see
+// network_simulation.hpp for the semantics). Implemented in simgrid_network.cpp; the rail zone
+// in simgrid_rail_zone.cpp.
+class SimgridNetwork {
+ public:
+  enum class Platform { kRailZone, kFlatStar };
+  // The fabric must outlive this object (the routing zone asks it for routes).
+  SimgridNetwork(const RailFabric& fabric, Platform platform);
+  ~SimgridNetwork();
+  SimgridNetwork(const SimgridNetwork&) = delete;
+  SimgridNetwork& operator=(const SimgridNetwork&) = delete;
+
+  // Runs the plan to completion; fills one timing per activity and one finish time per
+  // background flow.
+  void execute(const ExecutionPlan& plan, std::vector<ActivityTiming>& timings,
+               std::vector<double>& background_finish_s);
+  double now_s() const;
 
  private:
   struct Impl;

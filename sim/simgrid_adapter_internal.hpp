@@ -1,0 +1,32 @@
+#pragma once
+// Shared by the adapter's translation units only (simgrid_*.cpp): the one header besides
+// SimGrid's own that names SimGrid types.
+#include <simgrid/s4u.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace clustersim::sim {
+
+class RailFabric;
+
+// The engine with clustersim's network model (CM02, no cross-traffic, no TCP-gamma), set before
+// any zone exists; SimGrid's logging limited to warnings. Throws if an engine already exists.
+std::unique_ptr<simgrid::s4u::Engine> start_engine();
+
+struct SimgridPlatform {
+  std::vector<simgrid::s4u::Host*> hosts;  // index = GPU rank
+  std::vector<simgrid::s4u::Link*> links;  // index = RailFabric link id (empty for the star)
+};
+
+// A star zone (the root zone if none exists yet): one split-duplex link per host, and a
+// loopback per host so that a host may send to itself.
+SimgridPlatform build_star_zone(std::int64_t hosts, double bandwidth_bytes_per_s, double latency_s,
+                                double loopback_bandwidth_bytes_per_s);
+
+// The rail-optimized fat-tree as one custom routing zone (the root zone) computing routes with
+// RailFabric::route; hosts and links created in O(N).
+SimgridPlatform build_rail_zone(const RailFabric& fabric);
+
+}  // namespace clustersim::sim
