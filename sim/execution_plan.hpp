@@ -39,7 +39,7 @@ struct ExecutionPlan {
   std::vector<PlanActivity> activities;
   std::vector<PlanPhase> phases;
   std::vector<PlanFlow> flows;
-  std::vector<std::int32_t> deps;  // activity indices of this plan, each smaller than its dependant
+  std::vector<std::int32_t> deps;  // activity indices of this plan; acyclic together with lane order
   // Traffic that belongs to nobody's DAG (another job): started at its time, never waited on
   // by an activity.
   std::vector<PlanFlow> background_flows;

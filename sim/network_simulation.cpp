@@ -146,6 +146,78 @@ void NetworkSimulation::set_not_before(ActivityId activity, double t_s) {
   activities_[static_cast<std::size_t>(activity)].not_before_s = t_s;
 }
 
+void NetworkSimulation::add_dependency(ActivityId before, ActivityId after) {
+  if (after < first_pending_ || after >= activity_count() || before < 0 || before >= activity_count() ||
+      before == after) {
+    throw std::invalid_argument("add_dependency: " + std::to_string(before) + " -> " + std::to_string(after) +
+                                " needs two distinct activities, the second not yet run");
+  }
+  if (before >= first_pending_) extra_deps_.emplace_back(before, after);
+}
+
+void NetworkSimulation::fill_plan_deps(ExecutionPlan& plan) const {
+  const std::size_t n = plan.activities.size();
+  const auto local = [this](ActivityId a) { return static_cast<std::size_t>(a - first_pending_); };
+  std::vector<std::uint32_t> begin(n + 1, 0);
+  for (std::size_t i = 0; i < n; ++i) begin[i + 1] = plan.activities[i].dep_end - plan.activities[i].dep_begin;
+  for (const auto& [before, after] : extra_deps_) ++begin[local(after) + 1];
+  for (std::size_t i = 0; i < n; ++i) begin[i + 1] += begin[i];
+  plan.deps.assign(begin[n], 0);
+  std::vector<std::uint32_t> fill(begin.begin(), begin.end() - 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::uint32_t d = plan.activities[i].dep_begin; d < plan.activities[i].dep_end; ++d) {
+      plan.deps[fill[i]++] = static_cast<std::int32_t>(local(deps_[d]));
+    }
+  }
+  for (const auto& [before, after] : extra_deps_) {
+    plan.deps[fill[local(after)]++] = static_cast<std::int32_t>(local(before));
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    plan.activities[i].dep_begin = begin[i];
+    plan.activities[i].dep_end = begin[i + 1];
+  }
+  if (extra_deps_.empty()) return;  // deps on earlier activities only: acyclic by construction
+  // Kahn's algorithm over dependencies plus each lane's order.
+  std::vector<std::uint32_t> indegree(n, 0), succ_begin(n + 1, 0);
+  std::vector<std::int32_t> lane_last(static_cast<std::size_t>(plan.lane_count), -1), lane_next(n, -1);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::uint32_t d = begin[i]; d < begin[i + 1]; ++d) ++succ_begin[static_cast<std::size_t>(plan.deps[d]) + 1];
+    indegree[i] = begin[i + 1] - begin[i];
+    std::int32_t& last = lane_last[static_cast<std::size_t>(plan.activities[i].lane)];
+    if (last >= 0) {
+      lane_next[static_cast<std::size_t>(last)] = static_cast<std::int32_t>(i);
+      ++indegree[i];
+    }
+    last = static_cast<std::int32_t>(i);
+  }
+  for (std::size_t i = 0; i < n; ++i) succ_begin[i + 1] += succ_begin[i];
+  std::vector<std::int32_t> succ(succ_begin[n]);
+  std::vector<std::uint32_t> succ_fill(succ_begin.begin(), succ_begin.end() - 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::uint32_t d = begin[i]; d < begin[i + 1]; ++d) {
+      succ[succ_fill[static_cast<std::size_t>(plan.deps[d])]++] = static_cast<std::int32_t>(i);
+    }
+  }
+  std::vector<std::int32_t> ready;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (indegree[i] == 0) ready.push_back(static_cast<std::int32_t>(i));
+  }
+  std::size_t visited = 0;
+  auto release = [&](std::int32_t j) {
+    if (j >= 0 && --indegree[static_cast<std::size_t>(j)] == 0) ready.push_back(j);
+  };
+  while (!ready.empty()) {
+    const auto i = static_cast<std::size_t>(ready.back());
+    ready.pop_back();
+    ++visited;
+    for (std::uint32_t k = succ_begin[i]; k < succ_begin[i + 1]; ++k) release(succ[k]);
+    release(lane_next[i]);
+  }
+  if (visited != n) {
+    throw std::invalid_argument("activities wait on each other in a cycle (dependencies plus lane order)");
+  }
+}
+
 void NetworkSimulation::scale_link_bandwidth(std::string_view link_name, double factor, double at_s) {
   if (kind_ != PlatformKind::kRailFatTree) {
     throw std::logic_error("link perturbations need the rail fat-tree platform");
@@ -237,8 +309,7 @@ void NetworkSimulation::run() {
     plan.activities.push_back(
         {src.lane, src.phase_begin, src.phase_end, src.dep_begin, src.dep_end, src.not_before_s});
   }
-  plan.deps = deps_;
-  for (std::int32_t& d : plan.deps) d -= first_pending_;  // plan-local indices
+  fill_plan_deps(plan);
   plan.phases = phases_;
   plan.flows = flows_;
   plan.background_flows.assign(background_.begin() + static_cast<std::ptrdiff_t>(first_pending_background_),
@@ -264,6 +335,7 @@ void NetworkSimulation::run() {
   phases_.clear();
   flows_.clear();
   deps_.clear();
+  extra_deps_.clear();
   const double now = now_s();
   std::erase_if(pending_changes_, [now](const BandwidthChange& c) { return c.at_s <= now; });
 }

@@ -8,7 +8,8 @@
 //     group and stream), not per GPU: fewer actors simulate faster. A lane has at most one
 //     activity in flight, which bounds the comms in flight per actor.
 //   - an activity starts when its lane reaches it, all its dependencies have finished and the
-//     clock has reached its not_before time; dependencies must be activities added earlier.
+//     clock has reached its not_before time. Dependencies given when adding an activity are
+//     activities added earlier; add_dependency() wires any other pair (cycles are rejected).
 //   - run() simulates everything added since the previous run() and returns when it is done;
 //     timing() then gives each activity's start and end. The clock carries over between runs.
 // SimGrid allows one engine per process, so one NetworkSimulation exists at a time.
@@ -19,6 +20,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cluster_spec.hpp"
@@ -87,6 +89,10 @@ class NetworkSimulation {
   ActivityId add_delay(LaneId lane, double seconds, std::span<const ActivityId> deps = {});
   // The activity does not start before simulated time t_s.
   void set_not_before(ActivityId activity, double t_s);
+  // `after` (not yet run) waits for `before` (any activity, also one added later, e.g. a
+  // backward pass waiting on the next stage's send). run() rejects cycles, counting each lane's
+  // order as dependencies, with std::invalid_argument.
+  void add_dependency(ActivityId before, ActivityId after);
 
   // --- perturbation hooks (rail fat-tree platform only) ----------------------------------------
   // Multiplies the link's bandwidth by `factor` (> 0) from simulated time at_s on; names as in
@@ -129,6 +135,7 @@ class NetworkSimulation {
                            std::span<const ActivityId> deps);
   void check_rank(std::int64_t rank) const;
   void check_failed_links(const ExecutionPlan& plan) const;
+  void fill_plan_deps(ExecutionPlan& plan) const;
   void count_link_bytes(const std::vector<PlanFlow>& flows);
   double hop_latency_s(std::span<const std::int64_t> group) const;
 
@@ -140,6 +147,7 @@ class NetworkSimulation {
   std::vector<PlanPhase> phases_;
   std::vector<PlanFlow> flows_;
   std::vector<ActivityId> deps_;
+  std::vector<std::pair<ActivityId, ActivityId>> extra_deps_;  // (before, after), from add_dependency
   std::vector<ActivityTiming> timings_;
   ActivityId first_pending_ = 0;  // activities before this one have run
   std::size_t first_pending_background_ = 0;

@@ -416,6 +416,31 @@ TEST(NetworkSimulation, DependenciesLanesAndAllToAll) {
   EXPECT_GT(out[7], 0.0);
 }
 
+TEST(NetworkSimulation, LaterDependenciesAndCycles) {
+  const std::vector<double> out = run_in_child([] {
+    NetworkSimulation sim(h100_like(4), 16);
+    const LaneId a = sim.add_lane(), b = sim.add_lane();
+    const ActivityId first = sim.add_delay(a, 1e-3);
+    const ActivityId waits = sim.add_delay(a, 1e-3);  // waits on an activity added below
+    const ActivityId later = sim.add_delay(b, 5e-3);
+    sim.add_dependency(later, waits);
+    sim.run();
+    double cycle = 0;
+    const ActivityId x = sim.add_delay(a, 1e-3), y = sim.add_delay(b, 1e-3, {{x}});
+    sim.add_dependency(y, x);
+    try {
+      sim.run();
+    } catch (const std::invalid_argument&) {
+      cycle = 1;
+    }
+    return std::vector<double>{sim.timing(first).end_s, sim.timing(waits).start_s, cycle};
+  });
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_DOUBLE_EQ(out[0], 1e-3);
+  EXPECT_DOUBLE_EQ(out[1], 5e-3);
+  EXPECT_EQ(out[2], 1.0);
+}
+
 // A mixed scenario: rings, all-to-all, transfers, compute, background traffic and a slow link.
 std::vector<double> mixed_scenario() {
   NetworkSimulation sim(h100_like(4), 200);  // partial: 25 nodes, last leaf group has one node
