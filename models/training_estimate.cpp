@@ -1,6 +1,7 @@
 #include "training_estimate.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 
 namespace clustersim {
@@ -18,9 +19,15 @@ struct Tally {
 
 class Pricer {
  public:
-  Pricer(const CostModel& costs, Tally& tally) : costs_(costs), tally_(tally) {}
+  Pricer(const CostModel& costs, Tally& tally, PriceCache* cache) : costs_(costs), tally_(tally), cache_(cache) {}
 
   double op(const WorkOp& o) {
+    if (cache_) {
+      if (const PricedOp* hit = cache_->find(o)) {
+        tally_.count(*hit);
+        return hit->seconds * static_cast<double>(o.count);
+      }
+    }
     PricedOp p;
     switch (o.kind) {
       case OpKind::kGemm: p = costs_.gemm(o.gemm, o.dtype); break;
@@ -33,6 +40,7 @@ class Pricer {
         break;
     }
     tally_.count(p);
+    if (cache_) cache_->insert(o, p);
     return p.seconds * static_cast<double>(o.count);
   }
 
@@ -45,6 +53,7 @@ class Pricer {
  private:
   const CostModel& costs_;
   Tally& tally_;
+  PriceCache* cache_;
 };
 
 // Sums one phase list of a stage into `t`: compute, and communication exposed after overlap.
@@ -77,16 +86,45 @@ double price_list(const std::vector<WorkOp>& ops, Pricer& pricer, StageTimes& t)
 
 }  // namespace
 
+PriceCache::Key PriceCache::key_of(const WorkOp& o) {
+  const AttentionRecord& a = o.attention;
+  return {static_cast<double>(o.kind),
+          static_cast<double>(o.gemm.m), static_cast<double>(o.gemm.n), static_cast<double>(o.gemm.k),
+          static_cast<double>(o.gemm.batch), static_cast<double>(o.dtype),
+          static_cast<double>(a.pass), static_cast<double>(a.batch * 1000003 + a.heads), static_cast<double>(a.kv_heads),
+          static_cast<double>(a.seq_q * 1000003 + a.seq_kv), static_cast<double>(a.head_dim * 2 + (a.causal ? 1 : 0)),
+          o.bytes, static_cast<double>(o.collective) + (o.name == "moe_combine" ? 100 : 0),
+          static_cast<double>(o.group_ranks), static_cast<double>(o.group_nodes), o.imbalance};
+}
+
+std::size_t PriceCache::KeyHash::operator()(const Key& k) const {
+  std::size_t h = 1469598103934665603ull;
+  for (double v : k) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    h = (h ^ bits) * 1099511628211ull;
+  }
+  return h;
+}
+
+const PricedOp* PriceCache::find(const WorkOp& op) const {
+  auto it = prices_.find(key_of(op));
+  return it == prices_.end() ? nullptr : &it->second;
+}
+
+void PriceCache::insert(const WorkOp& op, const PricedOp& price) { prices_.emplace(key_of(op), price); }
+
 double pipeline_bubble_fraction(std::int64_t stages, std::int64_t microbatches, std::int64_t virtual_stages) {
   double p = static_cast<double>(stages), m = static_cast<double>(microbatches), v = static_cast<double>(virtual_stages);
   return (p - 1) / (v * m + p - 1);
 }
 
 TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, const ClusterSpec& cluster,
-                                   const MemoryEstimate& memory) {
+                                   const MemoryEstimate& memory, PriceCache* cache) {
   TrainingEstimate e;
   Tally tally;
-  Pricer pricer(costs, tally);
+  PriceCache local;
+  Pricer pricer(costs, tally, cache ? cache : &local);
   const ParallelLayout& l = w.layout;
   const double m = static_cast<double>(l.num_microbatches);
   const double p = static_cast<double>(l.pp);

@@ -3,7 +3,9 @@
 // lowered Workload priced by the CostModel, per-micro-batch stage times combined by the
 // pipeline schedule (1F1B or interleaved), exposed communication after overlap, the data-
 // parallel gradient/parameter tail and the optimizer. Formulas: docs/estimate.md.
+#include <array>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cluster_spec.hpp"
@@ -44,8 +46,25 @@ struct TrainingEstimate {
   int roofline_ops = 0;      // priced by a roofline default
 };
 
+// Prices already computed, by operation shape; a search over many plans shares one.
+class PriceCache {
+ public:
+  const PricedOp* find(const WorkOp& op) const;
+  void insert(const WorkOp& op, const PricedOp& price);
+  std::size_t size() const { return prices_.size(); }
+
+ private:
+  using Key = std::array<double, 16>;
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const;
+  };
+  static Key key_of(const WorkOp& op);
+  std::unordered_map<Key, PricedOp, KeyHash> prices_;
+};
+
 TrainingEstimate estimate_training(const Workload& workload, const CostModel& costs,
-                                   const ClusterSpec& cluster, const MemoryEstimate& memory);
+                                   const ClusterSpec& cluster, const MemoryEstimate& memory,
+                                   PriceCache* cache = nullptr);
 
 // Fraction of a 1F1B pipeline that is bubble with uniform stages: (p-1)/(m+p-1); with v
 // interleaved model chunks per rank, (p-1)/(v m + p - 1).

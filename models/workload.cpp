@@ -417,14 +417,33 @@ class Lowering {
       s.forward.push_back(memory(Phase::kForward, "embedding", static_cast<double>(sp_tokens_) * h * kActivationBytes * 2));
       s.backward.push_back(memory(Phase::kBackward, "embedding_grad", static_cast<double>(sp_tokens_) * h * kActivationBytes * 3));
     }
+    // Layers that lower alike (same kind, same recomputation) are lowered once and counted:
+    // the stage's op lists stay short however deep the model.
+    struct Kind {
+      bool moe, full;
+      std::int64_t first_layer, count;
+    };
+    std::vector<Kind> kinds;
     for (const auto& chunk : l_.chunks[static_cast<std::size_t>(r)]) {
       for (std::int64_t i = 0; i < chunk.num_layers; ++i) {
         bool full = p_.recompute_granularity == Recompute::kFull &&
                     (p_.recompute_method == RecomputeMethod::kUniform ||
                      i < p_.recompute_num_layers.value_or(1));
-        layer(chunk.first_layer + i, full, s.forward, s.backward);
+        bool moe = m_.moe_layers.at(static_cast<std::size_t>(chunk.first_layer + i));
+        auto it = std::find_if(kinds.begin(), kinds.end(), [&](const Kind& k) { return k.moe == moe && k.full == full; });
+        if (it == kinds.end()) {
+          kinds.push_back({moe, full, chunk.first_layer + i, 1});
+        } else {
+          ++it->count;
+        }
         ++s.layers;
       }
+    }
+    for (const auto& k : kinds) {
+      std::size_t f = s.forward.size(), b = s.backward.size();
+      layer(k.first_layer, k.full, s.forward, s.backward);
+      for (std::size_t i = f; i < s.forward.size(); ++i) s.forward[i].count = k.count;
+      for (std::size_t i = b; i < s.backward.size(); ++i) s.backward[i].count = k.count;
     }
     if (last) {
       Linear head{"lm_head", Role::kLmHead, m_.hidden_size, m_.vocab_size, false, Sharding::kTensorParallel};

@@ -9,6 +9,7 @@
 #include "cli_common.hpp"
 #include "estimate_command.hpp"
 #include "explain_command.hpp"
+#include "search_command.hpp"
 #include "validate_command.hpp"
 #include "input_error.hpp"
 #include "whatif_command.hpp"
@@ -25,6 +26,7 @@ void register_builtin_commands(CLI::App& app) {
   clustersim::cli::register_calibrate_command(app);
   clustersim::cli::register_estimate_command(app);
   clustersim::cli::register_validate_command(app);
+  clustersim::cli::register_search_command(app);
   clustersim::cli::register_whatif_command(app);
 }
 
