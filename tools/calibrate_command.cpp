@@ -8,7 +8,11 @@
 #include <iostream>
 #include <memory>
 
+#include "backend.hpp"
+#include "calibration_run.hpp"
 #include "cli_common.hpp"
+#include "record_file_writer.hpp"
+#include "sweeps.hpp"
 #include "measurement_import.hpp"
 #include "preset_path.hpp"
 #include "profile_builder.hpp"
@@ -35,6 +39,18 @@ struct FitOptions {
   std::string name;
   std::string gpu;
   std::string cluster;
+};
+
+struct RunOptions {
+  std::string backend = "cpu";
+  std::string suite = "all";
+  int gpus = 0;  // 0: 8 for cuda, 2 for cpu
+  std::vector<std::string> models;
+  int warmup = -1;
+  int iterations = -1;
+  bool resume = false;
+  bool list = false;
+  std::string output;
 };
 
 struct ReportOptions {
@@ -98,6 +114,48 @@ void run_fit(const FitOptions& o) {
   Profile profile = calibrate::build_profile(calibrate::merge_record_sets(sets), options);
   std::cerr << fmt::format("{} fit(s)\n", profile.fits.size());
   write_output(o.output, profile_to_json(profile).dump(2) + "\n");
+}
+
+void run_run(const RunOptions& o) {
+  std::vector<calibrate::Suite> suites;
+  try {
+    suites = calibrate::suites_from_string(o.suite);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  const bool cpu = o.backend == "cpu";
+  calibrate::BackendOptions backend_options;
+  backend_options.gpus = o.gpus > 0 ? o.gpus : (cpu ? 2 : 8);
+  backend_options.warmup_iterations = o.warmup >= 0 ? o.warmup : (cpu ? 2 : 10);
+  backend_options.iterations = o.iterations > 0 ? o.iterations : (cpu ? 5 : 50);
+  calibrate::SweepOptions sweep;
+  sweep.gpus = backend_options.gpus;
+  if (!o.models.empty()) sweep.models = o.models;
+  calibrate::BackendRegistry registry;
+  calibrate::register_builtin_backends(registry);
+  std::unique_ptr<calibrate::Backend> backend;
+  try {
+    backend = registry.create(o.backend, backend_options);
+  } catch (const calibrate::BackendUnavailable& e) {
+    throw UsageError(fmt::format("calibrate run --backend {}: {}", o.backend, e.what()));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  sweep.scale = backend->scale();
+  const std::vector<calibrate::SweepCase> cases = calibrate::build_sweep(suites, sweep);
+  if (o.list) {
+    for (const auto& c : cases) std::cout << c.label << '\n';
+    return;
+  }
+  if (o.output.empty()) throw UsageError("calibrate run needs -o <records.json>");
+  calibrate::RecordFileWriter writer(o.output, o.resume);
+  std::cerr << fmt::format("calibrate run: backend {}, suite {}, {} case(s), {} warm-up + {} timed "
+                           "iteration(s) each, writing {}\n",
+                           backend->name(), o.suite, cases.size(), backend_options.warmup_iterations,
+                           backend_options.iterations, o.output);
+  const calibrate::RunSummary summary = calibrate::run_calibration(*backend, cases, writer, std::cerr);
+  std::cerr << fmt::format("calibrate run: {} measured, {} already in {}, {} record(s)\n",
+                           summary.measured, summary.skipped, o.output, summary.records);
 }
 
 std::string status_of(const Fit& f) {
@@ -196,7 +254,7 @@ void run_report(const ReportOptions& o) {
 }  // namespace
 
 void register_calibrate_command(CLI::App& app) {
-  CLI::App* cmd = app.add_subcommand("calibrate", "Import measurements, fit cost models, report fits");
+  CLI::App* cmd = app.add_subcommand("calibrate", "Measure or import measurements, fit cost models, report fits");
   cmd->require_subcommand(1);
 
   auto imp = std::make_shared<ImportOptions>();
@@ -224,6 +282,34 @@ void register_calibrate_command(CLI::App& app) {
                    "Cluster preset or file: SM count, GPUs per node, and roofline defaults for "
                    "what no measurement covers (flagged in the profile)");
   fitc->callback([fit] { run_fit(*fit); });
+
+  auto run = std::make_shared<RunOptions>();
+  CLI::App* runc = cmd->add_subcommand(
+      "run", "Measure GEMM, collectives, overlap, MoE and attention on this machine into records");
+  runc->footer(
+      "Records are rewritten after every measured case (temporary file + rename), so an\n"
+      "interrupted run leaves a valid file; --resume continues it. Progress goes to stderr.\n"
+      "Example:\n"
+      "  clustersim calibrate run --backend cpu --suite all -o cpu.records.json\n"
+      "  clustersim calibrate run --backend cuda --suite collectives --gpus 8 -o h100.records.json\n"
+      "  clustersim calibrate fit cpu.records.json -o cpu-profile.json");
+  runc->add_option("--backend", run->backend, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  runc->add_option("--suite", run->suite, "gemm, collectives, overlap, moe, attention or all");
+  runc->add_option("--gpus", run->gpus,
+                   "Ranks for collectives, overlap (TP) and MoE (EP) (default: 8 cuda, 2 cpu)")
+      ->check(CLI::Range(1, 1024));
+  runc->add_option("--models", run->models,
+                   "Model presets whose shapes the GPU sweeps use (default: llama-3-8b llama-3-70b)");
+  runc->add_option("--warmup", run->warmup, "Warm-up iterations per case (default: 10 cuda, 2 cpu)")
+      ->check(CLI::Range(0, 100000));
+  runc->add_option("--iterations", run->iterations,
+                   "Timed iterations per case, all kept (default: 50 cuda, 5 cpu)")
+      ->check(CLI::Range(1, 100000));
+  runc->add_flag("--resume", run->resume, "Keep the records already in -o and skip their cases");
+  runc->add_flag("--list", run->list, "Print the sweep's case labels and exit");
+  runc->add_option("-o,--output", run->output, "Records file to write");
+  runc->callback([run] { run_run(*run); });
 
   auto rep = std::make_shared<ReportOptions>();
   CLI::App* report = cmd->add_subcommand(
