@@ -43,8 +43,10 @@ void run(const SearchOptions& o) {
   req.base.overlap_grad_reduce = true;
   req.base.overlap_param_gather = true;
   SearchResult r = search_plans(model, cluster, costs, req);
-  std::cerr << fmt::format("searched {} candidate plans in {:.2f} s ({:.0f} per second)\n", r.enumerated, r.seconds,
-                           r.seconds > 0 ? static_cast<double>(r.enumerated) / r.seconds : 0.0);
+  const double rate = r.seconds > 0 ? 1.0 / r.seconds : 0.0;
+  std::cerr << fmt::format("searched {} candidate plans in {:.2f} s ({:.0f} per second; {} estimated, {:.0f} per second)\n",
+                           r.enumerated, r.seconds, static_cast<double>(r.enumerated) * rate, r.evaluated,
+                           static_cast<double>(r.evaluated) * rate);
   if (o.format == Format::kJson) {
     nlohmann::ordered_json j;
     j["model"] = model.name;

@@ -1,0 +1,86 @@
+// estimate, search and validate end to end.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "run_command.hpp"
+
+namespace clustersim::test {
+namespace {
+
+const std::string kSource = CLUSTERSIM_SOURCE_DIR;
+
+TEST(EstimateCli, JsonHasTheDocumentedKeysAndIsDeterministic) {
+  std::vector<std::string> args = {"estimate", "--model", "llama-3.1-405b", "--cluster", "h100-ndr",
+                                   "--gpus", "16384", "--plan", "llama-3.1-405b-16k", "--format", "json"};
+  CommandResult a = run_clustersim(args), b = run_clustersim(args);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  nlohmann::json j = nlohmann::json::parse(a.out);
+  for (const char* key : {"step_time_s", "tokens_per_s", "tokens_per_s_per_gpu", "tflops_per_gpu", "mfu", "hfu",
+                          "memory_per_gpu_bytes", "fits_in_memory", "breakdown"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  for (const char* key : {"compute_s", "bubble_s", "optimizer_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "dp_comm_s",
+                          "pp_comm_s"}) {
+    EXPECT_TRUE(j["breakdown"].contains(key)) << key;
+  }
+  double mfu = j["mfu"];
+  EXPECT_GT(mfu, 0.0);
+  EXPECT_LT(mfu, 1.0);
+  // Tokens per second is the global batch over the step time.
+  EXPECT_NEAR(j["tokens_per_s"].get<double>(), 2048.0 * 8192 / j["step_time_s"].get<double>(), 1e-6 * j["tokens_per_s"].get<double>());
+}
+
+TEST(EstimateCli, MissingPlanIsAUsageError) {
+  CommandResult r = run_clustersim({"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("give --plan or --from-megatron-args"), std::string::npos) << r.err;
+}
+
+TEST(SearchCli, FindsPlansForLlama405BOn16kGpusAndSaysWhatItDropped) {
+  CommandResult r = run_clustersim({"search", "--model", "llama-3.1-405b", "--cluster", "h100-ndr", "--gpus", "16384",
+                                    "--global-batch-size", "2048", "--seq-length", "8192", "--top", "3", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["enumerated"].get<int>(), 1000);
+  EXPECT_EQ(j["enumerated"].get<int>(), j["invalid"].get<int>() + j["too_big_for_memory"].get<int>() + j["evaluated"].get<int>());
+  ASSERT_EQ(j["best"].size(), 3u);
+  EXPECT_LE(j["best"][0]["step_time_s"].get<double>(), j["best"][1]["step_time_s"].get<double>());
+  EXPECT_LE(j["best"][0]["memory_per_gpu_bytes"].get<double>(), 80.0 * (1 << 30));
+  EXPECT_NE(r.err.find("candidate plans in"), std::string::npos);
+}
+
+// The dev validation set (configs/validation/dev-set.json): the targets are MAPE <= 8 %
+// and no case worse than 15 %. Two NeMo FP8 cases are known to be over-predicted by more than
+// 15 % (docs/validation.md); they are pinned below 20 % so that any regression shows.
+TEST(ValidateCli, DevSetMeetsItsTargetsExceptTheDocumentedOutliers) {
+  CommandResult r = run_clustersim({"validate", kSource + "/configs/validation/dev-set.json", "--format", "json"});
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_LE(j["mape"].get<double>(), 0.08);
+  const std::set<std::string> known = {"nemo2407-llama3-8b_8gpu", "nemo2407-llama2-13b_16gpu"};
+  int outside = 0;
+  for (const auto& c : j["comparisons"]) {
+    double error = std::abs(c["error"].get<double>());
+    if (known.count(c["id"])) {
+      EXPECT_LE(error, 0.20) << c["id"];
+    } else {
+      EXPECT_LE(error, 0.15) << c["id"];
+    }
+    outside += error > 0.15 ? 1 : 0;
+  }
+  EXPECT_EQ(r.exit_code, outside > 0 ? 1 : 0);
+  EXPECT_EQ(j["comparisons"].size(), 25u);
+}
+
+TEST(ValidateCli, EveryNewCommandHasHelpWithAnExample) {
+  for (const char* cmd : {"estimate", "search", "validate"}) {
+    CommandResult r = run_clustersim({cmd, "--help"});
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_NE(r.out.find("Example"), std::string::npos) << cmd;
+  }
+}
+
+}  // namespace
+}  // namespace clustersim::test

@@ -1,0 +1,188 @@
+// Closed-form checks of the lowering and the estimator: pipeline bubble, FLOPs per token,
+// collective bytes of a small plan.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "cost_model.hpp"
+#include "model_shapes.hpp"
+#include "parallel_layout.hpp"
+#include "training_estimate.hpp"
+#include "training_flops.hpp"
+#include "workload.hpp"
+
+namespace clustersim {
+namespace {
+
+ClusterSpec test_cluster() {
+  ClusterSpec c;
+  c.name = "test";
+  c.gpu.sm_count = 100;
+  c.gpu.hbm_bytes = std::int64_t{80} << 30;
+  c.gpu.hbm_bandwidth_bytes_per_s = 2e12;
+  c.gpu.peak_dense_flops_per_s[Dtype::kBf16] = 1e15;
+  c.node.gpus_per_node = 8;
+  c.node.nvlink_bandwidth_bytes_per_s = 400e9;
+  c.node.nvlink_latency_s = 1e-6;
+  c.node.nics_per_node = 8;
+  c.node.nic_bandwidth_bytes_per_s = 50e9;
+  c.node.nic_latency_s = 2e-6;
+  c.fabric.nodes_per_leaf = 32;
+  return c;
+}
+
+// A profile whose only non-zero cost is memory traffic at 1 byte/ns, so stage times are exact.
+Profile memory_only_profile() {
+  Profile p;
+  p.name = "memory-only";
+  auto fit = [](std::string id, FitModel m) {
+    Fit f;
+    f.id = std::move(id);
+    f.model = std::move(m);
+    return f;
+  };
+  p.fits.push_back(fit("memory", MemoryFit{0.0, 1e-9}));
+  p.fits.push_back(fit("all_reduce", CollectiveFit{CollectiveKind::kAllReduce, "any", 8, 1, {{1, 0.0, 0.0}}}));
+  p.fits.push_back(fit("all_reduce_net", CollectiveFit{CollectiveKind::kAllReduce, "any", 2, 2, {{1, 0.0, 0.0}}}));
+  return p;
+}
+
+// A hand-built workload: p identical stages, each micro-batch costs `forward_bytes` and twice
+// that backward (memory-bound ops only).
+Workload uniform_pipeline(std::int64_t p, std::int64_t m, std::int64_t v, double forward_bytes) {
+  Workload w;
+  w.layout.pp = p;
+  w.layout.num_microbatches = m;
+  w.layout.virtual_stages = v;
+  w.layout.world = p;
+  w.layout.tp = w.layout.cp = w.layout.dp = 1;
+  w.tokens_per_step = 1000;
+  for (std::int64_t r = 0; r < p; ++r) {
+    StageProgram s;
+    s.pp_rank = r;
+    WorkOp f;
+    f.kind = OpKind::kMemoryBound;
+    f.bytes = forward_bytes;
+    s.forward.push_back(f);
+    WorkOp b = f;
+    b.phase = Phase::kBackward;
+    b.bytes = 2 * forward_bytes;
+    s.backward.push_back(b);
+    w.stages.push_back(s);
+  }
+  return w;
+}
+
+MemoryEstimate no_memory(std::int64_t p) {
+  MemoryEstimate m;
+  m.stages.resize(static_cast<std::size_t>(p));
+  return m;
+}
+
+TEST(PipelineBubble, OneFOneBIsPMinusOneOverMPlusPMinusOne) {
+  const ClusterSpec cluster = test_cluster();
+  CostModel costs(memory_only_profile(), "test", cluster);
+  for (auto [p, m] : {std::pair<std::int64_t, std::int64_t>{4, 8}, {8, 32}, {16, 16}}) {
+    Workload w = uniform_pipeline(p, m, 1, 1e6);  // 1 ms forward, 2 ms backward
+    TrainingEstimate e = estimate_training(w, costs, cluster, no_memory(p));
+    const double t = 3e-3;
+    EXPECT_NEAR(e.step_time_s, (m + p - 1) * t, 1e-12) << p << " stages, " << m << " micro-batches";
+    EXPECT_NEAR(e.breakdown.bubble_s / e.step_time_s, pipeline_bubble_fraction(p, m, 1), 1e-12);
+    EXPECT_NEAR(pipeline_bubble_fraction(p, m, 1), double(p - 1) / double(m + p - 1), 1e-15);
+  }
+}
+
+TEST(PipelineBubble, InterleavingDividesTheBubbleByTheVirtualStages) {
+  const ClusterSpec cluster = test_cluster();
+  CostModel costs(memory_only_profile(), "test", cluster);
+  const std::int64_t p = 8, m = 16, v = 4;
+  Workload w = uniform_pipeline(p, m, v, 1e6);
+  TrainingEstimate e = estimate_training(w, costs, cluster, no_memory(p));
+  EXPECT_NEAR(e.breakdown.bubble_s / e.step_time_s, double(p - 1) / double(v * m + p - 1), 1e-12);
+  EXPECT_NEAR(pipeline_bubble_fraction(p, m, v), double(p - 1) / double(v * m + p - 1), 1e-15);
+}
+
+ModelSpec small_gpt() {
+  ModelSpec m;
+  m.name = "small";
+  m.model_type = "gpt2";
+  m.hidden_size = 1024;
+  m.num_layers = 8;
+  m.vocab_size = 32000;
+  m.num_attention_heads = 16;
+  m.num_key_value_heads = 16;
+  m.head_dim = 64;
+  m.v_head_dim = 64;
+  m.gated_mlp = false;
+  m.intermediate_size = 4096;
+  m.norm = NormKind::kLayerNorm;
+  m.moe_layers.assign(8, false);
+  return m;
+}
+
+TEST(TrainingFlops, ModelFlopsAreSixNPlusCausalAttention) {
+  ModelSpec m = small_gpt();
+  const std::int64_t s = 2048;
+  // Non-embedding matmul parameters (LM head included, embedding lookup not).
+  ModelShapes shapes = model_shapes(m);
+  double matmul = 0;
+  for (const auto& layer : shapes.layers) {
+    for (const auto& l : layer.linears) matmul += static_cast<double>(l.weights());
+  }
+  matmul += static_cast<double>(m.hidden_size * m.vocab_size);
+  // Attention core per layer and token: QK^T and AV over (s + 1) / 2 keys on average, forward;
+  // backward twice that.
+  double attention = 3 * 2.0 * m.num_attention_heads * (m.head_dim + m.v_head_dim) * (s + 1) / 2.0 * m.num_layers;
+  TrainingFlops f = training_flops_per_token(m, s, Recompute::kNone, 0);
+  EXPECT_NEAR(f.model(), 6 * matmul + attention, 1e-6 * f.model());
+}
+
+TEST(Lowering, CollectiveBytesMatchHandCounts) {
+  ModelSpec m = small_gpt();
+  ClusterSpec cluster = test_cluster();
+  TrainPlan plan;
+  plan.tensor_model_parallel_size = 2;
+  plan.pipeline_model_parallel_size = 2;
+  plan.micro_batch_size = 2;
+  plan.global_batch_size = 16;
+  plan.seq_length = 1024;
+  plan.sequence_parallel = true;
+  plan.use_distributed_optimizer = true;
+  plan.data_parallel_sharding_strategy = DpSharding::kOptim;
+  plan.precision = Precision::kBf16;
+  Diagnostics diag;
+  ParallelLayout layout = derive_layout(m, plan, &cluster, 16, diag);  // DP 4
+  Workload w = lower_training(m, plan, layout, cluster);
+  ASSERT_EQ(w.stages.size(), 2u);
+  const double tokens = 2 * 1024, h = 1024;
+  // Tensor parallel with sequence parallelism: every all-gather / reduce-scatter moves the
+  // full (gathered) activation of the micro-batch, b * s * h * 2 bytes.
+  int tp_ops = 0;
+  for (const auto& op : w.stages[0].forward) {
+    if (op.kind != OpKind::kCollective || op.cost != Cost::kTpComm) continue;
+    EXPECT_DOUBLE_EQ(op.bytes, tokens * h * 2) << op.name;
+    EXPECT_EQ(op.group_ranks, 2);
+    ++tp_ops;
+  }
+  // 4 layers lowered once (count 4): AG + RS around attention and around the MLP.
+  EXPECT_EQ(tp_ops, 4);
+  // Pipeline: the sequence-parallel shard of the activation, b * s * h * 2 / TP.
+  EXPECT_DOUBLE_EQ(w.p2p_bytes, tokens * h * 2 / 2);
+  // Data parallel with the distributed optimizer: FP32 gradients reduce-scattered and BF16
+  // parameters all-gathered over DP = 4, for the parameters this rank holds.
+  ModelShapes shapes = model_shapes(m);
+  double per_layer = 0;
+  for (const auto& l : shapes.layers[0].linears) per_layer += static_cast<double>(l.parameters());
+  double stage0 = 4 * per_layer / 2 + static_cast<double>(m.vocab_size * m.hidden_size) / 2;
+  // Norm vectors are not synchronised here (replicated, tiny); linears split over TP = 2.
+  const auto& step = w.stages[0].step;
+  ASSERT_GE(step.size(), 3u);
+  EXPECT_EQ(step[0].collective, CollectiveKind::kReduceScatter);
+  EXPECT_DOUBLE_EQ(step[0].bytes, stage0 * 4);
+  EXPECT_EQ(step[0].group_ranks, 4);
+  EXPECT_EQ(step[1].collective, CollectiveKind::kAllGather);
+  EXPECT_DOUBLE_EQ(step[1].bytes, stage0 * 2);
+}
+
+}  // namespace
+}  // namespace clustersim
