@@ -60,7 +60,7 @@ class Pricer {
 double price_list(const std::vector<WorkOp>& ops, Pricer& pricer, StageTimes& t) {
   std::vector<double> seconds(ops.size());
   for (std::size_t i = 0; i < ops.size(); ++i) seconds[i] = pricer.op(ops[i]);
-  double total = 0;
+  double total = 0, dp_s = 0;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const WorkOp& o = ops[i];
     double s = seconds[i];
@@ -78,10 +78,19 @@ double price_list(const std::vector<WorkOp>& ops, Pricer& pricer, StageTimes& t)
       t.cp_comm_s += s;
     } else if (o.cost == Cost::kEpComm) {
       t.ep_comm_s += s;
+    } else if (o.cost == Cost::kDpComm) {
+      dp_s += s;  // FSDP gathers and reductions: exposed only beyond the compute they prefetch behind
+      continue;
     }
     total += s;
   }
-  return total;
+  double compute_in_list = 0;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i].cost == Cost::kCompute) compute_in_list += seconds[i];
+  }
+  double exposed_dp = std::max(0.0, dp_s - compute_in_list);
+  t.dp_in_microbatch_s += exposed_dp;
+  return total + exposed_dp;
 }
 
 }  // namespace
@@ -188,7 +197,7 @@ TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, co
   e.breakdown.ep_comm_s = m * b.ep_comm_s;
   e.breakdown.bubble_s = (p - 1) * mean / v;
   e.breakdown.pp_comm_s = p2p_s;
-  e.breakdown.dp_comm_s = e.stages[tail_stage].dp_exposed_s;
+  e.breakdown.dp_comm_s = e.stages[tail_stage].dp_exposed_s + m * b.dp_in_microbatch_s;
   e.breakdown.optimizer_s = e.stages[tail_stage].optimizer_s;
 
   const double world = static_cast<double>(l.world);

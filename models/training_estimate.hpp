@@ -27,6 +27,7 @@ struct StageTimes {
   double forward_s = 0, backward_s = 0;  // including exposed communication
   double compute_s = 0;
   double tp_comm_s = 0, cp_comm_s = 0, ep_comm_s = 0;
+  double dp_in_microbatch_s = 0;             // exposed ZeRO-3/FSDP gathers and reductions
   double dp_exposed_s = 0, optimizer_s = 0;  // once per step
 };
 

@@ -404,6 +404,24 @@ class Lowering {
     fwd.push_back(memory(Phase::kForward, "elementwise", bytes));
     if (r) rec.push_back(memory(Phase::kRecompute, "elementwise", bytes));
     bwd.push_back(memory(Phase::kBackward, "elementwise", 2 * bytes));
+    // ZeRO-3 / FSDP (optim_grads_params): the layer's parameters are gathered before its
+    // forward and again before its backward, its gradients reduce-scattered after the backward,
+    // every micro-batch; prefetching hides them behind compute where it can.
+    if (p_.data_parallel_sharding_strategy == DpSharding::kOptimGradsParams && l_.dp * l_.cp > 1) {
+      double params = 0;
+      for (const auto& lin : shapes.linears) {
+        if (lin.sharding == Sharding::kExpert) continue;  // expert parameters: expert DP, below
+        double n = static_cast<double>(lin.parameters());
+        params += lin.sharding == Sharding::kTensorParallel ? n / static_cast<double>(l_.tp) : n;
+      }
+      const std::int64_t ranks = l_.dp * l_.cp;
+      fwd.push_back(collective(Phase::kForward, "fsdp_param_all_gather", Cost::kDpComm, CollectiveKind::kAllGather,
+                               params * kActivationBytes, Group::kDp, ranks, dp_nodes_));
+      bwd.push_back(collective(Phase::kBackward, "fsdp_param_all_gather", Cost::kDpComm, CollectiveKind::kAllGather,
+                               params * kActivationBytes, Group::kDp, ranks, dp_nodes_));
+      bwd.push_back(collective(Phase::kBackward, "fsdp_grad_reduce_scatter", Cost::kDpComm,
+                               CollectiveKind::kReduceScatter, params * kGradientBytes, Group::kDp, ranks, dp_nodes_));
+    }
     // Recomputation runs before the layer's backward.
     bwd.insert(bwd.end(), rec.begin(), rec.end());
   }
@@ -468,7 +486,7 @@ class Lowering {
 
   void step_ops(StageProgram& s) {
     // Parameters this rank holds.
-    double dense = 0, expert = 0;
+    double dense = 0, expert = 0, layer_dense = 0;
     const std::int64_t r = s.pp_rank;
     for (const auto& chunk : l_.chunks[static_cast<std::size_t>(r)]) {
       for (std::int64_t i = 0; i < chunk.num_layers; ++i) {
@@ -477,7 +495,9 @@ class Lowering {
           if (lin.sharding == Sharding::kExpert) {
             expert += p / static_cast<double>(l_.ep * l_.etp);
           } else {
-            dense += lin.sharding == Sharding::kTensorParallel ? p / static_cast<double>(l_.tp) : p;
+            double n = lin.sharding == Sharding::kTensorParallel ? p / static_cast<double>(l_.tp) : p;
+            dense += n;
+            layer_dense += n;
           }
         }
       }
@@ -499,7 +519,8 @@ class Lowering {
                                     params * kActivationBytes, group, ranks, nodes));
       }
     };
-    sync(dense, Group::kDp, l_.dp * l_.cp, dp_nodes_);
+    const bool fsdp = p_.data_parallel_sharding_strategy == DpSharding::kOptimGradsParams;
+    sync(fsdp ? dense - layer_dense : dense, Group::kDp, l_.dp * l_.cp, dp_nodes_);
     sync(expert, Group::kExpertDp, l_.expert_dp, expert_dp_nodes_);
     double local = sharded ? dense / static_cast<double>(l_.dp * l_.cp) +
                                  expert / static_cast<double>(std::max<std::int64_t>(1, l_.expert_dp))

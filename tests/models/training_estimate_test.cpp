@@ -186,3 +186,47 @@ TEST(Lowering, CollectiveBytesMatchHandCounts) {
 
 }  // namespace
 }  // namespace clustersim
+
+namespace clustersim {
+namespace {
+
+TEST(Lowering, Zero3GathersEachLayerAndReducesItsGradientsEveryMicroBatch) {
+  ModelSpec m = small_gpt();
+  ClusterSpec cluster = test_cluster();
+  TrainPlan plan;
+  plan.micro_batch_size = 1;
+  plan.global_batch_size = 8;
+  plan.seq_length = 1024;
+  plan.use_distributed_optimizer = true;
+  plan.data_parallel_sharding_strategy = DpSharding::kOptimGradsParams;
+  plan.precision = Precision::kBf16;
+  Diagnostics diag;
+  ParallelLayout layout = derive_layout(m, plan, &cluster, 8, diag);  // DP 8
+  Workload w = lower_training(m, plan, layout, cluster);
+  ModelShapes shapes = model_shapes(m);
+  double per_layer = 0;
+  for (const auto& l : shapes.layers[0].linears) per_layer += static_cast<double>(l.parameters());
+  int gathers = 0, reductions = 0;
+  for (const auto* list : {&w.stages[0].forward, &w.stages[0].backward}) {
+    for (const auto& op : *list) {
+      if (op.name == "fsdp_param_all_gather") {
+        EXPECT_DOUBLE_EQ(op.bytes, per_layer * 2);
+        EXPECT_EQ(op.count, 8);  // all 8 layers, lowered once
+        ++gathers;
+      }
+      if (op.name == "fsdp_grad_reduce_scatter") {
+        EXPECT_DOUBLE_EQ(op.bytes, per_layer * 4);
+        ++reductions;
+      }
+    }
+  }
+  EXPECT_EQ(gathers, 2);     // before forward and before backward
+  EXPECT_EQ(reductions, 1);  // after backward
+  // The layers' gradients are not reduced again at the end of the step: only the input
+  // embedding's and the (untied) output layer's.
+  double embedding = static_cast<double>(m.vocab_size * m.hidden_size);
+  EXPECT_DOUBLE_EQ(w.stages[0].step[0].bytes, 2 * embedding * 4);
+}
+
+}  // namespace
+}  // namespace clustersim
