@@ -1,7 +1,7 @@
 // Benchmark of the rail fat-tree platform and the communication primitives (not part of the CLI).
 //   bench_platform CLUSTER.json GPUS build
 //   bench_platform CLUSTER.json GPUS rings COUNT GROUP   COUNT concurrent GROUP-rank all-reduces
-//   bench_platform CLUSTER.json GPUS skeleton MICROBATCHES  TP8 x PP16 x DP(GPUS/128) 1F1B
+//   bench_platform CLUSTER.json GPUS skeleton MICROBATCHES DP_RAILS  TP8 x PP16 x DP(GPUS/128) 1F1B
 // Prints one line of key=value pairs: build_s, simulate_s, simulated_s, activities, flows,
 // peak_rss_mb. One engine per process, so scripts/bench_platform.sh runs it once per sample.
 #include <sys/resource.h>
@@ -54,9 +54,10 @@ void add_rings(NetworkSimulation& sim, std::int64_t count, std::int64_t group) {
 // TP8 x PP16 x DP(nodes/16), Megatron rank order (TP fastest: a node is one TP group; node =
 // dp + DP * stage). One compute lane and one send lane per node, simulating rail 0 for the
 // pipeline (all rails carry the same traffic); 1F1B with forward 10 ms and backward 20 ms per
-// micro-batch, 64 MiB activations each way; then the DP all-reduce of 1.1 GB per GPU on every
-// rail of every stage.
-void add_skeleton(NetworkSimulation& sim, std::int64_t microbatches) {
+// micro-batch, 64 MiB activations each way; then the DP all-reduce of 1.1 GB per GPU on the
+// first DP_RAILS rails of every stage (8 = every GPU; 1 = rail 0 as the representative of
+// identical rails).
+void add_skeleton(NetworkSimulation& sim, std::int64_t microbatches, std::int64_t dp_rails) {
   const auto& f = sim.fabric();
   constexpr std::int64_t pp = 16;
   const std::int64_t gpn = f.gpus_per_node(), dp = f.node_count() / pp;
@@ -107,7 +108,7 @@ void add_skeleton(NetworkSimulation& sim, std::int64_t microbatches) {
   for (std::int64_t s = 0; s < pp; ++s) {
     std::vector<ActivityId> deps;
     for (std::int64_t d = 0; d < dp; ++d) deps.push_back(last_backward[static_cast<std::size_t>(s * dp + d)]);
-    for (std::int64_t rail = 0; rail < gpn; ++rail) {
+    for (std::int64_t rail = 0; rail < dp_rails; ++rail) {
       std::vector<std::int64_t> ring;
       for (std::int64_t d = 0; d < dp; ++d) ring.push_back(node_of(s, d) * gpn + rail);
       sim.add_ring_collective(sim.add_lane(ring.front()), RingCollective::kAllReduce, ring, grad_bytes, deps);
@@ -117,7 +118,7 @@ void add_skeleton(NetworkSimulation& sim, std::int64_t microbatches) {
 
 int run(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: bench_platform CLUSTER.json GPUS build|rings COUNT GROUP|skeleton MICROBATCHES\n");
+    std::fprintf(stderr, "usage: bench_platform CLUSTER.json GPUS build|rings COUNT GROUP|skeleton MICROBATCHES DP_RAILS\n");
     return 2;
   }
   clustersim::Diagnostics diag;
@@ -132,8 +133,8 @@ int run(int argc, char** argv) {
   const auto t1 = Clock::now();
   if (scenario == "rings" && argc >= 6) {
     add_rings(sim, std::atoll(argv[4]), std::atoll(argv[5]));
-  } else if (scenario == "skeleton" && argc >= 5) {
-    add_skeleton(sim, std::atoll(argv[4]));
+  } else if (scenario == "skeleton" && argc >= 6) {
+    add_skeleton(sim, std::atoll(argv[4]), std::atoll(argv[5]));
   } else if (scenario != "build") {
     std::fprintf(stderr, "bench_platform: unknown scenario or missing arguments\n");
     return 2;
