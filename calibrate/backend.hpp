@@ -31,6 +31,8 @@ class Backend {
   virtual std::string name() const = 0;
   // How the sweeps are sized for this backend.
   virtual SweepScale scale() const = 0;
+  // Whether the backend implements `suite` (the CUDA backend does not have every suite yet).
+  virtual bool supports(Suite) const { return true; }
   // The source records of `suite` point at: system facts (same for all suites) and the method
   // (timer, L2 policy, iterations) of that suite. Its id is unique per suite.
   virtual RecordSource source(Suite suite) const = 0;

@@ -309,6 +309,17 @@ class Builder {
         fit.records.push_back(i);
       }
       LinearCostFit lin = fit_linear_cost(points, {1});
+      // Keep the parameters inside what a profile may hold (profile_json.cpp): with the shorter
+      // operation a few percent of the longer (CPU runs), the exposed share is poorly determined.
+      const double scale = std::clamp(lin.coefficients.at(0), 0.5, 10.0);
+      const double exposed = std::clamp(lin.coefficients.at(1), -1.0, 2.0);
+      if (scale != lin.coefficients.at(0) || exposed != lin.coefficients.at(1)) {
+        fit.note = fmt::format("fitted (longer_scale {:.3g}, shorter_exposed {:.3g}) clamped to "
+                               "the allowed ranges: the data do not determine them",
+                               lin.coefficients.at(0), lin.coefficients.at(1));
+        lin.coefficients.at(0) = scale;
+        lin.coefficients.at(1) = exposed;
+      }
       fit.id = fmt::format("{}/{}", to_string(pattern), variant);
       fit.model = OverlapFit{pattern, variant, lin.coefficients};
       fit.error = lin.error;

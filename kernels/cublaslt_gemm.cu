@@ -20,6 +20,7 @@
 
 #include "cuda_check.hpp"
 #include "gemm_reference.hpp"
+#include "lt_matmul.hpp"
 
 namespace clustersim::kernels {
 
@@ -216,8 +217,9 @@ class LtGemm {
  public:
   // fp8_scale: device pointer to one float (1.0) used as the A and B scale for FP8; unused
   // otherwise.
+  // ld_d: leading dimension of C and D (0: m); a larger one writes an m-row slice of a taller D.
   LtGemm(cublasLtHandle_t handle, const GemmShape& shape, std::int64_t workspace_limit_bytes,
-         const float* fp8_scale)
+         const float* fp8_scale, std::int64_t ld_d = 0)
       : handle_(handle), workspace_limit_bytes_(workspace_limit_bytes) {
     cublasLtMatmulDesc_t raw_desc = nullptr;
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&raw_desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -241,8 +243,9 @@ class LtGemm {
     const cudaDataType_t out = output_cuda_type(shape.dtype);
     a_layout_ = make_layout(in, shape.k, shape.m, shape.k);  // op(A) = A^T is m x k
     b_layout_ = make_layout(in, shape.k, shape.n, shape.k);
-    c_layout_ = make_layout(out, shape.m, shape.n, shape.m);
-    d_layout_ = make_layout(out, shape.m, shape.n, shape.m);
+    const std::int64_t ld = ld_d > 0 ? ld_d : shape.m;
+    c_layout_ = make_layout(out, shape.m, shape.n, ld);
+    d_layout_ = make_layout(out, shape.m, shape.n, ld);
 
     cublasLtMatmulPreference_t raw_preference = nullptr;
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&raw_preference));
@@ -521,5 +524,30 @@ bool gemm_dtype_supported(GemmDtype dtype, int device) {
   const int cc = compute_capability(device);
   return dtype == GemmDtype::kFp8E4m3 ? cc >= 89 : cc >= 80;
 }
+
+struct LtMatmul::Impl {
+  LtHandle handle;
+  DeviceBuffer scale;
+  DeviceBuffer workspace;
+  std::unique_ptr<LtGemm> gemm;
+};
+
+LtMatmul::LtMatmul(const GemmShape& shape, std::int64_t ld_d, std::int64_t workspace_limit_bytes)
+    : impl_(std::make_unique<Impl>()) {
+  validate_gemm_shape(shape);
+  impl_->handle = make_lt_handle();
+  impl_->scale = make_fp8_scale(shape.dtype);
+  impl_->workspace = make_workspace(workspace_limit_bytes);
+  impl_->gemm = std::make_unique<LtGemm>(impl_->handle.get(), shape, workspace_limit_bytes,
+                                         static_cast<const float*>(impl_->scale.get()), ld_d);
+}
+
+LtMatmul::~LtMatmul() = default;
+
+void LtMatmul::run(const void* a, const void* b, void* d, cudaStream_t stream) const {
+  impl_->gemm->run(a, b, d, d, 1.0f, 0.0f, impl_->workspace.get(), stream);
+}
+
+void LtMatmul::describe(GemmTiming& timing) const { impl_->gemm->describe(timing); }
 
 }  // namespace clustersim::kernels

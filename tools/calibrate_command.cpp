@@ -142,6 +142,19 @@ void run_run(const RunOptions& o) {
     throw UsageError(e.what());
   }
   sweep.scale = backend->scale();
+  std::vector<calibrate::Suite> runnable;
+  for (calibrate::Suite s : suites) {
+    if (backend->supports(s)) {
+      runnable.push_back(s);
+    } else if (o.suite != "all") {
+      throw UsageError(fmt::format("calibrate run --backend {}: suite {} is not implemented there yet",
+                                   o.backend, calibrate::to_string(s)));
+    } else {
+      std::cerr << fmt::format("calibrate run: backend {} has no {} suite yet, skipping it\n",
+                               o.backend, calibrate::to_string(s));
+    }
+  }
+  suites = runnable;
   const std::vector<calibrate::SweepCase> cases = calibrate::build_sweep(suites, sweep);
   if (o.list) {
     for (const auto& c : cases) std::cout << c.label << '\n';

@@ -1,0 +1,11 @@
+#include "cuda_kernels_info.hpp"
+
+namespace clustersim::kernels {
+
+std::vector<std::string> compiled_cuda_operations() {
+  return {"gemm", "nccl_collective", "cupti_timer"};
+}
+
+std::string compiled_cuda_architectures() { return CLUSTERSIM_CUDA_ARCHITECTURES; }
+
+}  // namespace clustersim::kernels
