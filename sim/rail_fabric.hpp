@@ -98,8 +98,8 @@ class RailFabric {
   // tier), then NIC up, leaf up + [spine] + leaf down unless both NICs share a leaf, NIC down.
   FabricRoute route(std::int64_t src_gpu, std::int64_t dst_gpu) const;
 
-  // Latency of one network hop as laid out: used for the flat-star oracle, whose single link
-  // per GPU carries half of the cross-leaf network latency.
+  // Latency of a same-rail route between leaves (2 NICs + 3 switches); the flat-star oracle
+  // gives each of its two links half of it.
   double cross_leaf_latency_s() const;
   double nic_bandwidth_bytes_per_s() const { return nic_bw_; }
   double hbm_bandwidth_bytes_per_s() const { return hbm_bw_; }
