@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Serving acceptance checks through the real CLI (docs/serve.md):
+#   1. one hour of Azure-2023-conversation-like traffic (~19.4k requests) on a 64-GPU
+#      prefill/decode Llama-3-70B deployment: wall time of the whole command, target <= 10 s;
+#   2. the DistServe simulator quick-start goodput (OPT-13B, TP2 prefill + TP1 decode on A100,
+#      TTFT 0.2 s / TPOT 0.1 s at 90 %), reference 1.56 req/s per GPU;
+#   3. attention/FFN disaggregation (Mixtral-8x7B decode against an expert pool): event-level vs
+#      closed-form iteration time.
+#   scripts/bench_serve.sh [BUILD_DIR]      default: build-serve
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${1:-build-serve}
+binary="$build_dir/tools/clustersim"
+[[ -x "$binary" ]] || { echo "bench_serve: $binary not found; build the clustersim target first" >&2; exit 2; }
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+start=$(date +%s.%N)
+out=$("$binary" serve --model llama-3-70b --cluster a100-hdr --deployment configs/serve/llama-3-70b-pd-64.json \
+  --workload configs/serve/azure-conv-2023-like.json --slo-ttft 1 --slo-tpot 0.1 --format json)
+end=$(date +%s.%N)
+wall=$(echo "$end - $start" | bc -l)
+echo "$out" | json "f'azure hour: {d[\"requests\"]} requests on {d[\"gpus\"]} GPUs, engine {d[\"simulation_wall_s\"]:.3f} s, TTFT p90 {d[\"ttft_s\"][\"p90\"]*1e3:.0f} ms, TPOT p90 {d[\"tpot_s\"][\"p90\"]*1e3:.1f} ms, attainment {100*d[\"slo\"][\"attainment\"]:.1f} %'"
+printf 'azure hour: whole command %.2f s (target <= 10 s)\n' "$wall"
+awk -v w="$wall" 'BEGIN { exit !(w <= 10) }' || { echo "FAIL: over 10 s" >&2; exit 1; }
+
+out=$("$binary" serve --model configs/serve/opt-13b.json --cluster a100-hdr --profile a100 \
+  --deployment configs/serve/distserve-opt-13b-deployment.json --workload configs/serve/sharegpt-like.json \
+  --slo-ttft 0.2 --slo-tpot 0.1 --goodput --format json)
+echo "$out" | json "f'distserve quick-start: goodput {d[\"goodput\"][\"rate_per_s_per_gpu\"]:.3f} req/s per GPU (reference 1.56, ratio {d[\"goodput\"][\"rate_per_s_per_gpu\"]/1.56:.2f}), {len(d[\"goodput\"][\"steps\"])} simulations'"
+
+out=$("$binary" serve --model mixtral-8x7b --cluster a100-hdr --deployment '{"pools": [
+  {"name": "prefill", "role": "prefill", "gpus": 8, "tensor_parallel_size": 4},
+  {"name": "attention", "role": "attention", "gpus": 8, "tensor_parallel_size": 2, "afd": {"expert_pool": "experts"}},
+  {"name": "experts", "role": "expert", "gpus": 8}]}' \
+  --workload '{"arrival": {"process": "poisson", "rate_per_s": 20}, "count": 2000,
+  "input": {"distribution": "lognormal", "mean": 1000, "sigma": 0.5}, "output": {"distribution": "lognormal", "mean": 200, "sigma": 0.8}}' \
+  --format json)
+echo "$out" | json "'attention/FFN: ' + ', '.join(f'{p[\"name\"]} event level {p[\"afd_iteration_s\"][\"event_level\"]*1e3:.2f} ms vs closed form {p[\"afd_iteration_s\"][\"closed_form\"]*1e3:.2f} ms ({100*(p[\"afd_iteration_s\"][\"event_level\"]/p[\"afd_iteration_s\"][\"closed_form\"]-1):+.2f} %)' for p in d['pools'] if 'afd_iteration_s' in p)"
