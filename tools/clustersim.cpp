@@ -10,6 +10,7 @@
 #include "estimate_command.hpp"
 #include "explain_command.hpp"
 #include "search_command.hpp"
+#include "simulate_command.hpp"
 #include "serve_command.hpp"
 #include "validate_command.hpp"
 #include "input_error.hpp"
@@ -28,6 +29,7 @@ void register_builtin_commands(CLI::App& app) {
   clustersim::cli::register_estimate_command(app);
   clustersim::cli::register_validate_command(app);
   clustersim::cli::register_search_command(app);
+  clustersim::cli::register_simulate_command(app);
   clustersim::cli::register_whatif_command(app);
   clustersim::cli::register_serve_command(app);
 }

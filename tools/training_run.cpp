@@ -19,6 +19,31 @@ TrainingRun run_estimate(const ModelSpec& model, const TrainPlan& plan, const Cl
   return r;
 }
 
+void add_training_input_options(CLI::App& cmd, TrainingInputs& in) {
+  cmd.add_option("--model", in.model, "Hugging Face config.json path, inline JSON, or preset")->required();
+  cmd.add_option("--cluster", in.cluster, "Cluster preset or JSON file")->required();
+  cmd.add_option("--gpus", in.gpus, "World size (number of GPUs)")
+      ->required()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 24));
+  cmd.add_option("--plan", in.plan, "Plan JSON (Megatron-LM argument names) or preset");
+  cmd.add_option("--from-megatron-args", in.megatron_args, "A pasted Megatron-LM command line, instead of --plan");
+  cmd.add_option("--profile", in.profile,
+                 "Profile file or shipped name (default: the shipped profile of the cluster's GPU)");
+}
+
+TrainingRun estimate_inputs(const TrainingInputs& in, LoadedProfile& profile) {
+  if (in.plan.empty() && in.megatron_args.empty()) throw UsageError("give --plan or --from-megatron-args");
+  Diagnostics diag;
+  ModelSpec model = load_model(in.model, diag);
+  ClusterSpec cluster = load_cluster(in.cluster, diag);
+  TrainPlan plan = load_plan(in.plan, in.megatron_args, diag);
+  diag.throw_if_errors();
+  profile = load_profile_for(in.profile, cluster);
+  TrainingRun result = run_estimate(model, plan, cluster, in.gpus, profile.profile, profile.file, diag);
+  print_warnings(diag);
+  return result;
+}
+
 nlohmann::ordered_json estimate_json(const TrainingRun& run, const std::string& profile_file) {
   const TrainingEstimate& e = run.estimate;
   const StepBreakdown& b = e.breakdown;

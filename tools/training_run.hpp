@@ -1,10 +1,12 @@
 #pragma once
 // Shared by estimate, search and validate: validate a plan on a cluster, lower it, price it,
 // and render the result as a table or JSON.
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 
+#include "cli_common.hpp"
 #include "cluster_spec.hpp"
 #include "memory_estimate.hpp"
 #include "model_spec.hpp"
@@ -30,6 +32,16 @@ struct TrainingRun {
 TrainingRun run_estimate(const ModelSpec& model, const TrainPlan& plan, const ClusterSpec& cluster,
                          std::int64_t gpus, const Profile& profile, const std::string& profile_file,
                          Diagnostics& diag);
+
+// The inputs of a training run on the command line (estimate, simulate).
+struct TrainingInputs {
+  std::string model, cluster, plan, megatron_args, profile;
+  std::int64_t gpus = 0;
+};
+// --model, --cluster, --gpus, --plan, --from-megatron-args, --profile.
+void add_training_input_options(CLI::App& cmd, TrainingInputs& inputs);
+// Loads the inputs (every error collected, then one report), estimates, prints warnings.
+TrainingRun estimate_inputs(const TrainingInputs& inputs, LoadedProfile& profile);
 
 nlohmann::ordered_json estimate_json(const TrainingRun& run, const std::string& profile_file);
 void print_estimate_table(const TrainingRun& run, const std::string& profile_file, std::ostream& out);

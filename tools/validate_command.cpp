@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.hpp"
+#include "simulate_command.hpp"
 #include "training_run.hpp"
 #include "validation_case.hpp"
 
@@ -56,9 +57,6 @@ double predicted_metric(const std::string& metric, const ValidationCase& c, cons
 }
 
 void run(const ValidateOptions& o) {
-  if (o.mode != "estimate") {
-    throw UsageError("--mode simulate needs the SimGrid replay, which is not built yet; use --mode estimate");
-  }
   ValidationSuite suite = load_validation_cases(o.cases);
   std::vector<Comparison> rows;
   for (const auto& c : suite.cases) {
@@ -69,6 +67,9 @@ void run(const ValidateOptions& o) {
     diag.throw_if_errors();
     LoadedProfile profile = load_profile_for(c.profile, cluster);
     TrainingRun r = run_estimate(model, plan, cluster, c.num_gpus, profile.profile, profile.file, diag);
+    if (o.mode == "simulate") {
+      use_step_time(r.estimate, simulate_in_child(r, profile.profile, profile.file, {}).step_time_s);
+    }
     for (const auto& [metric, measured] : c.measured) {
       double predicted = predicted_metric(metric, c, r);
       rows.push_back({c.id, c.group, metric, measured, predicted, (predicted - measured) / measured, c.tolerance});
