@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "child_process.hpp"
@@ -73,6 +74,12 @@ std::vector<std::int64_t> parse_ranks(const std::string& text) {
     }
   }
   return out;
+}
+
+std::vector<std::int64_t> slowed_nodes(const sim::ReplayPerturbation& p, const ClusterSpec& cluster) {
+  std::set<std::int64_t> nodes;
+  for (const auto& s : p.slowdowns) nodes.insert(s.rank / cluster.node.gpus_per_node);
+  return {nodes.begin(), nodes.end()};
 }
 
 ordered_json critical_path_json(const sim::ReplayResult& r) {
@@ -157,6 +164,7 @@ void run(const SimulateOptions& o) {
                          {"slowdown", S},
                          {"waste", 1.0 - 1.0 / S},
                          {"slowed_ranks", options.perturbation.slowdowns.size()},
+                         {"slowed_nodes", slowed_nodes(options.perturbation, cluster)},
                          {"links", options.perturbation.links.size()},
                          {"background_flows", options.perturbation.background.size()}};
       if (scenario->node_failure) {
