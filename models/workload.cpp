@@ -388,6 +388,22 @@ class Lowering {
         a.phase = Phase::kBackward;
         bwd.push_back(a);
       }
+      if (l_.etp > 1) {
+        // Expert tensor parallelism: the tokens a rank received are all-gathered across its
+        // ETP group before the expert GEMMs and the partial outputs reduce-scattered after;
+        // backward mirrors both. Size: the gathered buffer.
+        const double gathered = bytes * static_cast<double>(l_.etp);
+        const int etp_nodes = nodes_spanned(l_.etp, 1, gpn_);
+        auto add = [&](std::vector<WorkOp>& list, Phase phase) {
+          list.push_back(collective(phase, "etp_all_gather", Cost::kEpComm, CollectiveKind::kAllGather, gathered,
+                                    Group::kEtp, l_.etp, etp_nodes));
+          list.push_back(collective(phase, "etp_reduce_scatter", Cost::kEpComm, CollectiveKind::kReduceScatter,
+                                    gathered, Group::kEtp, l_.etp, etp_nodes));
+        };
+        add(fwd, Phase::kForward);
+        if (r) add(rec, Phase::kRecompute);
+        add(bwd, Phase::kBackward);
+      }
       for (const auto& lin : shapes.linears) {
         if (lin.role == Role::kRoutedExpert) linear(lin, fwd, bwd, r);
       }

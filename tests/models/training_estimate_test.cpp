@@ -230,3 +230,46 @@ TEST(Lowering, Zero3GathersEachLayerAndReducesItsGradientsEveryMicroBatch) {
 
 }  // namespace
 }  // namespace clustersim
+
+#include "preset_path.hpp"
+
+namespace clustersim {
+namespace {
+
+TEST(Lowering, MoeDispatchAndExpertTensorParallelBytesMatchHandCounts) {
+  Diagnostics diag;
+  ModelSpec m = load_model_spec(resolve_input("mixtral-8x7b", "models", "--model"), "mixtral-8x7b", diag);
+  ClusterSpec cluster = test_cluster();
+  TrainPlan plan;
+  plan.tensor_model_parallel_size = 4;
+  plan.expert_model_parallel_size = 2;
+  plan.expert_tensor_parallel_size = 2;
+  plan.micro_batch_size = 1;
+  plan.global_batch_size = 8;
+  plan.seq_length = 4096;
+  plan.sequence_parallel = true;
+  plan.precision = Precision::kBf16;
+  ParallelLayout layout = derive_layout(m, plan, &cluster, 8, diag);
+  Workload w = lower_training(m, plan, layout, cluster);
+  // Tokens per rank after sequence parallelism: 4096 / TP 4 = 1024, each sent to top-2 experts.
+  const double dispatch = 1024.0 * 2 * m.hidden_size * 2;
+  int dispatches = 0, gathers = 0;
+  for (const auto& op : w.stages[0].forward) {
+    if (op.name == "moe_dispatch") {
+      EXPECT_DOUBLE_EQ(op.bytes, dispatch);
+      EXPECT_EQ(op.group_ranks, 2);
+      EXPECT_EQ(op.count, m.num_layers);
+      ++dispatches;
+    }
+    if (op.name == "etp_all_gather") {
+      EXPECT_DOUBLE_EQ(op.bytes, dispatch * 2);  // gathered over ETP 2
+      EXPECT_EQ(op.group_ranks, 2);
+      ++gathers;
+    }
+  }
+  EXPECT_EQ(dispatches, 1);
+  EXPECT_EQ(gathers, 1);
+}
+
+}  // namespace
+}  // namespace clustersim
