@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include "attention.hpp"
 #include "cuda_device.hpp"
 #include "device_info.hpp"
 #include "gemm_run.hpp"
 #include "nccl_collective.hpp"
+#include "tp_overlap.hpp"
 
 namespace clustersim::calibrate {
 
@@ -27,7 +29,8 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda"; }
   SweepScale scale() const override { return SweepScale::kGpu; }
   bool supports(Suite suite) const override {
-    return suite == Suite::kGemm || suite == Suite::kCollectives;
+    return suite == Suite::kGemm || suite == Suite::kCollectives || suite == Suite::kOverlap ||
+           suite == Suite::kAttention;
   }
 
   RecordSource source(Suite suite) const override {
@@ -88,6 +91,58 @@ class CudaBackend final : public Backend {
       r.protocol = k->protocol;
       r.size_bytes = static_cast<double>(k->size_bytes);
       r.dtype = k->dtype;
+      record.shape = r;
+      record.label = "timer=" + run.timer;
+      return {record};
+    }
+    if (const auto* o = std::get_if<OverlapCase>(&c.shape)) {
+      kernels::OverlapConfig config{o->all_gather_gemm, o->variant, o->m, o->n, o->k, o->ranks, o->chunks, 0};
+      const kernels::KernelRun run = kernels::run_tp_overlap(config, timing_);
+      record.samples_s = run.samples_s;
+      OverlapRecord r;
+      r.pattern = o->all_gather_gemm ? OverlapPattern::kAllGatherGemm : OverlapPattern::kGemmReduceScatter;
+      r.variant = o->variant;
+      r.m = o->m;
+      r.n = o->n;
+      r.k = o->k;
+      r.ranks = o->ranks;
+      r.gemm_alone_s = run.attributes.at("gemm_alone_s");
+      r.comm_alone_s = run.attributes.at("comm_alone_s");
+      r.sequential_s = run.attributes.at("sequential_s");
+      record.shape = r;
+      // comm_sms: NCCL maxCTAs when pinned, -1 when NCCL chose, 0 for copy engines.
+      record.label = fmt::format("chunks={} comm_sms={} timer={}", o->chunks,
+                                 run.attributes.at("comm_sms"), run.timer);
+      return {record};
+    }
+    if (const auto* a = std::get_if<AttentionCase>(&c.shape)) {
+      kernels::AttentionConfig config;
+      config.pass = a->pass;
+      config.batch = a->batch;
+      config.heads = a->heads;
+      config.kv_heads = a->kv_heads;
+      config.head_dim = a->head_dim;
+      config.seq_q = a->seq_q;
+      config.seq_kv = a->seq_kv;
+      config.causal = a->causal;
+      config.page_size = a->page_size;
+      config.num_splits = a->num_splits;
+      const kernels::KernelRun run = kernels::run_attention(config, timing_);
+      record.samples_s = run.samples_s;
+      AttentionRecord r;
+      r.pass = a->pass == "backward" ? AttentionPass::kBackward
+               : a->pass == "decode" ? AttentionPass::kDecode
+                                     : AttentionPass::kForward;
+      r.batch = a->batch;
+      r.heads = a->heads;
+      r.kv_heads = a->kv_heads;
+      r.seq_q = a->seq_q;
+      r.seq_kv = a->seq_kv;
+      r.head_dim = a->head_dim;
+      r.causal = a->causal;
+      r.dtype = dtype_from_string(a->dtype).value_or(Dtype::kBf16);
+      // A correctness and scaling probe (SIMT, no tensor cores), far from FlashAttention 3.
+      r.implementation = "clustersim_probe";
       record.shape = r;
       record.label = "timer=" + run.timer;
       return {record};
