@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "backend.hpp"
+#include "calibrate_replay_command.hpp"
 #include "calibration_run.hpp"
 #include "cli_common.hpp"
 #include "record_file_writer.hpp"
@@ -334,6 +335,8 @@ void register_calibrate_command(CLI::App& app) {
   report->add_option("profile", rep->profile, "Profile file or shipped profile name")->required();
   add_format_option(*report, rep->format);
   report->callback([rep] { run_report(*rep); });
+
+  register_calibrate_replay_command(*cmd);
 }
 
 }  // namespace clustersim::cli

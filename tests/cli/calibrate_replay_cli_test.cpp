@@ -1,0 +1,119 @@
+// The predicted-vs-measured loop on this machine's CPU (issue 6, item 4): calibrate run --backend
+// cpu --suite all -> calibrate fit --cluster cpu-local -> calibrate replay of three small plans
+// (TP 2; PP 2 with 4 micro-batches; DP 2) of a tiny GPT -> validate in estimate mode with the
+// fitted profile. The test asserts that the loop runs end to end and that every comparison is
+// there and finite; it prints the table. It does NOT assert the 20 % tolerance: with today's
+// GEMM wave-roofline fit of CPU records (MAPE ~90 %, it models a GPU) the estimate under-predicts
+// the replayed step by ~65-85 % (docs/calibration.md, "Replay"). Tighten this when the fit does.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "run_command.hpp"
+
+namespace clustersim::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path temp(const std::string& name) { return fs::path(::testing::TempDir()) / name; }
+
+// A tiny GPT-2-style model: 4 layers, hidden 256, 4 heads, sequence 256.
+constexpr const char* kTinyGpt =
+    R"({"model_type":"gpt2","architectures":["GPT2LMHeadModel"],"n_layer":4,"n_embd":256,"n_head":4,)"
+    R"("n_inner":1024,"n_positions":256,"vocab_size":8192,"tie_word_embeddings":false,)"
+    R"("activation_function":"gelu_new"})";
+
+struct ReplayPlan {
+  const char* name;
+  const char* plan;
+};
+constexpr ReplayPlan kPlans[] = {
+    {"tp2", R"({"tensor_model_parallel_size":2,"micro_batch_size":1,"global_batch_size":2,"seq_length":256})"},
+    {"pp2", R"({"pipeline_model_parallel_size":2,"micro_batch_size":1,"global_batch_size":4,"seq_length":256})"},
+    {"dp2", R"({"micro_batch_size":1,"global_batch_size":4,"seq_length":256})"},
+};
+
+nlohmann::json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+TEST(CalibrateReplayCli, RunFitReplayValidate) {
+  const fs::path records = temp("replay-loop.records.json");
+  const fs::path profile = temp("replay-loop.profile.json");
+  const CommandResult run = run_clustersim(
+      {"calibrate", "run", "--backend", "cpu", "--suite", "all", "-o", records.string()});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const CommandResult fit =
+      run_clustersim({"calibrate", "fit", records.string(), "--cluster", "cpu-local", "-o", profile.string()});
+  ASSERT_EQ(fit.exit_code, 0) << fit.err;
+
+  nlohmann::json cases = nlohmann::json::array();
+  for (const ReplayPlan& p : kPlans) {
+    const fs::path out = temp(std::string("replay-loop.") + p.name + ".json");
+    const fs::path timeline = temp(std::string("replay-loop.") + p.name + ".timeline.json");
+    const CommandResult replay = run_clustersim(
+        {"calibrate", "replay", "--backend", "cpu", "--model", kTinyGpt, "--plan", p.plan, "--gpus", "2",
+         "--profile", profile.string(), "--iterations", "3", "-o", out.string(), "--timeline", timeline.string()});
+    ASSERT_EQ(replay.exit_code, 0) << p.name << ": " << replay.err;
+    std::cout << replay.err;
+    const nlohmann::json doc = read_json(out);
+    ASSERT_EQ(doc.at("cases").size(), 1u);
+    const nlohmann::json& c = doc["cases"][0];
+    EXPECT_EQ(c.at("num_gpus"), 2);
+    EXPECT_TRUE(c.at("model").is_object()) << "inline model kept inline";
+    EXPECT_EQ(c.at("cluster"), "cpu-local");
+    EXPECT_EQ(c.at("profile"), fs::absolute(profile).string());
+    const double measured = c.at("measured").at("step_time_s").get<double>();
+    EXPECT_GT(measured, 0.0);
+    const nlohmann::json t = read_json(timeline);
+    EXPECT_EQ(t.at("samples_s").size(), 3u);
+    EXPECT_EQ(t.at("stages").size(), std::string(p.name) == "pp2" ? 2u : 1u);
+    for (const auto& s : t["stages"]) {
+      EXPECT_GT(s.at("gemm_s").get<double>(), 0.0);
+      EXPECT_GT(s.at("attention_s").get<double>(), 0.0);
+      EXPECT_LE(s.at("finish_s").get<double>(), measured * 1.5);
+    }
+    cases.push_back(c);
+  }
+  const fs::path all = temp("replay-loop.cases.json");
+  std::ofstream(all) << nlohmann::json{{"cases", cases}}.dump(2);
+
+  // Exit 1 when a case is outside its tolerance: allowed here (see the header comment).
+  const CommandResult table = run_clustersim({"validate", all.string()});
+  ASSERT_TRUE(table.exit_code == 0 || table.exit_code == 1) << table.err;
+  std::cout << table.out;
+  const CommandResult json = run_clustersim({"validate", all.string(), "--format", "json"});
+  ASSERT_TRUE(json.exit_code == 0 || json.exit_code == 1) << json.err;
+  const nlohmann::json v = nlohmann::json::parse(json.out);
+  ASSERT_EQ(v.at("comparisons").size(), 3u);
+  for (const auto& row : v["comparisons"]) {
+    EXPECT_EQ(row.at("metric"), "step_time_s");
+    EXPECT_GT(row.at("measured").get<double>(), 0.0);
+    EXPECT_GT(row.at("predicted").get<double>(), 0.0);
+    EXPECT_TRUE(std::isfinite(row.at("error").get<double>()));
+    std::cout << row.at("id").get<std::string>() << ": predicted vs measured error "
+              << 100 * row.at("error").get<double>() << " %, within 20 %: " << row.at("within_tolerance") << '\n';
+  }
+}
+
+TEST(CalibrateReplayCli, UnsupportedRequestsAreUsageErrors) {
+  const fs::path out = temp("replay-bad.json");
+  const char* cp2 = R"({"context_parallel_size":2,"micro_batch_size":1,"global_batch_size":1,"seq_length":256})";
+  const CommandResult cp = run_clustersim(
+      {"calibrate", "replay", "--model", kTinyGpt, "--plan", cp2, "--gpus", "2", "-o", out.string()});
+  EXPECT_EQ(cp.exit_code, 2) << cp.err;
+  EXPECT_NE(cp.err.find("context"), std::string::npos) << cp.err;
+  const CommandResult cuda = run_clustersim({"calibrate", "replay", "--backend", "cuda", "--model", kTinyGpt,
+                                             "--plan", kPlans[0].plan, "--gpus", "2", "-o", out.string()});
+  EXPECT_EQ(cuda.exit_code, 2) << cuda.err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+}  // namespace
+}  // namespace clustersim::test
