@@ -6,7 +6,9 @@
 #include "cuda_device.hpp"
 #include "device_info.hpp"
 #include "gemm_run.hpp"
+#include "moe_layer.hpp"
 #include "nccl_collective.hpp"
+#include "routing_generator.hpp"
 #include "tp_overlap.hpp"
 
 namespace clustersim::calibrate {
@@ -30,7 +32,7 @@ class CudaBackend final : public Backend {
   SweepScale scale() const override { return SweepScale::kGpu; }
   bool supports(Suite suite) const override {
     return suite == Suite::kGemm || suite == Suite::kCollectives || suite == Suite::kOverlap ||
-           suite == Suite::kAttention;
+           suite == Suite::kMoe || suite == Suite::kAttention;
   }
 
   RecordSource source(Suite suite) const override {
@@ -114,6 +116,35 @@ class CudaBackend final : public Backend {
       record.label = fmt::format("chunks={} comm_sms={} timer={}", o->chunks,
                                  run.attributes.at("comm_sms"), run.timer);
       return {record};
+    }
+    if (const auto* moe = std::get_if<MoeCase>(&c.shape)) {
+      kernels::MoeLayerConfig config;
+      config.ranks = moe->ranks;
+      config.hidden = moe->hidden;
+      config.ffn = moe->ffn;
+      config.routing = generate_routing(moe->tokens_per_rank * moe->ranks, moe->experts, moe->topk, moe->routing);
+      const kernels::MoeLayerRun runs = kernels::run_moe_layer(config, timing_);
+      const double imbalance = kernels::moe_imbalance(runs.dispatch.tokens_per_expert);
+      std::vector<MeasurementRecord> records;
+      for (const auto& [phase, run] : {std::pair{MoePhase::kDispatch, &runs.dispatch},
+                                       std::pair{MoePhase::kCombine, &runs.combine}}) {
+        MeasurementRecord r;
+        AllToAllRecord a;
+        a.phase = phase;
+        a.ranks = moe->ranks;
+        a.nodes = 1;
+        a.bytes_per_rank = run->attributes.at("bytes_per_rank");
+        a.imbalance = imbalance;
+        a.implementation = "nccl";
+        r.shape = a;
+        r.samples_s = run->samples_s;
+        // As the CPU backend: the label keeps tokens per expert (no record field for them).
+        std::string counts;
+        for (std::int64_t t : run->tokens_per_expert) counts += (counts.empty() ? "" : ",") + std::to_string(t);
+        r.label = fmt::format("{} tokens_per_expert={} timer={}", to_string(phase), counts, run->timer);
+        records.push_back(std::move(r));
+      }
+      return records;
     }
     if (const auto* a = std::get_if<AttentionCase>(&c.shape)) {
       kernels::AttentionConfig config;
