@@ -59,21 +59,6 @@ struct ReportOptions {
   Format format = Format::kTable;
 };
 
-// Writes `text` to `path` atomically (temporary file, then rename), or to stdout when empty.
-void write_output(const std::string& path, const std::string& text) {
-  if (path.empty() || path == "-") {
-    std::cout << text;
-    return;
-  }
-  std::string temporary = path + ".partial";
-  {
-    std::ofstream out(temporary, std::ios::binary);
-    if (!out) throw UsageError(fmt::format("cannot write {}", path));
-    out << text;
-    if (!out.flush()) throw UsageError(fmt::format("cannot write {}", path));
-  }
-  std::filesystem::rename(temporary, path);
-}
 
 // A records file of ours (JSON whose "schema" says so), or anything the importers read.
 RecordSet read_measurements(const std::string& path) {

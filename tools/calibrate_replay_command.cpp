@@ -43,20 +43,6 @@ nlohmann::ordered_json case_input(const std::string& argument) {
   return argument;
 }
 
-void write_text(const std::string& path, const std::string& text) {
-  if (path.empty() || path == "-") {
-    std::cout << text;
-    return;
-  }
-  const std::string temporary = path + ".partial";
-  {
-    std::ofstream out(temporary, std::ios::binary);
-    if (!out) throw UsageError(fmt::format("cannot write {}", path));
-    out << text;
-    if (!out.flush()) throw UsageError(fmt::format("cannot write {}", path));
-  }
-  std::filesystem::rename(temporary, path);
-}
 
 void run_replay(const ReplayOptions& o) {
   if (o.backend != "cpu") {
@@ -124,7 +110,7 @@ void run_replay(const ReplayOptions& o) {
   c["measured"] = {{"step_time_s", result.step_time_s}};
   nlohmann::ordered_json doc;
   doc["cases"] = nlohmann::ordered_json::array({c});
-  write_text(o.output, doc.dump(2) + "\n");
+  write_output(o.output, doc.dump(2) + "\n");
 
   if (!o.timeline.empty()) {
     nlohmann::ordered_json t;
@@ -140,7 +126,7 @@ void run_replay(const ReplayOptions& o) {
                         {"memory_bound_s", s.memory_bound_s}, {"collective_s", s.collective_s}});
     }
     t["stages"] = stages;
-    write_text(o.timeline, t.dump(2) + "\n");
+    write_output(o.timeline, t.dump(2) + "\n");
   }
 }
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <iostream>
+#include <fstream>
+#include <filesystem>
 #include <map>
 
 #include "preset_path.hpp"
@@ -63,6 +65,21 @@ LoadedProfile load_profile_for(const std::string& argument, const ClusterSpec& c
   LoadedProfile loaded{load_profile(path), path};
   if (name != path) loaded.file = "configs/profiles/" + name + ".json";
   return loaded;
+}
+
+void write_output(const std::string& path, const std::string& text) {
+  if (path.empty() || path == "-") {
+    std::cout << text;
+    return;
+  }
+  std::string temporary = path + ".partial";
+  {
+    std::ofstream out(temporary, std::ios::binary);
+    if (!out) throw UsageError(fmt::format("cannot write {}", path));
+    out << text;
+    if (!out.flush()) throw UsageError(fmt::format("cannot write {}", path));
+  }
+  std::filesystem::rename(temporary, path);
 }
 
 void print_warnings(const Diagnostics& diag) {

@@ -37,6 +37,10 @@ struct LoadedProfile {
 };
 LoadedProfile load_profile_for(const std::string& argument, const ClusterSpec& cluster);
 
+// Writes `text` to `path` atomically (temporary file, then rename), or to stdout when `path` is
+// empty or "-".
+void write_output(const std::string& path, const std::string& text);
+
 // Prints collected warnings to stderr as "warning: file:/pointer: message (hint)".
 void print_warnings(const Diagnostics& diag);
 
