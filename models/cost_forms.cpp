@@ -12,12 +12,17 @@ std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; 
 
 }  // namespace
 
-double alpha_beta_time_s(const std::vector<AlphaBetaSegment>& segments, double size_bytes) {
+const AlphaBetaSegment& alpha_beta_segment(const std::vector<AlphaBetaSegment>& segments, double size_bytes) {
   const AlphaBetaSegment* use = &segments.front();
   for (const auto& s : segments) {
     if (size_bytes >= s.min_size_bytes) use = &s;
   }
-  return use->latency_s + use->seconds_per_byte * size_bytes;
+  return *use;
+}
+
+double alpha_beta_time_s(const std::vector<AlphaBetaSegment>& segments, double size_bytes) {
+  const AlphaBetaSegment& use = alpha_beta_segment(segments, size_bytes);
+  return use.latency_s + use.seconds_per_byte * size_bytes;
 }
 
 std::int64_t gemm_waves(const GemmShapeDims& s, GemmTile tile, std::int64_t sm_count) {

@@ -17,6 +17,7 @@ struct AlphaBetaSegment {
   double seconds_per_byte = 0;  // 1 / beta
 };
 // Segments sorted by min_size_bytes; the first applies below its own minimum too.
+const AlphaBetaSegment& alpha_beta_segment(const std::vector<AlphaBetaSegment>& segments, double size_bytes);
 double alpha_beta_time_s(const std::vector<AlphaBetaSegment>& segments, double size_bytes);
 
 // --- GEMM: roofline with tile and wave quantisation ------------------------------------------

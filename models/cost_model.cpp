@@ -157,15 +157,12 @@ PricedOp CostModel::scaled_collective(const Fit& fit, CollectiveKind kind, doubl
   }
   // Ring scaling: latency with the steps over the nodes (or ranks) a ring crosses, bandwidth
   // with the nccl-tests bus factor; the segment is the one the fit uses at this size.
-  const AlphaBetaSegment* seg = &c.segments.front();
-  for (const auto& s : c.segments) {
-    if (size_bytes >= s.min_size_bytes) seg = &s;
-  }
+  const AlphaBetaSegment& seg = alpha_beta_segment(c.segments, size_bytes);
   bool network = c.nodes > 1;
   double steps = network ? ring_steps(kind, nodes) / ring_steps(c.kind, c.nodes)
                          : ring_steps(kind, ranks) / ring_steps(c.kind, c.ranks);
   double bus = bus_bandwidth_factor(kind, ranks) / bus_bandwidth_factor(c.kind, c.ranks);
-  double t = seg->latency_s * steps + seg->seconds_per_byte * size_bytes * bus;
+  double t = seg.latency_s * steps + seg.seconds_per_byte * size_bytes * bus;
   return priced(fit, t, true,
                 fmt::format("ring-scaled to {} over {}x{}", to_string(kind), ranks, nodes));
 }
@@ -197,21 +194,15 @@ PricedOp CostModel::collective(CollectiveKind kind, double size_bytes, int ranks
     missing(fmt::format("the NVLink and rail parts of a multi-node {}", to_string(kind)),
             "refit with --cluster");
   }
-  auto segment_at = [&](const Fit& f, double bytes) {
-    const auto& c = std::get<CollectiveFit>(f.model);
-    const AlphaBetaSegment* seg = &c.segments.front();
-    for (const auto& sg : c.segments) {
-      if (bytes >= sg.min_size_bytes) seg = &sg;
-    }
-    return std::pair{seg, &c};
-  };
-  auto [intra_seg, intra_fit] = segment_at(*intra, size_bytes);
-  auto [rail_seg, rail_fit] = segment_at(*rail, size_bytes / per_node);
+  const auto& intra_fit = std::get<CollectiveFit>(intra->model);
+  const auto& rail_fit = std::get<CollectiveFit>(rail->model);
+  const AlphaBetaSegment& intra_seg = alpha_beta_segment(intra_fit.segments, size_bytes);
+  const AlphaBetaSegment& rail_seg = alpha_beta_segment(rail_fit.segments, size_bytes / per_node);
   // Seconds per byte of bus traffic (nccl-tests' busbw, inverted) on each kind of link.
-  double intra_bus_s = intra_seg->seconds_per_byte / bus_bandwidth_factor(intra_fit->kind, intra_fit->ranks);
-  double rail_bus_s = rail_seg->seconds_per_byte / bus_bandwidth_factor(rail_fit->kind, rail_fit->ranks) / per_node;
-  double latency = intra_seg->latency_s * ring_steps(kind, per_node) / ring_steps(intra_fit->kind, intra_fit->ranks) +
-                   rail_seg->latency_s * ring_steps(kind, nodes) / ring_steps(rail_fit->kind, rail_fit->nodes);
+  double intra_bus_s = intra_seg.seconds_per_byte / bus_bandwidth_factor(intra_fit.kind, intra_fit.ranks);
+  double rail_bus_s = rail_seg.seconds_per_byte / bus_bandwidth_factor(rail_fit.kind, rail_fit.ranks) / per_node;
+  double latency = intra_seg.latency_s * ring_steps(kind, per_node) / ring_steps(intra_fit.kind, intra_fit.ranks) +
+                   rail_seg.latency_s * ring_steps(kind, nodes) / ring_steps(rail_fit.kind, rail_fit.nodes);
   PricedOp total;
   total.seconds = latency + size_bytes * bus_bandwidth_factor(kind, ranks) * std::max(intra_bus_s, rail_bus_s);
   total.extrapolated = true;

@@ -30,6 +30,11 @@ struct Linear {
   std::int64_t active_copies = 1;  // routed experts: experts per token
 
   std::int64_t weights() const { return in_features * out_features; }
+  // Megatron's tensor-parallel split: the attention output and every MLP down projection are
+  // row-parallel (split along in_features); the other sharded linears are column-parallel.
+  bool row_parallel() const {
+    return name == "o_proj" || name == "down_proj" || name == "expert_down" || name == "shared_down";
+  }
   std::int64_t parameters() const { return copies * (weights() + (bias ? out_features : 0)); }
   std::int64_t active_parameters() const {
     return active_copies * (weights() + (bias ? out_features : 0));

@@ -54,10 +54,6 @@ constexpr double kGradientBytes = 4;
 // master, m, v (12 B) and the 16-bit parameter (2 B).
 constexpr double kAdamBytesPerParameter = 30;
 
-bool row_parallel(std::string_view name) {
-  return name == "o_proj" || name == "down_proj" || name == "expert_down" || name == "shared_down";
-}
-
 // Nodes a group of `size` ranks spans when consecutive members are `stride` ranks apart and
 // ranks fill nodes of `gpus_per_node` in order.
 int nodes_spanned(std::int64_t size, std::int64_t stride, std::int64_t gpus_per_node) {
@@ -148,14 +144,14 @@ class Lowering {
               std::vector<WorkOp>* recompute) {
     std::int64_t m = tokens_, k = lin.in_features, n = lin.out_features, batch = 1;
     if (lin.sharding == Sharding::kTensorParallel) {
-      (row_parallel(lin.name) ? k : n) /= l_.tp;
+      (lin.row_parallel() ? k : n) /= l_.tp;
     } else if (lin.sharding == Sharding::kExpert) {
       // Balanced routing: each EP rank receives its tokens' top-k copies, spread over its
       // E/EP experts; expert-tensor-parallel ranks gather the tokens and split the width.
       std::int64_t local_experts = std::max<std::int64_t>(1, lin.copies / l_.ep);
       double routed = static_cast<double>(sp_tokens_) * topk_ * l_.etp / static_cast<double>(local_experts);
       m = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(routed)));
-      (row_parallel(lin.name) ? k : n) /= l_.etp;
+      (lin.row_parallel() ? k : n) /= l_.etp;
       batch = local_experts;
     } else if (lin.role == Role::kRouter) {
       m = sp_tokens_;

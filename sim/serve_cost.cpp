@@ -21,10 +21,6 @@ double kv_bytes_per_token(const ModelSpec& m, Dtype dtype) {
 
 namespace {
 
-bool row_parallel(std::string_view name) {
-  return name == "o_proj" || name.find("down") != std::string_view::npos;
-}
-
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
 AttentionRecord probe_record(AttentionPass pass, std::int64_t heads, std::int64_t kv_heads, std::int64_t seq_q,
@@ -98,14 +94,14 @@ IterationCost::IterationCost(const ModelSpec& m, const InstanceShape& s, const C
     for (const auto& lin : shapes.linears) {
       GemmShapeDims g{n, lin.out_features, lin.in_features, 1};
       if (lin.sharding == Sharding::kTensorParallel) {
-        (row_parallel(lin.name) ? g.k : g.n) = std::max<std::int64_t>(1, (row_parallel(lin.name) ? g.k : g.n) / tp);
+        (lin.row_parallel() ? g.k : g.n) = std::max<std::int64_t>(1, (lin.row_parallel() ? g.k : g.n) / tp);
       } else if (lin.sharding == Sharding::kExpert) {
         const std::int64_t local = std::max<std::int64_t>(1, lin.copies / s.ep);
         const std::int64_t pairs = ceil_div(n * lin.active_copies, s.ep);
         const std::int64_t active = std::min(local, pairs);
         g.batch = active;
         g.m = ceil_div(pairs, active);
-        (row_parallel(lin.name) ? g.k : g.n) = std::max<std::int64_t>(1, (row_parallel(lin.name) ? g.k : g.n) / etp);
+        (lin.row_parallel() ? g.k : g.n) = std::max<std::int64_t>(1, (lin.row_parallel() ? g.k : g.n) / etp);
       }
       PricedOp p = cost.gemm(g, dtype);
       note(p);
