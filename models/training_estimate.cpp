@@ -61,6 +61,7 @@ double price_list(const std::vector<WorkOp>& ops, Pricer& pricer, StageTimes& t)
   std::vector<double> seconds(ops.size());
   for (std::size_t i = 0; i < ops.size(); ++i) seconds[i] = pricer.op(ops[i]);
   double total = 0, dp_s = 0;
+  const double compute_before = t.compute_s;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const WorkOp& o = ops[i];
     double s = seconds[i];
@@ -84,11 +85,7 @@ double price_list(const std::vector<WorkOp>& ops, Pricer& pricer, StageTimes& t)
     }
     total += s;
   }
-  double compute_in_list = 0;
-  for (std::size_t i = 0; i < ops.size(); ++i) {
-    if (ops[i].cost == Cost::kCompute) compute_in_list += seconds[i];
-  }
-  double exposed_dp = std::max(0.0, dp_s - compute_in_list);
+  double exposed_dp = std::max(0.0, dp_s - (t.compute_s - compute_before));
   t.dp_in_microbatch_s += exposed_dp;
   return total + exposed_dp;
 }
