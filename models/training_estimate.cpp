@@ -28,17 +28,7 @@ class Pricer {
         return hit->seconds * static_cast<double>(o.count);
       }
     }
-    PricedOp p;
-    switch (o.kind) {
-      case OpKind::kGemm: p = costs_.gemm(o.gemm, o.dtype); break;
-      case OpKind::kAttention: p = costs_.attention(o.attention); break;
-      case OpKind::kMemoryBound: p = costs_.memory_bound(o.bytes); break;
-      case OpKind::kCollective: p = costs_.collective(o.collective, o.bytes, o.group_ranks, o.group_nodes); break;
-      case OpKind::kMoeAllToAll:
-        p = costs_.moe_all_to_all(o.name == "moe_dispatch" ? MoePhase::kDispatch : MoePhase::kCombine, o.bytes,
-                                  o.imbalance, o.group_ranks);
-        break;
-    }
+    PricedOp p = price_op(o, costs_);
     tally_.count(p);
     if (cache_) cache_->insert(o, p);
     return p.seconds * static_cast<double>(o.count);
@@ -92,6 +82,19 @@ double price_list(const std::vector<WorkOp>& ops, Pricer& pricer, StageTimes& t)
 
 }  // namespace
 
+PricedOp price_op(const WorkOp& o, const CostModel& costs) {
+  switch (o.kind) {
+    case OpKind::kGemm: return costs.gemm(o.gemm, o.dtype);
+    case OpKind::kAttention: return costs.attention(o.attention);
+    case OpKind::kMemoryBound: return costs.memory_bound(o.bytes);
+    case OpKind::kCollective: return costs.collective(o.collective, o.bytes, o.group_ranks, o.group_nodes);
+    case OpKind::kMoeAllToAll:
+      return costs.moe_all_to_all(o.name == "moe_dispatch" ? MoePhase::kDispatch : MoePhase::kCombine, o.bytes,
+                                  o.imbalance, o.group_ranks);
+  }
+  return {};
+}
+
 PriceCache::Key PriceCache::key_of(const WorkOp& o) {
   const AttentionRecord& a = o.attention;
   return {static_cast<double>(o.kind),
@@ -123,6 +126,17 @@ void PriceCache::insert(const WorkOp& op, const PricedOp& price) { prices_.empla
 double pipeline_bubble_fraction(std::int64_t stages, std::int64_t microbatches, std::int64_t virtual_stages) {
   double p = static_cast<double>(stages), m = static_cast<double>(microbatches), v = static_cast<double>(virtual_stages);
   return (p - 1) / (v * m + p - 1);
+}
+
+std::size_t bottleneck_stage(const TrainingEstimate& e) {
+  std::size_t bottleneck = 0;
+  for (std::size_t r = 1; r < e.stages.size(); ++r) {
+    if (e.stages[r].forward_s + e.stages[r].backward_s >
+        e.stages[bottleneck].forward_s + e.stages[bottleneck].backward_s) {
+      bottleneck = r;
+    }
+  }
+  return bottleneck;
 }
 
 TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, const ClusterSpec& cluster,
@@ -159,14 +173,9 @@ TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, co
 
   // Pipeline: the slowest stage sets the steady state; fill and drain cost (p - 1) chunks of
   // the average stage ((p - 1) / v of a stage when interleaved).
-  std::size_t bottleneck = 0;
   double sum = 0;
-  for (std::size_t r = 0; r < e.stages.size(); ++r) {
-    double tr = e.stages[r].forward_s + e.stages[r].backward_s;
-    sum += tr;
-    if (tr > e.stages[bottleneck].forward_s + e.stages[bottleneck].backward_s) bottleneck = r;
-  }
-  const StageTimes& b = e.stages[bottleneck];
+  for (const StageTimes& t : e.stages) sum += t.forward_s + t.backward_s;
+  const StageTimes& b = e.stages[bottleneck_stage(e)];
   double per_microbatch = b.forward_s + b.backward_s;
   double mean = sum / p;
   double pipeline_s = m * per_microbatch + (p - 1) * mean / v;

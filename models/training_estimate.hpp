@@ -63,6 +63,12 @@ class PriceCache {
   std::unordered_map<Key, PricedOp, KeyHash> prices_;
 };
 
+// One call of an operation (not multiplied by its count), before any overlap.
+PricedOp price_op(const WorkOp& op, const CostModel& costs);
+
+// The index of the pipeline stage whose forward + backward per micro-batch is longest.
+std::size_t bottleneck_stage(const TrainingEstimate& estimate);
+
 TrainingEstimate estimate_training(const Workload& workload, const CostModel& costs,
                                    const ClusterSpec& cluster, const MemoryEstimate& memory,
                                    PriceCache* cache = nullptr);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.hpp"
+#include "operation_table.hpp"
 #include "training_estimate.hpp"
 #include "training_run.hpp"
 #include "units_format.hpp"
@@ -18,15 +19,20 @@ namespace {
 struct EstimateOptions {
   TrainingInputs inputs;
   Format format = Format::kTable;
+  bool operations = false;
 };
 
 void run(const EstimateOptions& o) {
   LoadedProfile profile;
   TrainingRun result = estimate_inputs(o.inputs, profile);
+  const CostModel costs(profile.profile, profile.file, result.cluster);
   if (o.format == Format::kJson) {
-    std::cout << estimate_json(result, profile.file).dump(2) << '\n';
+    nlohmann::ordered_json j = estimate_json(result, profile.file);
+    if (o.operations) j["operations"] = operations_json(result, costs);
+    std::cout << j.dump(2) << '\n';
   } else {
     print_estimate_table(result, profile.file, std::cout);
+    if (o.operations) print_operations_table(result, costs, std::cout);
   }
 }
 
@@ -41,9 +47,13 @@ void register_estimate_command(CLI::App& app) {
       "      --plan llama-3.1-405b-16k\n"
       "  clustersim estimate --model llama-3-70b --cluster h100-ndr --gpus 64 --profile h100 \\\n"
       "      --from-megatron-args \"--tensor-model-parallel-size 4 --pipeline-model-parallel-size 4 "
-      "--micro-batch-size 1 --global-batch-size 128 --seq-length 8192 --bf16\" --format json");
+      "--micro-batch-size 1 --global-batch-size 128 --seq-length 8192 --bf16\" --format json\n"
+      "  clustersim estimate --model llama-3-8b --cluster h100-ndr --gpus 8 --ops \\\n"
+      "      --from-megatron-args \"--micro-batch-size 1 --global-batch-size 128 --seq-length 8192 --bf16\"");
   add_training_input_options(*cmd, o->inputs);
   add_format_option(*cmd, o->format);
+  cmd->add_flag("--ops", o->operations,
+                "Also list every operation of the bottleneck pipeline stage with its price and the fit behind it");
   cmd->callback([o] { run(*o); });
 }
 

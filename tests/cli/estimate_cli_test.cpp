@@ -33,6 +33,35 @@ TEST(EstimateCli, JsonHasTheDocumentedKeysAndIsDeterministic) {
   EXPECT_NEAR(j["tokens_per_s"].get<double>(), 2048.0 * 8192 / j["step_time_s"].get<double>(), 1e-6 * j["tokens_per_s"].get<double>());
 }
 
+// --ops lists the bottleneck stage's operations; their per-micro-batch compute adds up to the
+// breakdown's compute over the micro-batches, and every price names the fit behind it.
+TEST(EstimateCli, OperationsListAddsUpToTheComputeAndNamesItsFits) {
+  CommandResult r = run_clustersim({"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8", "--ops",
+                                    "--format", "json", "--from-megatron-args",
+                                    "--micro-batch-size 1 --global-batch-size 64 --seq-length 4096 --bf16"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  const nlohmann::json& ops = j.at("operations").at("operations");
+  ASSERT_FALSE(ops.empty());
+  double compute_s = 0;
+  std::set<std::string> lists;
+  for (const auto& o : ops) {
+    EXPECT_FALSE(o.at("basis").get<std::string>().empty()) << o.dump();
+    EXPECT_NEAR(o.at("seconds").get<double>(), o.at("seconds_per_call").get<double>() * o.at("count").get<double>(),
+                1e-12);
+    lists.insert(o.at("list").get<std::string>());
+    if (o.at("attributed_to") == "compute" && o.at("list") != "step") compute_s += o.at("seconds").get<double>();
+  }
+  EXPECT_EQ(lists, (std::set<std::string>{"forward", "backward", "step"}));
+  const double microbatches = j.at("plan").at("num_microbatches").get<double>();
+  EXPECT_NEAR(compute_s * microbatches, j.at("breakdown").at("compute_s").get<double>(), 1e-9);
+  CommandResult table = run_clustersim({"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8",
+                                        "--ops", "--from-megatron-args",
+                                        "--micro-batch-size 1 --global-batch-size 64 --seq-length 4096 --bf16"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("gemm/bf16"), std::string::npos) << table.out;
+}
+
 TEST(EstimateCli, MissingPlanIsAUsageError) {
   CommandResult r = run_clustersim({"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8"});
   EXPECT_EQ(r.exit_code, 2);
