@@ -139,6 +139,7 @@ TrainPlan read_plan(JsonObjectReader& r, const std::string& source) {
     r.error("overlap_param_gather", "needs use_distributed_optimizer: true",
             "parameters are only all-gathered when the optimizer is distributed");
   }
+  p.ddp_bucket_size = r.integer("ddp_bucket_size", 1, INT64_MAX);
   p.tp_comm_overlap = r.boolean("tp_comm_overlap").value_or(false);
 
   bool bf16 = r.boolean("bf16").value_or(false);

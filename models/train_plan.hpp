@@ -44,6 +44,8 @@ struct TrainPlan {
   DpSharding data_parallel_sharding_strategy = DpSharding::kNoShard;
   bool overlap_grad_reduce = false;
   bool overlap_param_gather = false;
+  // Parameters per gradient bucket; default max(40M, 1M x DP x CP) when overlap_grad_reduce.
+  std::optional<std::int64_t> ddp_bucket_size;
   bool tp_comm_overlap = false;
 
   Precision precision = Precision::kFp32;

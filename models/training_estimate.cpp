@@ -1,5 +1,7 @@
 #include "training_estimate.hpp"
 
+#include "gradient_buckets.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -150,34 +152,65 @@ TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, co
   const double p = static_cast<double>(l.pp);
   const double v = static_cast<double>(l.virtual_stages);
 
-  for (const auto& s : w.stages) {
+  // Data-parallel step collectives as Megatron-LM issues them: in buckets on the first
+  // pipeline stage, one per model chunk on the others (docs/estimate.md, "Step tail").
+  std::vector<std::vector<Bucket>> reductions(w.stages.size()), gathers(w.stages.size());
+  for (std::size_t r = 0; r < w.stages.size(); ++r) {
+    const StageProgram& s = w.stages[r];
     StageTimes t;
     t.forward_s = price_list(s.forward, pricer, t);
     t.backward_s = price_list(s.backward, pricer, t);
-    // Once per step: gradient reduction (hidden behind the last micro-batch's backward when
-    // overlap_grad_reduce), parameter all-gather (behind the next step's first forward when
-    // overlap_param_gather), then the optimizer.
-    double reduce_s = 0, gather_s = 0;
     for (const auto& o : s.step) {
-      double sec = pricer.op(o);
       if (o.cost == Cost::kOptimizer) {
-        t.optimizer_s += sec;
-      } else {
-        (o.collective == CollectiveKind::kAllGather ? gather_s : reduce_s) += sec;
+        t.optimizer_s += pricer.op(o);
+        continue;
       }
+      const double bucket = r == 0 ? w.grad_bucket_parameters : w.overlap_grad_reduce ? o.parameters / v : 0;
+      auto price_s = [&](double bytes) {
+        PricedOp p = costs.collective(o.collective, bytes, o.group_ranks, o.group_nodes);
+        tally.count(p);
+        return p.seconds;
+      };
+      const bool gather = o.collective == CollectiveKind::kAllGather;
+      std::vector<Bucket> b = split_into_buckets(gather ? BucketUse::kGather : BucketUse::kReduction, o.parameters,
+                                                 o.bytes, bucket, price_s);
+      auto& into = gather ? gathers[r] : reductions[r];
+      into.insert(into.end(), b.begin(), b.end());
     }
-    t.dp_exposed_s = (w.overlap_grad_reduce ? std::max(0.0, reduce_s - t.backward_s) : reduce_s) +
-                     (w.overlap_param_gather ? std::max(0.0, gather_s - t.forward_s) : gather_s);
     e.stages.push_back(t);
+  }
+  // Gradient reduction overlaps the last micro-batch's backward (overlap_grad_reduce), the
+  // parameter gather the next step's first forward (overlap_param_gather); stage r also has
+  // the pipeline's drain (fill) behind it: r chunks of backward (forward) before stage 0 ends
+  // (starts). Without overlap both are exposed whole.
+  double mean_forward = 0, mean_backward = 0;
+  for (const StageTimes& t : e.stages) {
+    mean_forward += t.forward_s / p;
+    mean_backward += t.backward_s / p;
+  }
+  auto serial_s = [](const std::vector<Bucket>& buckets) {
+    double sum = 0;
+    for (const Bucket& b : buckets) sum += b.seconds;
+    return sum;
+  };
+  for (std::size_t r = 0; r < e.stages.size(); ++r) {
+    StageTimes& t = e.stages[r];
+    const double chunks_ahead = static_cast<double>(r) / v;
+    const double reduce_s =
+        w.overlap_grad_reduce
+            ? std::max(0.0, reduction_overrun_s(reductions[r], t.backward_s) - chunks_ahead * mean_backward)
+            : serial_s(reductions[r]);
+    const double gather_s = w.overlap_param_gather
+                                ? std::max(0.0, gather_delay_s(gathers[r], t.forward_s) - chunks_ahead * mean_forward)
+                                : serial_s(gathers[r]);
+    t.dp_exposed_s = reduce_s + gather_s;
   }
 
   // Pipeline: the slowest stage sets the steady state; fill and drain cost (p - 1) chunks of
   // the average stage ((p - 1) / v of a stage when interleaved).
-  double sum = 0;
-  for (const StageTimes& t : e.stages) sum += t.forward_s + t.backward_s;
   const StageTimes& b = e.stages[bottleneck_stage(e)];
   double per_microbatch = b.forward_s + b.backward_s;
-  double mean = sum / p;
+  double mean = mean_forward + mean_backward;
   double pipeline_s = m * per_microbatch + (p - 1) * mean / v;
 
   // Pipeline transfers: blocking in 1F1B (every micro-batch, forward and backward, plus the

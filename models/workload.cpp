@@ -1,5 +1,7 @@
 #include "workload.hpp"
 
+#include "gradient_buckets.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -88,6 +90,10 @@ class Lowering {
     w.tokens_per_step = static_cast<double>(l_.global_batch_size) * l_.seq_length;
     w.overlap_grad_reduce = p_.overlap_grad_reduce;
     w.overlap_param_gather = p_.overlap_param_gather;
+    if (p_.overlap_grad_reduce) {
+      w.grad_bucket_parameters = p_.ddp_bucket_size ? static_cast<double>(*p_.ddp_bucket_size)
+                                                    : default_bucket_parameters(l_.dp * l_.cp);
+    }
     for (const auto& s : w.stages) {
       double per_rank = 0;
       for (const auto* list : {&s.forward, &s.backward}) {
@@ -416,10 +422,11 @@ class Lowering {
     fwd.push_back(memory(Phase::kForward, "elementwise", bytes));
     if (r) rec.push_back(memory(Phase::kRecompute, "elementwise", bytes));
     bwd.push_back(memory(Phase::kBackward, "elementwise", 2 * bytes));
-    // ZeRO-3 / FSDP (optim_grads_params): the layer's parameters are gathered before its
-    // forward and again before its backward, its gradients reduce-scattered after the backward,
-    // every micro-batch; prefetching hides them behind compute where it can.
-    if (p_.data_parallel_sharding_strategy == DpSharding::kOptimGradsParams && l_.dp * l_.cp > 1) {
+    // ZeRO-2 (optim_grads) keeps only its shard of the gradients, so it reduce-scatters the
+    // layer's gradients after the layer's backward every micro-batch; ZeRO-3 / FSDP
+    // (optim_grads_params) also gathers the layer's parameters before its forward and again
+    // before its backward. Prefetching hides them behind compute where it can.
+    if (per_microbatch_gradients() && l_.dp * l_.cp > 1) {
       double params = 0;
       for (const auto& lin : shapes.linears) {
         if (lin.sharding == Sharding::kExpert) continue;  // expert parameters: expert DP, below
@@ -427,10 +434,12 @@ class Lowering {
         params += lin.sharding == Sharding::kTensorParallel ? n / static_cast<double>(l_.tp) : n;
       }
       const std::int64_t ranks = l_.dp * l_.cp;
-      fwd.push_back(collective(Phase::kForward, "fsdp_param_all_gather", Cost::kDpComm, CollectiveKind::kAllGather,
-                               params * kActivationBytes, Group::kDp, ranks, dp_nodes_));
-      bwd.push_back(collective(Phase::kBackward, "fsdp_param_all_gather", Cost::kDpComm, CollectiveKind::kAllGather,
-                               params * kActivationBytes, Group::kDp, ranks, dp_nodes_));
+      if (p_.data_parallel_sharding_strategy == DpSharding::kOptimGradsParams) {
+        fwd.push_back(collective(Phase::kForward, "fsdp_param_all_gather", Cost::kDpComm, CollectiveKind::kAllGather,
+                                 params * kActivationBytes, Group::kDp, ranks, dp_nodes_));
+        bwd.push_back(collective(Phase::kBackward, "fsdp_param_all_gather", Cost::kDpComm, CollectiveKind::kAllGather,
+                                 params * kActivationBytes, Group::kDp, ranks, dp_nodes_));
+      }
       bwd.push_back(collective(Phase::kBackward, "fsdp_grad_reduce_scatter", Cost::kDpComm,
                                CollectiveKind::kReduceScatter, params * kGradientBytes, Group::kDp, ranks, dp_nodes_));
     }
@@ -521,25 +530,37 @@ class Lowering {
     s.expert_parameters = expert;
     s.parameters = dense + expert;
     const bool sharded = p_.use_distributed_optimizer || p_.data_parallel_sharding_strategy != DpSharding::kNoShard;
-    auto sync = [&](double params, Group group, std::int64_t ranks, int nodes) {
-      if (ranks <= 1 || params <= 0) return;
-      s.step.push_back(collective(Phase::kStep, sharded ? "grad_reduce_scatter" : "grad_all_reduce", Cost::kDpComm,
-                                  sharded ? CollectiveKind::kReduceScatter : CollectiveKind::kAllReduce,
-                                  params * kGradientBytes, group, ranks, nodes));
-      if (sharded) {
+    auto sync = [&](double reduced, double gathered, Group group, std::int64_t ranks, int nodes) {
+      if (ranks <= 1) return;
+      if (reduced > 0) {
+        s.step.push_back(collective(Phase::kStep, sharded ? "grad_reduce_scatter" : "grad_all_reduce", Cost::kDpComm,
+                                    sharded ? CollectiveKind::kReduceScatter : CollectiveKind::kAllReduce,
+                                    reduced * kGradientBytes, group, ranks, nodes));
+        s.step.back().parameters = reduced;
+      }
+      if (sharded && gathered > 0) {
         s.step.push_back(collective(Phase::kStep, "param_all_gather", Cost::kDpComm, CollectiveKind::kAllGather,
-                                    params * kActivationBytes, group, ranks, nodes));
+                                    gathered * kActivationBytes, group, ranks, nodes));
+        s.step.back().parameters = gathered;
       }
     };
+    // Layer gradients reduced every micro-batch (ZeRO-2/3) and layer parameters gathered per
+    // layer (ZeRO-3) are in the layer's op lists; the step handles the rest.
     const bool fsdp = p_.data_parallel_sharding_strategy == DpSharding::kOptimGradsParams;
-    sync(fsdp ? dense - layer_dense : dense, Group::kDp, l_.dp * l_.cp, dp_nodes_);
-    sync(expert, Group::kExpertDp, l_.expert_dp, expert_dp_nodes_);
+    sync(per_microbatch_gradients() ? dense - layer_dense : dense, fsdp ? dense - layer_dense : dense, Group::kDp,
+         l_.dp * l_.cp, dp_nodes_);
+    sync(expert, expert, Group::kExpertDp, l_.expert_dp, expert_dp_nodes_);
     double local = sharded ? dense / static_cast<double>(l_.dp * l_.cp) +
                                  expert / static_cast<double>(std::max<std::int64_t>(1, l_.expert_dp))
                            : dense + expert;
     WorkOp adam = memory(Phase::kStep, "optimizer", local * kAdamBytesPerParameter);
     adam.cost = Cost::kOptimizer;
     s.step.push_back(adam);
+  }
+
+  bool per_microbatch_gradients() const {
+    return p_.data_parallel_sharding_strategy == DpSharding::kOptimGrads ||
+           p_.data_parallel_sharding_strategy == DpSharding::kOptimGradsParams;
   }
 
   const ModelSpec& m_;

@@ -53,6 +53,7 @@ struct WorkOp {
   int overlaps_gemm = -1;
   OverlapPattern overlap_pattern = OverlapPattern::kAllGatherGemm;
   double flops = 0;  // FLOPs this op executes (recomputation included), per call
+  double parameters = 0;  // data-parallel step collectives: the parameters they carry
 };
 
 // What one rank of a pipeline stage runs for one micro-batch, all its model chunks together.
@@ -78,6 +79,9 @@ struct Workload {
   double tokens_per_step = 0;
   bool overlap_grad_reduce = false;
   bool overlap_param_gather = false;
+  // Parameters per data-parallel bucket on the first pipeline stage when gradient reduction
+  // overlaps the backward (Megatron-LM's ddp_bucket_size); 0 = one bucket.
+  double grad_bucket_parameters = 0;
 };
 
 // Lowers a validated plan (derive_layout) on a cluster.

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "cost_model.hpp"
+#include "gradient_buckets.hpp"
 #include "model_shapes.hpp"
 #include "parallel_layout.hpp"
 #include "training_estimate.hpp"
@@ -226,6 +227,73 @@ TEST(Lowering, Zero3GathersEachLayerAndReducesItsGradientsEveryMicroBatch) {
   // embedding's and the (untied) output layer's.
   double embedding = static_cast<double>(m.vocab_size * m.hidden_size);
   EXPECT_DOUBLE_EQ(w.stages[0].step[0].bytes, 2 * embedding * 4);
+}
+
+TEST(Lowering, Zero2ReducesEachLayersGradientsEveryMicroBatchAndGathersParametersOncePerStep) {
+  ModelSpec m = small_gpt();
+  ClusterSpec cluster = test_cluster();
+  TrainPlan plan;
+  plan.micro_batch_size = 1;
+  plan.global_batch_size = 8;
+  plan.seq_length = 1024;
+  plan.use_distributed_optimizer = true;
+  plan.data_parallel_sharding_strategy = DpSharding::kOptimGrads;
+  plan.precision = Precision::kBf16;
+  Diagnostics diag;
+  ParallelLayout layout = derive_layout(m, plan, &cluster, 8, diag);  // DP 8
+  Workload w = lower_training(m, plan, layout, cluster);
+  ModelShapes shapes = model_shapes(m);
+  double per_layer = 0;
+  for (const auto& l : shapes.layers[0].linears) per_layer += static_cast<double>(l.parameters());
+  int gathers = 0, reductions = 0;
+  for (const auto* list : {&w.stages[0].forward, &w.stages[0].backward}) {
+    for (const auto& op : *list) {
+      gathers += op.name == "fsdp_param_all_gather" ? 1 : 0;
+      if (op.name == "fsdp_grad_reduce_scatter") {
+        EXPECT_DOUBLE_EQ(op.bytes, per_layer * 4);
+        EXPECT_EQ(op.count, 8);
+        ++reductions;
+      }
+    }
+  }
+  EXPECT_EQ(gathers, 0);  // ZeRO-2 keeps whole parameters
+  EXPECT_EQ(reductions, 1);
+  // The step reduces only the embeddings' gradients but gathers every updated parameter.
+  double embedding = static_cast<double>(m.vocab_size * m.hidden_size);
+  ASSERT_EQ(w.stages[0].step.size(), 3u);
+  EXPECT_EQ(w.stages[0].step[0].collective, CollectiveKind::kReduceScatter);
+  EXPECT_DOUBLE_EQ(w.stages[0].step[0].parameters, 2 * embedding);
+  EXPECT_EQ(w.stages[0].step[1].collective, CollectiveKind::kAllGather);
+  EXPECT_DOUBLE_EQ(w.stages[0].step[1].parameters, 2 * embedding + 8 * per_layer);
+}
+
+TEST(GradientBuckets, MegatronDefaultBucketAndSplit) {
+  EXPECT_DOUBLE_EQ(default_bucket_parameters(8), 4e7);
+  EXPECT_DOUBLE_EQ(default_bucket_parameters(128), 1.28e8);
+  auto price = [](double bytes) { return bytes * 1e-9; };
+  std::vector<Bucket> b = split_into_buckets(BucketUse::kReduction, 1e8, 4e8, 4e7, price);
+  ASSERT_EQ(b.size(), 3u);  // 40M, 40M, 20M
+  EXPECT_DOUBLE_EQ(b[0].seconds, 0.16);
+  EXPECT_DOUBLE_EQ(b[2].seconds, 0.08);
+  EXPECT_DOUBLE_EQ(b[0].at, 0.4);
+  EXPECT_DOUBLE_EQ(b[2].at, 1.0);
+  std::vector<Bucket> g = split_into_buckets(BucketUse::kGather, 1e8, 2e8, 4e7, price);
+  EXPECT_DOUBLE_EQ(g[0].at, 0.0);
+  EXPECT_DOUBLE_EQ(g[2].at, 0.8);
+  EXPECT_EQ(split_into_buckets(BucketUse::kReduction, 1e8, 4e8, 0, price).size(), 1u);
+}
+
+TEST(GradientBuckets, ReductionLeavesTheLastBucketExposedOrTheBacklog) {
+  // n equal buckets of d seconds ready at W/n, 2W/n, ..., W.
+  std::vector<Bucket> four = {{0.1, 0.25}, {0.1, 0.5}, {0.1, 0.75}, {0.1, 1.0}};
+  EXPECT_NEAR(reduction_overrun_s(four, 1.0), 0.1, 1e-12);  // communication keeps up: the last bucket
+  std::vector<Bucket> slow = {{0.5, 0.25}, {0.5, 0.5}, {0.5, 0.75}, {0.5, 1.0}};
+  EXPECT_NEAR(reduction_overrun_s(slow, 1.0), 0.25 + 4 * 0.5 - 1.0, 1e-12);  // backlog from the first
+  // The parameter gather always exposes the first bucket, and a backlog beyond the forward.
+  std::vector<Bucket> g = {{0.1, 0.0}, {0.1, 0.25}, {0.1, 0.5}, {0.1, 0.75}};
+  EXPECT_NEAR(gather_delay_s(g, 1.0), 0.1, 1e-12);
+  std::vector<Bucket> gs = {{0.5, 0.0}, {0.5, 0.25}, {0.5, 0.5}, {0.5, 0.75}};
+  EXPECT_NEAR(gather_delay_s(gs, 1.0), 2.0 - 0.75, 1e-12);
 }
 
 }  // namespace
