@@ -47,6 +47,10 @@ struct TrainPlan {
   // Parameters per gradient bucket; default max(40M, 1M x DP x CP) when overlap_grad_reduce.
   std::optional<std::int64_t> ddp_bucket_size;
   bool tp_comm_overlap = false;
+  // MoE: dispatch/combine hidden behind the shared experts' GEMMs of the same layer, and the
+  // combined 1F1B schedule that hides one micro-batch's all-to-all behind another's compute.
+  bool moe_shared_expert_overlap = false;
+  bool overlap_moe_expert_parallel_comm = false;
 
   Precision precision = Precision::kFp32;
   Fp8Format fp8_format = Fp8Format::kNone;

@@ -70,6 +70,8 @@ double price_list(const std::vector<WorkOp>& ops, Pricer& pricer, StageTimes& t)
       if (o.overlaps_gemm >= 0) s = std::max(0.0, s - seconds[static_cast<std::size_t>(o.overlaps_gemm)]);
       t.cp_comm_s += s;
     } else if (o.cost == Cost::kEpComm) {
+      // moe_shared_expert_overlap: beyond the shared-expert GEMM it runs beside.
+      if (o.overlaps_gemm >= 0) s = std::max(0.0, s - seconds[static_cast<std::size_t>(o.overlaps_gemm)]);
       t.ep_comm_s += s;
     } else if (o.cost == Cost::kDpComm) {
       dp_s += s;  // FSDP gathers and reductions: exposed only beyond the compute they prefetch behind
@@ -80,6 +82,19 @@ double price_list(const std::vector<WorkOp>& ops, Pricer& pricer, StageTimes& t)
   double exposed_dp = std::max(0.0, dp_s - (t.compute_s - compute_before));
   t.dp_in_microbatch_s += exposed_dp;
   return total + exposed_dp;
+}
+
+// Megatron-LM's combined 1F1B schedule runs one micro-batch's forward beside another's
+// backward: each pass's exposed EP communication hides behind the other pass's compute.
+// (The first forward and the last backward of a stage have no partner; not counted.)
+void hide_ep_behind_the_other_pass(StageTimes& t, double forward_ep_s, double forward_compute_s) {
+  const double backward_ep_s = t.ep_comm_s - forward_ep_s;
+  const double backward_compute_s = t.compute_s - forward_compute_s;
+  const double forward_left = std::max(0.0, forward_ep_s - backward_compute_s);
+  const double backward_left = std::max(0.0, backward_ep_s - forward_compute_s);
+  t.forward_s -= forward_ep_s - forward_left;
+  t.backward_s -= backward_ep_s - backward_left;
+  t.ep_comm_s = forward_left + backward_left;
 }
 
 }  // namespace
@@ -159,7 +174,11 @@ TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, co
     const StageProgram& s = w.stages[r];
     StageTimes t;
     t.forward_s = price_list(s.forward, pricer, t);
+    const double forward_ep_s = t.ep_comm_s, forward_compute_s = t.compute_s;
     t.backward_s = price_list(s.backward, pricer, t);
+    if (w.overlap_moe_expert_parallel_comm) {
+      hide_ep_behind_the_other_pass(t, forward_ep_s, forward_compute_s);
+    }
     for (const auto& o : s.step) {
       if (o.cost == Cost::kOptimizer) {
         t.optimizer_s += pricer.op(o);

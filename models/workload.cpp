@@ -90,6 +90,7 @@ class Lowering {
     w.tokens_per_step = static_cast<double>(l_.global_batch_size) * l_.seq_length;
     w.overlap_grad_reduce = p_.overlap_grad_reduce;
     w.overlap_param_gather = p_.overlap_param_gather;
+    w.overlap_moe_expert_parallel_comm = p_.overlap_moe_expert_parallel_comm;
     if (p_.overlap_grad_reduce) {
       w.grad_bucket_parameters = p_.ddp_bucket_size ? static_cast<double>(*p_.ddp_bucket_size)
                                                     : default_bucket_parameters(l_.dp * l_.cp);
@@ -365,9 +366,17 @@ class Lowering {
     // MLP block (dense, or shared + routed experts).
     first = fwd.size();
     bool moe = shapes.moe;
+    // The shared experts' up (fc1) and down GEMMs, forward and their data gradients backward:
+    // what moe_shared_expert_overlap hides dispatch and combine behind.
+    int shared_fwd[2] = {-1, -1}, shared_bwd[2] = {-1, -1};
     for (const auto& lin : shapes.linears) {
       if (lin.role == Role::kMlp || lin.role == Role::kSharedExpert || lin.role == Role::kRouter) {
         linear(lin, fwd, bwd, r);
+        if (lin.role == Role::kSharedExpert && p_.moe_shared_expert_overlap) {
+          const int which = lin.row_parallel() ? 1 : 0;
+          shared_fwd[which] = static_cast<int>(fwd.size()) - 1;
+          shared_bwd[which] = static_cast<int>(bwd.size()) - 2;  // dgrad, then wgrad
+        }
       }
     }
     if (moe) {
@@ -382,12 +391,16 @@ class Lowering {
         a.group = Group::kEp;
         a.group_ranks = static_cast<int>(l_.ep);
         a.group_nodes = ep_nodes_;
+        const bool dispatch = name == "moe_dispatch";
+        a.overlaps_gemm = shared_fwd[dispatch ? 0 : 1];  // dispatch with fc1, combine with down
         fwd.push_back(a);
+        a.overlaps_gemm = -1;
         if (r) {
           a.phase = Phase::kRecompute;
           rec.push_back(a);
         }
         a.phase = Phase::kBackward;
+        a.overlaps_gemm = shared_bwd[dispatch ? 1 : 0];  // backward runs the block in reverse
         bwd.push_back(a);
       }
       if (l_.etp > 1) {

@@ -49,7 +49,8 @@ struct WorkOp {
   int group_nodes = 1;
   double imbalance = 1.0;  // MoE routing: max / mean tokens per expert
   // The GEMM this communication can overlap with under tp_comm_overlap (index into the same
-  // list, -1 = none), and the overlap pattern.
+  // list, -1 = none), and the overlap pattern. CP ring transfers and, under
+  // moe_shared_expert_overlap, MoE all-to-alls name the kernel they hide behind the same way.
   int overlaps_gemm = -1;
   OverlapPattern overlap_pattern = OverlapPattern::kAllGatherGemm;
   double flops = 0;  // FLOPs this op executes (recomputation included), per call
@@ -79,6 +80,9 @@ struct Workload {
   double tokens_per_step = 0;
   bool overlap_grad_reduce = false;
   bool overlap_param_gather = false;
+  // overlap_moe_expert_parallel_comm: a forward's EP communication hides behind a backward's
+  // compute and the other way round (Megatron-LM's combined 1F1B schedule).
+  bool overlap_moe_expert_parallel_comm = false;
   // Parameters per data-parallel bucket on the first pipeline stage when gradient reduction
   // overlaps the backward (Megatron-LM's ddp_bucket_size); 0 = one bucket.
   double grad_bucket_parameters = 0;

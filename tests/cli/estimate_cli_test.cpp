@@ -62,6 +62,32 @@ TEST(EstimateCli, OperationsListAddsUpToTheComputeAndNamesItsFits) {
   EXPECT_NE(table.out.find("gemm/bf16"), std::string::npos) << table.out;
 }
 
+// MoE all-to-all overlap as Megatron-LM names it: behind the shared experts' GEMMs of the same
+// layer, and behind the other pass's compute in the combined 1F1B schedule.
+TEST(EstimateCli, MoeAllToAllOverlapHidesExpertParallelCommunication) {
+  auto ep_comm_s = [](const std::string& extra) {
+    CommandResult r = run_clustersim(
+        {"estimate", "--model", "deepseek-v3", "--cluster", "h800-roce", "--gpus", "2048", "--format", "json", "--plan",
+         R"({"pipeline_model_parallel_size":16,"decoder_first_pipeline_num_layers":1,)"
+         R"("expert_model_parallel_size":64,"micro_batch_size":1,"global_batch_size":15360,"seq_length":4096,)"
+         R"("bf16":true,"use_distributed_optimizer":true)" +
+             extra + "}"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    nlohmann::json j = nlohmann::json::parse(r.out);
+    return std::pair{j["breakdown"]["ep_comm_s"].get<double>(), j["breakdown"]["compute_s"].get<double>()};
+  };
+  auto [plain, compute] = ep_comm_s("");
+  auto [shared, shared_compute] = ep_comm_s(R"(,"moe_shared_expert_overlap":true)");
+  auto [combined, combined_compute] =
+      ep_comm_s(R"(,"moe_shared_expert_overlap":true,"overlap_moe_expert_parallel_comm":true)");
+  EXPECT_GT(plain, 0.0);
+  EXPECT_LT(shared, plain);
+  EXPECT_LT(combined, shared);
+  EXPECT_GE(combined, 0.0);
+  EXPECT_DOUBLE_EQ(shared_compute, compute);  // overlap hides communication, it adds no compute
+  EXPECT_DOUBLE_EQ(combined_compute, compute);
+}
+
 TEST(EstimateCli, MissingPlanIsAUsageError) {
   CommandResult r = run_clustersim({"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8"});
   EXPECT_EQ(r.exit_code, 2);
