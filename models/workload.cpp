@@ -324,37 +324,55 @@ class Lowering {
       attention_index = fwd.size() - 1;
       attention_bwd_index = bwd.size() - 1;
     } else {
-      WorkOp attn;
-      attn.kind = OpKind::kAttention;
-      attn.phase = Phase::kForward;
-      attn.name = "attention";
-      attn.attention = attention_shape(AttentionPass::kForward);
-      attn.flops = attention_pass_flops(attn.attention);
-      attention_index = fwd.size();
-      fwd.push_back(attn);
-      if (r || p_.recompute_granularity == Recompute::kSelective) {
-        WorkOp again = attn;
-        again.phase = Phase::kRecompute;
-        (r ? rec : bwd).push_back(again);
+      // With context parallelism (Transformer Engine's ring over load-balanced causal chunks)
+      // each step is its own kernel: a causal block over the local s/cp tokens, then cp - 1
+      // unmasked blocks of s/cp queries over s/2cp keys (or the reverse; the same work).
+      struct Block {
+        std::int64_t seq_q, seq_kv;
+        bool causal;
+        std::int64_t count;
+      };
+      const std::int64_t local = l_.seq_length / l_.cp;
+      std::vector<Block> blocks = {{local, l_.cp > 1 ? local : l_.seq_length, true, 1}};
+      if (l_.cp > 1) blocks.push_back({local, local / 2, false, l_.cp - 1});
+      for (const Block& block : blocks) {
+        auto shaped = [&](AttentionPass pass) {
+          WorkOp op;
+          op.kind = OpKind::kAttention;
+          op.phase = pass == AttentionPass::kForward ? Phase::kForward : Phase::kBackward;
+          op.name = "attention";
+          op.attention = attention_shape(pass);
+          op.attention.seq_q = block.seq_q;
+          op.attention.seq_kv = block.seq_kv;
+          op.attention.causal = block.causal;
+          op.flops = attention_pass_flops(op.attention);
+          op.count = block.count;
+          return op;
+        };
+        WorkOp attn = shaped(AttentionPass::kForward);
+        attention_index = fwd.size();  // the ring's transfers hide behind the last (remote) blocks
+        fwd.push_back(attn);
+        if (r || p_.recompute_granularity == Recompute::kSelective) {
+          WorkOp again = attn;
+          again.phase = Phase::kRecompute;
+          (r ? rec : bwd).push_back(again);
+        }
+        attention_bwd_index = bwd.size();
+        bwd.push_back(shaped(AttentionPass::kBackward));
       }
-      WorkOp attn_bwd = attn;
-      attn_bwd.phase = Phase::kBackward;
-      attn_bwd.attention = attention_shape(AttentionPass::kBackward);
-      attn_bwd.flops = attention_pass_flops(attn_bwd.attention);
-      attention_bwd_index = bwd.size();
-      bwd.push_back(attn_bwd);
     }
     for (const auto& lin : shapes.linears) {
       if (lin.name == "o_proj") linear(lin, fwd, bwd, r);
     }
     tp_block_comm(fwd, bwd, r, first, fwd.size() - 1);
     if (l_.cp > 1) {
-      // Ring attention: K and V of the local chunk travel cp - 1 hops, hidden behind the
-      // attention kernel when it is long enough; backward moves them and their gradients.
+      // Ring attention: K and V of the local chunk travel cp - 1 hops, each hidden behind one
+      // attention block when it is long enough; backward moves them and their gradients.
       double kv = 2.0 * l_.micro_batch_size * (l_.seq_length / l_.cp) * attention_shape(AttentionPass::kForward).kv_heads *
                   m_.head_dim * kActivationBytes;
-      WorkOp f = collective(Phase::kForward, "cp_ring_kv", Cost::kCpComm, CollectiveKind::kSendRecv,
-                            kv * (l_.cp - 1), Group::kCp, 2, cp_nodes_ > 1 ? 2 : 1);
+      WorkOp f = collective(Phase::kForward, "cp_ring_kv", Cost::kCpComm, CollectiveKind::kSendRecv, kv, Group::kCp, 2,
+                            cp_nodes_ > 1 ? 2 : 1);
+      f.count = l_.cp - 1;
       f.overlaps_gemm = static_cast<int>(attention_index);
       fwd.push_back(f);
       WorkOp b = f;
@@ -494,8 +512,8 @@ class Lowering {
     for (const auto& k : kinds) {
       std::size_t f = s.forward.size(), b = s.backward.size();
       layer(k.first_layer, k.full, s.forward, s.backward);
-      for (std::size_t i = f; i < s.forward.size(); ++i) s.forward[i].count = k.count;
-      for (std::size_t i = b; i < s.backward.size(); ++i) s.backward[i].count = k.count;
+      for (std::size_t i = f; i < s.forward.size(); ++i) s.forward[i].count *= k.count;
+      for (std::size_t i = b; i < s.backward.size(); ++i) s.backward[i].count *= k.count;
     }
     if (last) {
       Linear head{"lm_head", Role::kLmHead, m_.hidden_size, m_.vocab_size, false, Sharding::kTensorParallel};

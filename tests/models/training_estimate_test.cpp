@@ -267,6 +267,40 @@ TEST(Lowering, Zero2ReducesEachLayersGradientsEveryMicroBatchAndGathersParameter
   EXPECT_DOUBLE_EQ(w.stages[0].step[1].parameters, 2 * embedding + 8 * per_layer);
 }
 
+// Context parallelism: Transformer Engine's ring over load-balanced causal chunks runs a causal
+// block over the local s/cp tokens and cp - 1 unmasked s/cp x s/2cp blocks; together they are
+// 1/cp of the whole causal attention, and K/V travel cp - 1 hops.
+TEST(Lowering, ContextParallelAttentionIsOneCausalAndCpMinusOneUnmaskedBlocks) {
+  ModelSpec m = small_gpt();
+  ClusterSpec cluster = test_cluster();
+  TrainPlan plan;
+  plan.micro_batch_size = 1;
+  plan.seq_length = 4096;
+  plan.context_parallel_size = 4;
+  plan.precision = Precision::kBf16;
+  Diagnostics diag;
+  ParallelLayout layout = derive_layout(m, plan, &cluster, 4, diag);
+  ASSERT_FALSE(diag.has_errors());
+  Workload w = lower_training(m, plan, layout, cluster);
+  double flops = 0;
+  std::int64_t hops = 0;
+  for (const auto& op : w.stages[0].forward) {
+    if (op.kind == OpKind::kAttention) {
+      flops += op.flops * static_cast<double>(op.count);
+      EXPECT_EQ(op.attention.seq_q, 1024);
+      EXPECT_EQ(op.attention.seq_kv, op.attention.causal ? 1024 : 512);
+      EXPECT_EQ(op.count, op.attention.causal ? m.num_layers : 3 * m.num_layers);
+    }
+    if (op.name == "cp_ring_kv") {
+      hops = op.count / m.num_layers;
+      EXPECT_DOUBLE_EQ(op.bytes, 2.0 * 1024 * m.num_key_value_heads * m.head_dim * 2);
+    }
+  }
+  EXPECT_EQ(hops, 3);
+  const double whole = attention_forward_flops(1, m.num_attention_heads, 4096, 4096, m.head_dim, true);
+  EXPECT_DOUBLE_EQ(flops, whole / 4 * static_cast<double>(m.num_layers));
+}
+
 TEST(GradientBuckets, MegatronDefaultBucketAndSplit) {
   EXPECT_DOUBLE_EQ(default_bucket_parameters(8), 4e7);
   EXPECT_DOUBLE_EQ(default_bucket_parameters(128), 1.28e8);
