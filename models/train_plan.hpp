@@ -47,6 +47,9 @@ struct TrainPlan {
   // Parameters per gradient bucket; default max(40M, 1M x DP x CP) when overlap_grad_reduce.
   std::optional<std::int64_t> ddp_bucket_size;
   bool tp_comm_overlap = false;
+  // Interleaved schedule: pipeline sends/receives overlap the next chunk's compute
+  // (Megatron-LM's command-line default; --no-overlap-p2p-communication turns it off).
+  bool overlap_p2p_comm = true;
   // MoE: dispatch/combine hidden behind the shared experts' GEMMs of the same layer, and the
   // combined 1F1B schedule that hides one micro-batch's all-to-all behind another's compute.
   bool moe_shared_expert_overlap = false;

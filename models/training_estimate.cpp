@@ -233,12 +233,14 @@ TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, co
   double pipeline_s = m * per_microbatch + (p - 1) * mean / v;
 
   // Pipeline transfers: blocking in 1F1B (every micro-batch, forward and backward, plus the
-  // fill); overlapped with compute when interleaved, except during the fill.
+  // fill); when interleaved, overlapped with compute except during the fill
+  // (overlap_p2p_comm), or blocking for every chunk of every micro-batch.
   double p2p_s = 0;
   if (l.pp > 1) {
     PricedOp one = costs.collective(CollectiveKind::kSendRecv, w.p2p_bytes, 2, w.p2p_crosses_nodes ? 2 : 1);
     tally.count(one);
-    p2p_s = l.virtual_stages > 1 ? 2 * (p - 1) * one.seconds : 2 * (m + p - 1) * one.seconds;
+    const double exposed = l.virtual_stages == 1 ? m + p - 1 : w.overlap_p2p_comm ? p - 1 : v * m + p - 1;
+    p2p_s = 2 * exposed * one.seconds;
   }
   // The step ends when the last stage has synchronised its gradients and stepped.
   double tail = 0;

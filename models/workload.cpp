@@ -86,11 +86,13 @@ class Lowering {
     w.dtype = dtype_;
     for (std::int64_t r = 0; r < l_.pp; ++r) w.stages.push_back(stage(r));
     w.p2p_bytes = static_cast<double>(sp_tokens_) * m_.hidden_size * kActivationBytes;
-    w.p2p_crosses_nodes = l_.tp * l_.cp * l_.dp >= gpn_ ? 1 : 0;
+    // Some neighbouring stages on different nodes: the pipeline runs at its slowest hop's pace.
+    w.p2p_crosses_nodes = nodes_spanned(l_.pp, l_.tp * l_.cp * l_.dp, gpn_) > 1 ? 1 : 0;
     w.tokens_per_step = static_cast<double>(l_.global_batch_size) * l_.seq_length;
     w.overlap_grad_reduce = p_.overlap_grad_reduce;
     w.overlap_param_gather = p_.overlap_param_gather;
     w.overlap_moe_expert_parallel_comm = p_.overlap_moe_expert_parallel_comm;
+    w.overlap_p2p_comm = p_.overlap_p2p_comm;
     if (p_.overlap_grad_reduce) {
       w.grad_bucket_parameters = p_.ddp_bucket_size ? static_cast<double>(*p_.ddp_bucket_size)
                                                     : default_bucket_parameters(l_.dp * l_.cp);

@@ -74,7 +74,7 @@ struct Workload {
   Dtype dtype = Dtype::kBf16;
   std::vector<StageProgram> stages;  // one per pipeline rank
   double p2p_bytes = 0;              // activation (or gradient) sent between stages per micro-batch
-  int p2p_crosses_nodes = 0;         // 1 when neighbouring stages are on different nodes
+  int p2p_crosses_nodes = 0;         // 1 when some neighbouring stages are on different nodes
   double model_flops_per_step = 0;     // model FLOPs of one iteration (no recomputation), all ranks
   double hardware_flops_per_step = 0;  // FLOPs executed in one iteration, all ranks
   double tokens_per_step = 0;
@@ -83,6 +83,7 @@ struct Workload {
   // overlap_moe_expert_parallel_comm: a forward's EP communication hides behind a backward's
   // compute and the other way round (Megatron-LM's combined 1F1B schedule).
   bool overlap_moe_expert_parallel_comm = false;
+  bool overlap_p2p_comm = true;  // interleaved schedule only
   // Parameters per data-parallel bucket on the first pipeline stage when gradient reduction
   // overlaps the backward (Megatron-LM's ddp_bucket_size); 0 = one bucket.
   double grad_bucket_parameters = 0;

@@ -88,6 +88,24 @@ TEST(EstimateCli, MoeAllToAllOverlapHidesExpertParallelCommunication) {
   EXPECT_DOUBLE_EQ(combined_compute, compute);
 }
 
+// Interleaved pipelines: with overlap_p2p_comm (Megatron-LM's default) only the fill's
+// transfers are exposed, 2(p - 1); without, every chunk's, 2(v m + p - 1).
+TEST(EstimateCli, InterleavedPipelineTransfersAreExposedOnlyWithoutP2pOverlap) {
+  auto pp_comm_s = [](const std::string& extra) {
+    CommandResult r = run_clustersim(
+        {"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "16", "--format", "json", "--plan",
+         R"({"pipeline_model_parallel_size":4,"num_virtual_stages_per_pipeline_rank":4,"micro_batch_size":1,)"
+         R"("global_batch_size":32,"seq_length":4096,"bf16":true)" +
+             extra + "}"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out)["breakdown"]["pp_comm_s"].get<double>();
+  };
+  const double overlapped = pp_comm_s(""), blocking = pp_comm_s(R"(,"overlap_p2p_comm":false)");
+  ASSERT_GT(overlapped, 0.0);
+  // p = 4, v = 4, m = 32 / DP 4 = 8 micro-batches.
+  EXPECT_NEAR(blocking / overlapped, (4.0 * 8 + 3) / 3, 1e-9);
+}
+
 TEST(EstimateCli, MissingPlanIsAUsageError) {
   CommandResult r = run_clustersim({"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8"});
   EXPECT_EQ(r.exit_code, 2);
