@@ -12,6 +12,7 @@
 #include "linear_cost_fitter.hpp"
 #include "record_json.hpp"
 #include "sample_statistics.hpp"
+#include "serve_iteration_fitter.hpp"
 
 namespace clustersim::calibrate {
 
@@ -55,6 +56,7 @@ class Builder {
     fit_decode();
     fit_all_to_all();
     fit_overlap();
+    fit_serve_iterations();
     if (options_.cluster) add_roofline_defaults(*options_.cluster);
     diag_.throw_if_errors();
     return std::move(profile_);
@@ -85,6 +87,10 @@ class Builder {
         overlap_[{o->pattern, o->variant}].push_back(i);
       } else if (std::holds_alternative<MemoryRecord>(shape)) {
         memory_.push_back(i);
+      } else if (auto* s = std::get_if<ServeIterationRecord>(&shape)) {
+        // FP16 and BF16 run on the same tensor cores, as for GEMMs.
+        const Dtype d = s->dtype == Dtype::kBf16 ? Dtype::kFp16 : s->dtype;
+        serve_iterations_[{s->model, s->tensor_parallel_size, s->phase, d}].push_back(i);
       }
     }
   }
@@ -327,6 +333,28 @@ class Builder {
     }
   }
 
+  // Whole serving iterations per model, TP degree, phase and dtype (serve_iteration_fitter.hpp).
+  void fit_serve_iterations() {
+    for (const auto& [key, indices] : serve_iterations_) {
+      const auto& [model, tp, phase, dtype] = key;
+      std::vector<ServeIterationPoint> points;
+      Fit fit;
+      for (std::size_t i : indices) {
+        const auto& s = shape<ServeIterationRecord>(i);
+        points.push_back({s.batch, s.tokens, s.tokens_squared, time(i)});
+        widen(fit.ranges, "batch", static_cast<double>(s.batch));
+        widen(fit.ranges, "tokens", s.tokens);
+        fit.records.push_back(i);
+      }
+      ServeIterationFitResult r = fit_serve_iteration(points, phase);
+      if (r.segments.empty()) continue;  // too few points for three coefficients
+      fit.id = fmt::format("serve_iteration/{}/tp{}/{}/{}", model, tp, to_string(phase), to_string(dtype));
+      fit.model = ServeIterationFit{model, tp, phase, dtype, r.segments};
+      fit.error = r.error;
+      add(std::move(fit));
+    }
+  }
+
   void add_roofline_defaults(const ClusterSpec& c);
 
   const ProfileBuildOptions& options_;
@@ -341,6 +369,7 @@ class Builder {
   std::optional<double> memory_bandwidth_;  // measured, bytes/s
   std::map<std::pair<MoePhase, std::string>, std::vector<std::size_t>> all_to_all_;
   std::map<std::pair<OverlapPattern, std::string>, std::vector<std::size_t>> overlap_;
+  std::map<std::tuple<std::string, std::int64_t, ServePhase, Dtype>, std::vector<std::size_t>> serve_iterations_;
 };
 
 Fit roofline_fit(std::string id, FitModel model, std::string how) {

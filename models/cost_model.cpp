@@ -255,4 +255,17 @@ PricedOp CostModel::memory_bound(double bytes) const {
   return priced(*best, m.launch_s + bytes * m.seconds_per_byte, outside(*best, "bytes", bytes));
 }
 
+const Fit* CostModel::serve_iteration(const std::string& model, std::int64_t tensor_parallel_size, ServePhase phase,
+                                     Dtype dtype) const {
+  auto sixteen = [](Dtype d) { return d == Dtype::kBf16 ? Dtype::kFp16 : d; };
+  for (const auto& f : profile_.fits) {
+    const auto* s = std::get_if<ServeIterationFit>(&f.model);
+    if (s && s->model == model && s->tensor_parallel_size == tensor_parallel_size && s->phase == phase &&
+        sixteen(s->dtype) == sixteen(dtype)) {
+      return &f;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace clustersim

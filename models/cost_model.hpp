@@ -32,6 +32,11 @@ class CostModel {
   PricedOp overlapped(OverlapPattern pattern, double gemm_s, double comm_s) const;
   // Elementwise and normalisation kernels: bytes moved at the measured memory bandwidth.
   PricedOp memory_bound(double bytes) const;
+  // A measured whole-iteration fit (ServeIterationFit) for this model, tensor-parallel degree,
+  // phase and dtype (FP16 and BF16 alike), or null: the serving engine then composes the
+  // iteration from the kernel prices above.
+  const Fit* serve_iteration(const std::string& model, std::int64_t tensor_parallel_size, ServePhase phase,
+                             Dtype dtype) const;
 
   const Profile& profile() const { return profile_; }
 

@@ -79,6 +79,10 @@ std::string_view to_string(MoePhase phase) {
   return phase == MoePhase::kDispatch ? "dispatch" : "combine";
 }
 
+std::string_view to_string(ServePhase phase) {
+  return phase == ServePhase::kPrefill ? "prefill" : "decode";
+}
+
 std::string_view to_string(OverlapPattern pattern) {
   return pattern == OverlapPattern::kAllGatherGemm ? "ag_gemm" : "gemm_rs";
 }

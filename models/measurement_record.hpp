@@ -101,8 +101,25 @@ struct MemoryRecord {
   double bytes = 0;
 };
 
+// One whole iteration of a serving engine on one instance (all layers, sampling, the engine's
+// per-step overhead), as a serving system's profiler times it: a batch of `batch` sequences.
+// Prefill: `tokens` = sum of the prompt lengths, `tokens_squared` = sum of their squares.
+// Decode (one new token per sequence): `tokens` = sum of the context lengths.
+enum class ServePhase { kPrefill, kDecode };
+std::string_view to_string(ServePhase phase);
+
+struct ServeIterationRecord {
+  std::string model;  // clustersim's model name: the preset name or the config file's stem
+  std::int64_t tensor_parallel_size = 1;
+  ServePhase phase = ServePhase::kPrefill;
+  std::int64_t batch = 1;
+  double tokens = 0, tokens_squared = 0;
+  Dtype dtype = Dtype::kFp16;
+  std::string implementation = "unknown";  // the serving engine: swift_transformer, vllm, ...
+};
+
 using RecordShape = std::variant<CollectiveRecord, GemmRecord, AttentionRecord, AllToAllRecord,
-                                 OverlapRecord, MemoryRecord>;
+                                 OverlapRecord, MemoryRecord, ServeIterationRecord>;
 
 struct MeasurementRecord {
   std::string source;            // id of a RecordSource in the same file

@@ -82,8 +82,37 @@ struct MemoryFit {
   double seconds_per_byte = 0;
 };
 
+// A whole serving iteration of one model at one tensor-parallel degree (serve_iteration
+// records), piecewise in the batch size: on the segment with the largest min_batch <= batch,
+//   t = intercept_s + per_token_s * tokens + per_token_squared_s * tokens_squared + per_sequence_s * batch
+// with tokens and tokens_squared as in ServeIterationRecord. Prefill fits leave per_sequence_s
+// at 0 and decode fits per_token_squared_s (DistServe's forms, docs/profiles.md).
+struct ServeIterationSegment {
+  std::int64_t min_batch = 1;
+  double intercept_s = 0, per_token_s = 0, per_token_squared_s = 0, per_sequence_s = 0;
+};
+
+struct ServeIterationFit {
+  std::string model;
+  std::int64_t tensor_parallel_size = 1;
+  ServePhase phase = ServePhase::kPrefill;
+  Dtype dtype = Dtype::kFp16;
+  std::vector<ServeIterationSegment> segments;  // sorted by min_batch, the first at 1
+
+  const ServeIterationSegment& segment(std::int64_t batch) const {
+    std::size_t i = 0;
+    while (i + 1 < segments.size() && segments[i + 1].min_batch <= batch) ++i;
+    return segments[i];
+  }
+  double seconds(std::int64_t batch, double tokens, double tokens_squared) const {
+    const ServeIterationSegment& s = segment(batch);
+    return s.intercept_s + s.per_token_s * tokens + s.per_token_squared_s * tokens_squared +
+           s.per_sequence_s * static_cast<double>(batch);
+  }
+};
+
 using FitModel = std::variant<CollectiveFit, GemmFit, AttentionFit, DecodeAttentionFit,
-                              AllToAllFit, OverlapFit, MemoryFit>;
+                              AllToAllFit, OverlapFit, MemoryFit, ServeIterationFit>;
 
 struct Fit {
   std::string id;  // unique in the profile, e.g. "all_reduce/any/8x1"
@@ -105,7 +134,7 @@ struct Profile {
 
 // A short name of the fit's model family: "alpha_beta_piecewise", "gemm_wave_roofline",
 // "attention_saturating", "decode_attention_linear", "all_to_all_linear", "overlap_linear",
-// "memory_linear".
+// "memory_linear", "serve_iteration_linear".
 std::string_view model_name(const FitModel& model);
 
 }  // namespace clustersim

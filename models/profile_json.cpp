@@ -61,12 +61,25 @@ struct FitWriter {
     key = nlohmann::json::object();
     parameters = {{"launch_s", f.launch_s}, {"seconds_per_byte", f.seconds_per_byte}};
   }
+  void operator()(const ServeIterationFit& f) const {
+    key = {{"model", f.model}, {"tensor_parallel_size", f.tensor_parallel_size}, {"phase", to_string(f.phase)},
+           {"dtype", to_string(f.dtype)}};
+    nlohmann::json segments = nlohmann::json::array();
+    for (const auto& s : f.segments) {
+      segments.push_back({{"min_batch", s.min_batch},
+                          {"intercept_s", s.intercept_s},
+                          {"per_token_s", s.per_token_s},
+                          {"per_token_squared_s", s.per_token_squared_s},
+                          {"per_sequence_s", s.per_sequence_s}});
+    }
+    parameters = {{"segments", segments}};
+  }
 };
 
 constexpr std::string_view kModels[] = {"alpha_beta_piecewise",   "gemm_wave_roofline",
                                         "attention_saturating",   "decode_attention_linear",
                                         "all_to_all_linear",      "overlap_linear",
-                                        "memory_linear"};
+                                        "memory_linear",          "serve_iteration_linear"};
 
 std::string model_names() {
   std::string out;
@@ -78,17 +91,24 @@ double seconds(JsonObjectReader& r, std::string_view key) {
   return r.required_number(key, 0.0, kMaxSeconds, "seconds, >= 0").value_or(0);
 }
 
-std::vector<AlphaBetaSegment> read_segments(JsonObjectReader& p) {
-  std::vector<AlphaBetaSegment> segments;
+// Calls read(s) for every object of p's non-empty array "segments", then rejects its unknown keys.
+template <class Read>
+void read_segment_array(JsonObjectReader& p, const char* hint, const Read& read) {
   const nlohmann::json* raw = p.raw("segments");
   if (!raw || !raw->is_array() || raw->empty()) {
-    p.error("segments", raw ? "expected a non-empty array" : "is required",
-            "[{\"min_size_bytes\", \"latency_s\", \"seconds_per_byte\"}, ...]");
-    return segments;
+    p.error("segments", raw ? "expected a non-empty array" : "is required", hint);
+    return;
   }
   for (std::size_t i = 0; i < raw->size(); ++i) {
-    JsonObjectReader s(p.diagnostics(), p.file(), json_pointer_append(p.pointer_of("segments"), i),
-                       (*raw)[i]);
+    JsonObjectReader s(p.diagnostics(), p.file(), json_pointer_append(p.pointer_of("segments"), i), (*raw)[i]);
+    read(s);
+    s.reject_unknown_keys();
+  }
+}
+
+std::vector<AlphaBetaSegment> read_segments(JsonObjectReader& p) {
+  std::vector<AlphaBetaSegment> segments;
+  read_segment_array(p, "[{\"min_size_bytes\", \"latency_s\", \"seconds_per_byte\"}, ...]", [&](JsonObjectReader& s) {
     AlphaBetaSegment seg;
     seg.min_size_bytes = s.required_number("min_size_bytes", 0, 1e18, "bytes, >= 0").value_or(0);
     seg.latency_s = seconds(s, "latency_s");
@@ -96,10 +116,43 @@ std::vector<AlphaBetaSegment> read_segments(JsonObjectReader& p) {
     if (!segments.empty() && seg.min_size_bytes <= segments.back().min_size_bytes) {
       s.error("min_size_bytes", "segments must be sorted by increasing min_size_bytes");
     }
-    s.reject_unknown_keys();
     segments.push_back(seg);
-  }
+  });
   return segments;
+}
+
+ServeIterationFit read_serve_iteration(JsonObjectReader& key, JsonObjectReader& p) {
+  ServeIterationFit f;
+  f.model = key.required_string("model").value_or("");
+  f.tensor_parallel_size = key.required_integer("tensor_parallel_size", 1, 1 << 20).value_or(1);
+  auto phase = key.required_choice("phase", {"prefill", "decode"}, "\"prefill\" or \"decode\"");
+  f.phase = phase && *phase == "decode" ? ServePhase::kDecode : ServePhase::kPrefill;
+  if (auto d = key.string("dtype")) {
+    if (auto parsed = dtype_from_string(*d)) {
+      f.dtype = *parsed;
+    } else {
+      key.error("dtype", fmt::format("unknown dtype \"{}\"", *d), "fp64, fp32, tf32, bf16, fp16 or fp8");
+    }
+  } else {
+    key.error("dtype", "is required", "the dtype the iterations ran in");
+  }
+  read_segment_array(p, "[{\"min_batch\", \"intercept_s\", \"per_token_s\", \"per_token_squared_s\", \"per_sequence_s\"}, ...]",
+                     [&](JsonObjectReader& s) {
+                       ServeIterationSegment seg;
+                       seg.min_batch = s.required_integer("min_batch", 1, 1 << 30).value_or(1);
+                       seg.intercept_s = seconds(s, "intercept_s");
+                       seg.per_token_s = seconds(s, "per_token_s");
+                       seg.per_token_squared_s = seconds(s, "per_token_squared_s");
+                       seg.per_sequence_s = seconds(s, "per_sequence_s");
+                       if (f.segments.empty() && seg.min_batch != 1) {
+                         s.error("min_batch", "the first segment must start at batch 1");
+                       }
+                       if (!f.segments.empty() && seg.min_batch <= f.segments.back().min_batch) {
+                         s.error("min_batch", "segments must be sorted by increasing min_batch");
+                       }
+                       f.segments.push_back(seg);
+                     });
+  return f;
 }
 
 FitModel read_model(const std::string& name, JsonObjectReader& key, JsonObjectReader& p) {
@@ -159,6 +212,7 @@ FitModel read_model(const std::string& name, JsonObjectReader& key, JsonObjectRe
     f.seconds_per_byte = p.required_positive_number("seconds_per_byte").value_or(1);
     return f;
   }
+  if (name == "serve_iteration_linear") return read_serve_iteration(key, p);
   if (name == "memory_linear") {
     MemoryFit f;
     f.launch_s = seconds(p, "launch_s");
@@ -191,7 +245,8 @@ Fit read_fit(JsonObjectReader& r, std::size_t record_count) {
   fit.id = r.required_string("id").value_or("");
   auto name = r.required_choice("model", {"alpha_beta_piecewise", "gemm_wave_roofline",
                                           "attention_saturating", "decode_attention_linear",
-                                          "all_to_all_linear", "overlap_linear", "memory_linear"},
+                                          "all_to_all_linear", "overlap_linear", "memory_linear",
+                                          "serve_iteration_linear"},
                                 model_names());
   auto origin = r.required_choice("origin", {"fitted", "roofline_default"},
                                   "\"fitted\" or \"roofline_default\"");

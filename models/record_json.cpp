@@ -81,6 +81,17 @@ struct ShapeWriter {
     j["kernel"] = m.kernel;
     j["bytes"] = m.bytes;
   }
+  void operator()(const ServeIterationRecord& s) const {
+    j["op"] = "serve_iteration";
+    j["model"] = s.model;
+    j["tensor_parallel_size"] = s.tensor_parallel_size;
+    j["phase"] = to_string(s.phase);
+    j["batch"] = s.batch;
+    j["tokens"] = s.tokens;
+    j["tokens_squared"] = s.tokens_squared;
+    j["dtype"] = to_string(s.dtype);
+    j["implementation"] = s.implementation;
+  }
 };
 
 const std::set<std::string, std::less<>> kTimers = {"cuda_event", "cupti", "host_wall",
@@ -180,6 +191,20 @@ RecordShape read_shape(JsonObjectReader& r, const std::string& op) {
     m.bytes = r.required_positive_number("bytes").value_or(1);
     return m;
   }
+  if (op == "serve_iteration") {
+    ServeIterationRecord s;
+    s.model = r.required_string("model").value_or("");
+    s.tensor_parallel_size = r.required_integer("tensor_parallel_size", 1, 1 << 20).value_or(1);
+    auto phase = r.required_choice("phase", {"prefill", "decode"}, "\"prefill\" or \"decode\"");
+    s.phase = phase && *phase == "decode" ? ServePhase::kDecode : ServePhase::kPrefill;
+    s.batch = dim(r, "batch");
+    s.tokens = r.required_positive_number("tokens").value_or(1);
+    // Uniform lengths when not given: batch x (tokens / batch)^2.
+    s.tokens_squared = r.number("tokens_squared", 0, 1e30).value_or(s.tokens * s.tokens / static_cast<double>(s.batch));
+    s.dtype = read_dtype(r, "dtype").value_or(Dtype::kFp16);
+    s.implementation = r.string("implementation").value_or("unknown");
+    return s;
+  }
   OverlapRecord o;
   o.pattern = op == "ag_gemm" ? OverlapPattern::kAllGatherGemm : OverlapPattern::kGemmReduceScatter;
   o.variant = r.string("variant").value_or("unknown");
@@ -196,7 +221,7 @@ RecordShape read_shape(JsonObjectReader& r, const std::string& op) {
 constexpr std::string_view kOps[] = {"all_reduce", "all_gather", "reduce_scatter", "all_to_all",
                                      "broadcast",  "reduce",     "send_recv",      "gemm",
                                      "attention",  "moe_dispatch", "moe_combine",  "ag_gemm",
-                                     "gemm_rs",    "memory"};
+                                     "gemm_rs",    "memory",       "serve_iteration"};
 
 std::string op_names() {
   std::string out;

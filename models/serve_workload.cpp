@@ -134,6 +134,17 @@ WorkloadSpec load_workload_spec(const std::string& source, Diagnostics& diag) {
     if (in.is_object()) w.input = read_length(in);
     auto out = r.object("output", true);
     if (out.is_object()) w.output = read_length(out);
+    w.max_total_tokens = r.integer("max_total_tokens", 3, std::int64_t{1} << 40).value_or(0);
+    if (w.max_total_tokens > 0 && !r.diagnostics().has_errors()) {
+      // The filter must keep a useful share of pairs, or drawing would spin.
+      std::mt19937_64 probe(w.seed);
+      int kept = 0;
+      for (int i = 0; i < 1000; ++i) kept += draw(w.input, probe) + draw(w.output, probe) < static_cast<double>(w.max_total_tokens);
+      if (kept < 10) {
+        r.error("max_total_tokens", fmt::format("keeps {} of 1000 drawn (input, output) pairs", kept),
+                "raise it, or shorten the length distributions");
+      }
+    }
   }
   r.reject_unknown_keys();
   diag.throw_if_errors();
@@ -154,8 +165,10 @@ RequestSet generate_requests(const WorkloadSpec& spec, double rate_per_s) {
     if (spec.count == 0 && t > spec.duration_s) break;
     ServeRequest r;
     r.arrival_s = t;
-    r.input_tokens = static_cast<std::int32_t>(draw(spec.input, lengths));
-    r.output_tokens = static_cast<std::int32_t>(draw(spec.output, lengths));
+    do {
+      r.input_tokens = static_cast<std::int32_t>(draw(spec.input, lengths));
+      r.output_tokens = static_cast<std::int32_t>(draw(spec.output, lengths));
+    } while (spec.max_total_tokens > 0 && r.input_tokens + r.output_tokens >= spec.max_total_tokens);
     set.requests.push_back(r);
   }
   return set;

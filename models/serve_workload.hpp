@@ -49,6 +49,9 @@ struct WorkloadSpec {
   std::int64_t count = 0;           // requests; or
   double duration_s = 0;            // arrivals until this time
   LengthSpec input, output;
+  // > 0: a drawn (input, output) pair with input + output >= this is redrawn, as datasets are
+  // filtered to a model's context (DistServe keeps ShareGPT pairs below OPT's 2048 positions).
+  std::int64_t max_total_tokens = 0;
   std::uint64_t seed = 1;
   // Replay.
   std::optional<TraceSpec> trace;

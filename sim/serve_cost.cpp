@@ -198,6 +198,21 @@ IterationCost::IterationCost(const ModelSpec& m, const InstanceShape& s, const C
   const double free_per_gpu = static_cast<double>(s.hbm_bytes) * s.memory_fraction - weight_bytes_per_gpu_;
   const double kv_per_token_per_gpu = kv_bytes_per_token_ / kv_shard / static_cast<double>(s.pp);
   kv_capacity_tokens_ = free_per_gpu / kv_per_token_per_gpu;
+
+  if (s.pp != 1) return;  // the fits time whole single-stage iterations
+  for (ServePhase phase : {ServePhase::kPrefill, ServePhase::kDecode}) {
+    const Fit* f = cost.serve_iteration(m.name, tp, phase, dtype);
+    if (!f) continue;
+    const auto& fit = std::get<ServeIterationFit>(f->model);
+    (phase == ServePhase::kPrefill ? measured_prefill_ : measured_decode_) = fit;
+    measured_bases_[phase == ServePhase::kDecode] = f->id;
+    // Beyond the batches (decode) or batch tokens (prefill) it was fitted on: extrapolated.
+    const char* variable = phase == ServePhase::kPrefill ? "tokens" : "batch";
+    const double largest = static_cast<double>(phase == ServePhase::kPrefill ? s.max_tokens : s.max_sequences);
+    if (auto it = f->ranges.find(variable); it != f->ranges.end() && largest > it->second.max) {
+      measured_extrapolated_ = true;
+    }
+  }
 }
 
 double IterationCost::prefill_attention_s(double prefix, double chunk) const {

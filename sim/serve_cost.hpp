@@ -6,6 +6,7 @@
 // coefficients by probing. The event loop then evaluates plain arithmetic: no CostModel call,
 // string or allocation per iteration.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,16 @@ class IterationCost {
   bool extrapolated() const { return extrapolated_; }
   const std::vector<std::string>& roofline_bases() const { return roofline_bases_; }
 
+  // Measured whole-iteration fits from the profile (CostModel::serve_iteration) for this model
+  // and TP degree, when the instance has no pipeline stages; null otherwise. A plain prefill or
+  // decode iteration is then priced by them instead of the composition above.
+  const ServeIterationFit* measured_prefill() const { return measured_prefill_ ? &*measured_prefill_ : nullptr; }
+  const ServeIterationFit* measured_decode() const { return measured_decode_ ? &*measured_decode_ : nullptr; }
+  // A measured fit is used beyond the batches (decode) or batch tokens (prefill) it was fitted on.
+  bool measured_extrapolated() const { return measured_extrapolated_; }
+  // Id of the measured fit of a phase ("" when none).
+  const std::string& measured_basis(ServePhase phase) const { return measured_bases_[phase == ServePhase::kDecode]; }
+
  private:
   // Exact for tokens <= kExact, then every kStep tokens, linear in between and beyond.
   static constexpr std::int64_t kExact = 512, kStep = 64;
@@ -69,6 +80,9 @@ class IterationCost {
   double kv_capacity_tokens_ = 0, weight_bytes_per_gpu_ = 0, kv_bytes_per_token_ = 0;
   bool extrapolated_ = false;
   std::vector<std::string> roofline_bases_;
+  std::optional<ServeIterationFit> measured_prefill_, measured_decode_;
+  std::string measured_bases_[2];
+  bool measured_extrapolated_ = false;
 };
 
 }  // namespace clustersim::sim

@@ -103,10 +103,26 @@ struct Event {
 
 }  // namespace
 
+// Prefill chunks of one iteration: attention time of the composed price, and the sums the
+// measured prefill fit takes. A chunk after `prefix` cached tokens counts chunk*(2*prefix+chunk)
+// squared tokens: its attention work relative to a whole prompt's l^2 (equal when prefix = 0).
+struct PrefillWork {
+  double attention_s = 0;
+  std::int64_t sequences = 0;
+  double tokens = 0, squares = 0;
+  void add(const IterationCost& c, double prefix, double chunk) {
+    attention_s += c.prefill_attention_s(prefix, chunk);
+    sequences++;
+    tokens += chunk;
+    squares += chunk * (2 * prefix + chunk);
+  }
+};
+
 struct ServeSimulator::PoolPlan {
   std::int32_t pool = 0;
   Kind kind = Kind::kColocated;
   bool entry = false;  // receives arrivals
+  bool measured = false;  // iterations priced by measured whole-iteration fits
   std::int32_t cost = -1, draft_cost = -1;
   std::int64_t instances = 0, first_gpu = 0, gpus_per_instance = 1;
   std::int32_t blocks = 0;
@@ -211,23 +227,35 @@ ServeSimulator::ServeSimulator(const ModelSpec& model, const ServeDeployment& d,
       plan.m2n_s_per_byte = (t2 - t1) / ((1 << 24) - (1 << 16));
       plan.m2n_latency_s = std::max(0.0, t1 - plan.m2n_s_per_byte * (1 << 16));
     }
+    const IterationCost& ic = *costs_[static_cast<std::size_t>(plan.cost)];
+    plan.measured = plan.draft_cost < 0 && !plan.afd && (plan.kind == Kind::kDecode || ic.measured_prefill()) &&
+                    (plan.kind == Kind::kPrefill || ic.measured_decode());
     plans_.push_back(std::move(plan));
   }
 }
 
 ServeSimulator::~ServeSimulator() = default;
 
+std::vector<bool> ServeSimulator::measured_costs() const {
+  std::vector<bool> measured(costs_.size(), false);
+  for (const auto& plan : plans_) measured[static_cast<std::size_t>(plan.cost)] = plan.measured;
+  return measured;
+}
+
 bool ServeSimulator::extrapolated() const {
-  for (const auto& c : costs_) {
-    if (c->extrapolated()) return true;
+  const std::vector<bool> measured = measured_costs();
+  for (std::size_t i = 0; i < costs_.size(); ++i) {
+    if (measured[i] ? costs_[i]->measured_extrapolated() : costs_[i]->extrapolated()) return true;
   }
   return false;
 }
 
 std::vector<std::string> ServeSimulator::roofline_bases() const {
   std::vector<std::string> out;
-  for (const auto& c : costs_) {
-    for (const auto& b : c->roofline_bases()) {
+  const std::vector<bool> measured = measured_costs();
+  for (std::size_t i = 0; i < costs_.size(); ++i) {
+    if (measured[i]) continue;
+    for (const auto& b : costs_[i]->roofline_bases()) {
       if (std::find(out.begin(), out.end(), b) == out.end()) out.push_back(b);
     }
   }
@@ -443,7 +471,7 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
     }
   };
   // Admits new prefills within `budget` tokens; returns tokens used.
-  auto admit_prefills = [&](Inst& in, std::int64_t budget, bool chunked, double& attn_s, std::int64_t& sampling) {
+  auto admit_prefills = [&](Inst& in, std::int64_t budget, bool chunked, PrefillWork& pf, std::int64_t& sampling) {
     const PoolSpec& p = pool_of(in);
     const IterationCost& c = cost_of(in);
     std::int64_t used = 0;
@@ -478,7 +506,7 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
       in.running.push_back(ri);
       const auto chunk = static_cast<std::int32_t>(chunked ? std::min<std::int64_t>(remaining, budget - used) : remaining);
       in.batch.push_back({ri, chunk, true});
-      attn_s += c.prefill_attention_s(r.done, chunk);
+      pf.add(c, r.done, chunk);
       if (r.done + chunk >= r.target) sampling++;
       used += chunk;
     }
@@ -491,7 +519,7 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
     const PoolPlan& plan = plan_of(in);
     const IterationCost& c = cost_of(in);
     in.batch.clear();
-    double attn_s = 0;
+    PrefillWork pf;
     std::int64_t tokens = 0, sampling = 0, kv_sum = 0, decodes = 0;
     const std::int32_t step = plan.gamma > 0 ? static_cast<std::int32_t>(plan.gamma + 1) : 1;
     if (p.scheduler == ServeScheduler::kSarathi) {
@@ -504,14 +532,14 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
         if (r.phase != Phase::kPrefilling || tokens >= p.token_budget) continue;
         const auto chunk = static_cast<std::int32_t>(std::min<std::int64_t>(r.target - r.done, p.token_budget - tokens));
         in.batch.push_back({ri, chunk, true});
-        attn_s += c.prefill_attention_s(r.done, chunk);
+        pf.add(c, r.done, chunk);
         if (r.done + chunk >= r.target) sampling++;
         tokens += chunk;
       }
-      if (in.kind != Kind::kDecode) tokens += admit_prefills(in, p.token_budget - tokens, true, attn_s, sampling);
+      if (in.kind != Kind::kDecode) tokens += admit_prefills(in, p.token_budget - tokens, true, pf, sampling);
     } else {
       // vLLM: a batch of whole prefills when any fits, else one decode step of all running.
-      if (in.kind != Kind::kDecode) tokens = admit_prefills(in, p.max_batch_tokens, false, attn_s, sampling);
+      if (in.kind != Kind::kDecode) tokens = admit_prefills(in, p.max_batch_tokens, false, pf, sampling);
       if (in.batch.empty() && in.kind != Kind::kPrefill) {
         grow_running(in, step, kv_sum, decodes);
         tokens = decodes * step;
@@ -519,8 +547,21 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
       }
     }
     if (in.batch.empty()) return;
-    double t = c.linear_s(tokens) + c.logits_s(sampling) + attn_s;
-    if (decodes > 0) t += c.decode_attention_s(static_cast<double>(kv_sum) * step);
+    double t = 0;
+    if (plan.measured) {
+      // Measured whole iterations (docs/serve.md): prefill chunks by the prefill fit, decodes by
+      // the decode fit over their contexts including the new token; one intercept per iteration.
+      const ServeIterationFit* mp = c.measured_prefill();
+      const ServeIterationFit* md = c.measured_decode();
+      if (pf.sequences > 0) t += mp->seconds(pf.sequences, pf.tokens, pf.squares);
+      if (decodes > 0) {
+        t += md->seconds(decodes, static_cast<double>(kv_sum + decodes), 0);
+        if (pf.sequences > 0) t -= std::min(md->segment(decodes).intercept_s, mp->segment(pf.sequences).intercept_s);
+      }
+    } else {
+      t = c.linear_s(tokens) + c.logits_s(sampling) + pf.attention_s;
+      if (decodes > 0) t += c.decode_attention_s(static_cast<double>(kv_sum) * step);
+    }
     if (plan.draft_cost >= 0 && decodes > 0) {
       const IterationCost& dc = *costs_[static_cast<std::size_t>(plan.draft_cost)];
       const double draft = static_cast<double>(plan.gamma) *
@@ -729,6 +770,11 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
     po.instances = plan.instances;
     po.gpus = p.gpus;
     po.kv_blocks_per_instance = plan.blocks;
+    if (plan.measured) {
+      const IterationCost& ic = *costs_[static_cast<std::size_t>(plan.cost)];
+      if (plan.kind != Kind::kDecode) po.measured_fits.push_back(ic.measured_basis(ServePhase::kPrefill));
+      if (plan.kind != Kind::kPrefill) po.measured_fits.push_back(ic.measured_basis(ServePhase::kDecode));
+    }
     std::int64_t tokens = 0, afd_n = 0;
     double busy = 0, kv = 0, afd_c = 0, afd_e = 0;
     for (const auto& in : insts) {

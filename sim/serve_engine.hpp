@@ -49,6 +49,9 @@ struct PoolOutcome {
   double mean_batch_tokens = 0;
   double afd_closed_form_s = 0, afd_event_level_s = 0;  // attention pools: mean iteration
   std::int64_t afd_micro_batches = 0;
+  // Ids of the measured whole-iteration fits that priced this pool's iterations; empty: composed
+  // from kernel prices (GEMM, attention, collectives, memory-bound kernels).
+  std::vector<std::string> measured_fits;
 };
 
 struct ServeOutcome {
@@ -79,10 +82,13 @@ class ServeSimulator {
                    traces::ChromeTraceWriter* trace = nullptr, std::uint64_t seed = 1) const;
 
   bool extrapolated() const;
+  // Roofline-default fits behind the composed prices (pools priced by measured whole-iteration
+  // fits do not use them).
   std::vector<std::string> roofline_bases() const;
 
  private:
   struct PoolPlan;
+  std::vector<bool> measured_costs() const;  // per costs_ entry: its pool prices by measured fits
   const ServeDeployment& deployment_;
   std::int64_t gpus_per_node_;
   std::vector<std::unique_ptr<IterationCost>> costs_;  // per pool (draft pools too)

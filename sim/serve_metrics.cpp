@@ -31,7 +31,7 @@ ServeSummary summarise(const ServeOutcome& o, const ServeSlo& slo) {
   e2e.reserve(o.requests.size());
   double first = o.requests.empty() ? 0 : o.requests.front().arrival_s, last_arrival = first, last_done = 0;
   double in_tokens = 0, out_tokens = 0;
-  std::int64_t met = 0;
+  std::int64_t met = 0, met_ttft = 0, met_tpot = 0;
   for (const auto& r : o.requests) {
     last_arrival = std::max(last_arrival, r.arrival_s);
     if (!r.finished) {
@@ -45,12 +45,20 @@ ServeSummary summarise(const ServeOutcome& o, const ServeSlo& slo) {
     last_done = std::max(last_done, r.arrival_s + r.e2e_s);
     in_tokens += r.input_tokens;
     out_tokens += r.output_tokens;
-    if ((slo.ttft_s <= 0 || r.ttft_s <= slo.ttft_s) && (slo.tpot_s <= 0 || r.tpot_s <= slo.tpot_s)) met++;
+    const bool ttft_ok = slo.ttft_s <= 0 || r.ttft_s <= slo.ttft_s;
+    const bool tpot_ok = slo.tpot_s <= 0 || r.tpot_s <= slo.tpot_s;
+    met += ttft_ok && tpot_ok;
+    met_ttft += ttft_ok;
+    met_tpot += tpot_ok;
   }
   s.ttft = percentiles(std::move(ttft));
   s.tpot = percentiles(std::move(tpot));
   s.e2e = percentiles(std::move(e2e));
-  s.attainment = s.requests > 0 ? static_cast<double>(met) / static_cast<double>(s.requests) : 0;
+  auto share = [&](std::int64_t n) { return s.requests > 0 ? static_cast<double>(n) / static_cast<double>(s.requests) : 0; };
+  s.attainment = share(met);
+  s.ttft_attainment = share(met_ttft);
+  s.tpot_attainment = share(met_tpot);
+  s.rule_attainment = slo.rule == SloRule::kJoint ? s.attainment : std::min(s.ttft_attainment, s.tpot_attainment);
   s.duration_s = std::max(1e-12, last_done - first);
   s.request_rate_per_s = last_arrival > first ? static_cast<double>(s.requests - 1) / (last_arrival - first) : 0;
   s.input_tokens_per_s = in_tokens / s.duration_s;
@@ -66,8 +74,8 @@ GoodputResult find_goodput(const std::function<ServeOutcome(double)>& simulate, 
   GoodputResult g;
   auto ok = [&](double rate) {
     const ServeSummary s = summarise(simulate(rate), slo);
-    g.steps.push_back({rate, s.attainment});
-    return s.attainment >= slo.share;
+    g.steps.push_back({rate, s.rule_attainment});
+    return s.rule_attainment >= slo.share;
   };
   double lo = 0, hi = start_rate;
   for (int i = 0; i < 16 && ok(hi); ++i) {

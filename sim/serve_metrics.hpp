@@ -13,16 +13,26 @@ struct Percentiles {
   double p50 = 0, p90 = 0, p99 = 0, mean = 0;
 };
 
+// How the share is counted. kJoint (the default): the share of requests that meet both
+// targets. kSeparate (DistServe's simulator, simdistserve/benchmarks/simulate_dist.py): the
+// share meeting the TTFT target and the share meeting the TPOT target must each reach it,
+// i.e. the P90 TTFT and the P90 TPOT are each within target; never stricter than kJoint.
+enum class SloRule { kJoint, kSeparate };
+
 struct ServeSlo {
   double ttft_s = 0;      // 0: no target
   double tpot_s = 0;
-  double share = 0.9;     // of requests that must meet both
+  double share = 0.9;     // of requests that must meet the targets
+  SloRule rule = SloRule::kJoint;
 };
 
 struct ServeSummary {
   std::int64_t requests = 0, finished = 0, dropped = 0;
   Percentiles ttft, tpot, e2e;
   double attainment = 0;  // share of all requests meeting both targets
+  double ttft_attainment = 0, tpot_attainment = 0;  // share meeting each target
+  // Attainment under the SLO's rule: `attainment` (joint), or the smaller of the two (separate).
+  double rule_attainment = 0;
   double duration_s = 0;  // first arrival to last completion
   double request_rate_per_s = 0;  // offered: requests / arrival span
   double input_tokens_per_s = 0, output_tokens_per_s = 0;

@@ -24,6 +24,7 @@ struct ServeOptions {
   std::string model, cluster, deployment, workload, profile;
   double rate = 0;
   double slo_ttft_s = 0, slo_tpot_s = 0, slo_share = 0.9;
+  std::string slo_rule = "joint";
   bool goodput = false;
   std::string perfetto;
   std::vector<double> window;
@@ -70,7 +71,8 @@ void run(const ServeOptions& o) {
     return scaled;
   };
   const double rate = workload.trace && o.rate > 0 ? o.rate : base_rate;
-  const sim::ServeSlo slo{o.slo_ttft_s, o.slo_tpot_s, o.slo_share};
+  const sim::ServeSlo slo{o.slo_ttft_s, o.slo_tpot_s, o.slo_share,
+                          o.slo_rule == "separate" ? sim::SloRule::kSeparate : sim::SloRule::kJoint};
   traces::ChromeTraceWriter writer;
   sim::TraceWindow window;
   if (o.window.size() == 2) window = {o.window[0], o.window[1]};
@@ -104,7 +106,13 @@ void run(const ServeOptions& o) {
     j["ttft_s"] = percentiles_json(s.ttft);
     j["tpot_s"] = percentiles_json(s.tpot);
     j["e2e_s"] = percentiles_json(s.e2e);
-    j["slo"] = {{"ttft_s", o.slo_ttft_s}, {"tpot_s", o.slo_tpot_s}, {"share", o.slo_share}, {"attainment", s.attainment}};
+    j["slo"] = {{"ttft_s", o.slo_ttft_s},
+                {"tpot_s", o.slo_tpot_s},
+                {"share", o.slo_share},
+                {"rule", o.slo_rule},
+                {"attainment", s.attainment},
+                {"ttft_attainment", s.ttft_attainment},
+                {"tpot_attainment", s.tpot_attainment}};
     j["duration_s"] = s.duration_s;
     j["input_tokens_per_s"] = s.input_tokens_per_s;
     j["output_tokens_per_s"] = s.output_tokens_per_s;
@@ -128,7 +136,9 @@ void run(const ServeOptions& o) {
                         {"kv_utilisation_mean", p.kv_utilisation_mean},
                         {"kv_utilisation_peak", p.kv_utilisation_peak},
                         {"iterations", p.iterations},
-                        {"mean_batch_tokens", p.mean_batch_tokens}};
+                        {"mean_batch_tokens", p.mean_batch_tokens},
+                        {"iteration_price", p.measured_fits.empty() ? "composed" : "measured"},
+                        {"measured_fits", p.measured_fits}};
       if (p.afd_event_level_s > 0) {
         pj["afd_iteration_s"] = {{"event_level", p.afd_event_level_s}, {"closed_form", p.afd_closed_form_s}};
       }
@@ -136,7 +146,9 @@ void run(const ServeOptions& o) {
     }
     j["pools"] = pools;
     if (o.goodput) {
-      j["goodput"] = {{"rate_per_s", goodput.rate_per_s}, {"rate_per_s_per_gpu", goodput.rate_per_s / gpus}};
+      j["goodput"] = {{"rate_per_s", goodput.rate_per_s},
+                      {"rate_per_s_per_gpu", goodput.rate_per_s / gpus},
+                      {"rule", o.slo_rule}};
       nlohmann::json steps = nlohmann::json::array();
       for (const auto& st : goodput.steps) steps.push_back({{"rate_per_s", st.rate_per_s}, {"attainment", st.attainment}});
       j["goodput"]["steps"] = steps;
@@ -154,8 +166,9 @@ void run(const ServeOptions& o) {
   };
   std::cout << row("TTFT", s.ttft) << row("TPOT", s.tpot) << row("E2E", s.e2e);
   if (o.slo_ttft_s > 0 || o.slo_tpot_s > 0) {
-    std::cout << fmt::format("SLO attainment {:.1f}% (TTFT <= {} s, TPOT <= {} s)\n", 100 * s.attainment, o.slo_ttft_s,
-                             o.slo_tpot_s);
+    std::cout << fmt::format("SLO attainment {:.1f}% (TTFT <= {} s, TPOT <= {} s; TTFT alone {:.1f}%, TPOT alone {:.1f}%)\n",
+                             100 * s.attainment, o.slo_ttft_s, o.slo_tpot_s, 100 * s.ttft_attainment,
+                             100 * s.tpot_attainment);
   }
   std::cout << fmt::format("throughput {:.0f} in + {:.0f} out tok/s; {:.1f} out tok/s/GPU; {:.1f} tok/s/GPU\n",
                            s.input_tokens_per_s, s.output_tokens_per_s, s.output_tokens_per_s_per_gpu,
@@ -169,14 +182,19 @@ void run(const ServeOptions& o) {
     std::cout << fmt::format("{:<12} {:<10} {:>5} {:>5} {:>7.1f}% {:>8.1f}% {:>7.1f}% {:>10} {:>10.1f}\n", p.name,
                              to_string(p.role), p.instances, p.gpus, 100 * p.busy_share, 100 * p.kv_utilisation_mean,
                              100 * p.kv_utilisation_peak, p.iterations, p.mean_batch_tokens);
+    if (!p.measured_fits.empty()) {
+      std::cout << fmt::format("  iterations priced by measured fits: {}\n", fmt::join(p.measured_fits, ", "));
+    }
     if (p.afd_event_level_s > 0) {
       std::cout << fmt::format("  attention/FFN iteration: event level {:.2f} ms, closed form {:.2f} ms\n",
                                p.afd_event_level_s * 1e3, p.afd_closed_form_s * 1e3);
     }
   }
   if (o.goodput) {
-    std::cout << fmt::format("goodput {:.3f} req/s ({:.3f} req/s per GPU) at {:.0f}% attainment, {} simulations\n",
-                             goodput.rate_per_s, goodput.rate_per_s / gpus, 100 * o.slo_share, goodput.steps.size());
+    std::cout << fmt::format("goodput {:.3f} req/s ({:.3f} req/s per GPU) at {:.0f}% attainment ({}), {} simulations\n",
+                             goodput.rate_per_s, goodput.rate_per_s / gpus, 100 * o.slo_share,
+                             o.slo_rule == "separate" ? "TTFT and TPOT counted separately" : "both targets per request",
+                             goodput.steps.size());
   }
   const auto roofline = simulator.roofline_bases();
   if (!roofline.empty()) {
@@ -203,8 +221,12 @@ void register_serve_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--slo-ttft", o->slo_ttft_s, "TTFT target, seconds")->check(CLI::NonNegativeNumber);
   cmd->add_option("--slo-tpot", o->slo_tpot_s, "TPOT target, seconds")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--slo-share", o->slo_share, "Share of requests that must meet both targets")
+  cmd->add_option("--slo-share", o->slo_share, "Share of requests that must meet the targets (default 0.9)")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--slo-rule", o->slo_rule,
+                  "How --slo-share is counted: joint (default: requests meeting both targets) or separate "
+                  "(DistServe: the share meeting TTFT and the share meeting TPOT each reach it)")
+      ->check(CLI::IsMember({"joint", "separate"}));
   cmd->add_flag("--goodput", o->goodput, "Bisect the highest rate meeting the SLO (a simulation per step)");
   cmd->add_option("--perfetto", o->perfetto, "Write a Perfetto/Chrome trace of --trace-window to this file");
   cmd->add_option("--trace-window", o->window, "BEGIN,END seconds of simulated time to trace")->delimiter(',')->expected(2);

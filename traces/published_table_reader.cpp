@@ -22,7 +22,7 @@ constexpr double kGB = 1e9;
 constexpr double kTera = 1e12;
 constexpr double kUs = 1e-6;
 
-enum class Family { kCollective, kGemm, kAttention, kMoe, kOverlap, kMemory };
+enum class Family { kCollective, kGemm, kAttention, kMoe, kOverlap, kMemory, kServeIteration };
 
 struct FamilyColumns {
   Family family;
@@ -48,6 +48,8 @@ const std::vector<FamilyColumns>& families() {
        {},
        {}},
       {Family::kMemory, {"op", "bytes"}, {"kernel"}, {"GBps", "TBps", "time_us"}},
+      {Family::kServeIteration, {"op", "model", "tensor_parallel_size", "phase", "batch", "input_len", "dtype"},
+       {"implementation"}, {"time_us", "time_ms"}},
   };
   return kFamilies;
 }
@@ -59,6 +61,7 @@ std::optional<Family> family_of(std::string_view op) {
   if (op == "moe_dispatch" || op == "moe_combine") return Family::kMoe;
   if (op == "ag_gemm" || op == "gemm_rs") return Family::kOverlap;
   if (op == "memory") return Family::kMemory;
+  if (op == "serve_iteration") return Family::kServeIteration;
   return std::nullopt;
 }
 
@@ -318,7 +321,7 @@ void TableReader::row(const Row& r) {
   if (!family) {
     error(r.line, fmt::format("column \"op\": unknown op \"{}\"", op ? *op : ""),
           "all_reduce, all_gather, reduce_scatter, all_to_all, broadcast, reduce, send_recv, gemm, "
-          "attention, moe_dispatch, moe_combine, ag_gemm, gemm_rs or memory");
+          "attention, moe_dispatch, moe_combine, ag_gemm, gemm_rs, memory or serve_iteration");
     return;
   }
   const auto& columns = *std::find_if(families().begin(), families().end(),
@@ -518,6 +521,36 @@ void TableReader::row(const Row& r) {
                : t->first == "TBps" ? m.bytes / (t->second * 1e12)
                                     : t->second * kUs;
       rec.shape = m;
+      break;
+    }
+    case Family::kServeIteration: {
+      // A batch of `batch` sequences of `input_len` tokens each (prefill: prompt length;
+      // decode: context length), as serving profilers sweep them.
+      ServeIterationRecord s;
+      const std::string* model = r.get("model");
+      const std::string* phase = r.get("phase");
+      auto tp = integer(r, "tensor_parallel_size", 1);
+      auto batch = integer(r, "batch", 1);
+      auto length = integer(r, "input_len", 1);
+      auto d = dtype(r);
+      if (!model) error(r.line, "column \"model\": a value is required", "clustersim's model name, e.g. opt-13b");
+      if (phase && *phase != "prefill" && *phase != "decode") {
+        error(r.line, fmt::format("column \"phase\": unknown phase \"{}\"", *phase), "prefill or decode");
+        return;
+      }
+      if (!phase) error(r.line, "column \"phase\": a value is required", "prefill or decode");
+      if (const std::string* v = r.get("implementation")) s.implementation = *v;
+      auto t = throughput(r, *family);
+      if (!model || !phase || !tp || !batch || !length || !d || !t) return;
+      s.model = *model;
+      s.tensor_parallel_size = *tp;
+      s.phase = *phase == "decode" ? ServePhase::kDecode : ServePhase::kPrefill;
+      s.batch = *batch;
+      s.tokens = static_cast<double>(*batch * *length);
+      s.tokens_squared = static_cast<double>(*batch) * static_cast<double>(*length) * static_cast<double>(*length);
+      s.dtype = *d;
+      time_s = t->first == "time_ms" ? t->second * 1e-3 : t->second * kUs;
+      rec.shape = s;
       break;
     }
   }

@@ -7,6 +7,7 @@
 #include "gemm_fitter.hpp"
 #include "linear_cost_fitter.hpp"
 #include "measurement_record.hpp"
+#include "serve_iteration_fitter.hpp"
 
 namespace clustersim::calibrate {
 namespace {
@@ -156,6 +157,50 @@ TEST(LinearCostFit, TooFewPointsHaveNoLeaveOneOutError) {
   std::vector<LinearPoint> points = {{{1.0, 2.0}, 3.0}, {{1.0, 4.0}, 5.0}};
   LinearCostFit fit = fit_linear_cost(points);
   EXPECT_FALSE(fit.error.loo_mape.has_value());
+}
+
+// Prefill iterations t = a + b sum(prompt) + c sum(prompt^2): one segment, coefficients
+// recovered, no per-sequence term; fewer than four points give no fit.
+TEST(ServeIterationFit, PrefillIsOneQuadraticSegment) {
+  const double a = 4e-3, b = 6e-6, c = 2.45e-12;
+  std::vector<ServeIterationPoint> points;
+  for (std::int64_t batch : {1, 2, 4, 8}) {
+    for (double prompt : {128.0, 512.0, 2048.0}) {
+      const double tokens = static_cast<double>(batch) * prompt, squared = static_cast<double>(batch) * prompt * prompt;
+      points.push_back({batch, tokens, squared, a + b * tokens + c * squared});
+    }
+  }
+  const ServeIterationFitResult fit = fit_serve_iteration(points, ServePhase::kPrefill);
+  ASSERT_EQ(fit.segments.size(), 1u);
+  EXPECT_EQ(fit.segments[0].min_batch, 1);
+  EXPECT_NEAR(fit.segments[0].intercept_s, a, 1e-6 * a);
+  EXPECT_NEAR(fit.segments[0].per_token_s, b, 1e-6 * b);
+  EXPECT_NEAR(fit.segments[0].per_token_squared_s, 2.45e-12, 1e-6 * 2.45e-12);
+  EXPECT_EQ(fit.segments[0].per_sequence_s, 0.0);
+  EXPECT_EQ(fit.error.points, static_cast<std::int64_t>(points.size()));
+  EXPECT_TRUE(fit_serve_iteration({points.begin(), points.begin() + 3}, ServePhase::kPrefill).segments.empty());
+}
+
+// Decode iterations t = a + b sum(context) + d batch with other coefficients from batch 96 on
+// (DistServe's kernel switch): two segments split there, each recovered.
+TEST(ServeIterationFit, DecodeRegimesAreFoundAndRecovered) {
+  const double small[] = {8e-3, 2e-8, 5e-5}, large[] = {1.2e-2, 3e-8, 9e-5};
+  std::vector<ServeIterationPoint> points;
+  for (std::int64_t batch : {1, 8, 16, 32, 64, 96, 128, 192, 256}) {
+    for (double context : {512.0, 4096.0}) {
+      const double* k = batch < 96 ? small : large;
+      const double tokens = static_cast<double>(batch) * context;
+      points.push_back({batch, tokens, 0.0, k[0] + k[1] * tokens + k[2] * static_cast<double>(batch)});
+    }
+  }
+  const ServeIterationFitResult fit = fit_serve_iteration(points, ServePhase::kDecode);
+  ASSERT_EQ(fit.segments.size(), 2u);
+  EXPECT_EQ(fit.segments[0].min_batch, 1);
+  EXPECT_EQ(fit.segments[1].min_batch, 96);
+  EXPECT_NEAR(fit.segments[0].intercept_s, small[0], 1e-6 * small[0]);
+  EXPECT_NEAR(fit.segments[1].per_sequence_s, large[2], 1e-6 * large[2]);
+  EXPECT_EQ(fit.segments[0].per_token_squared_s, 0.0);
+  EXPECT_LT(fit.error.mape, 1e-6);
 }
 
 }  // namespace

@@ -196,26 +196,109 @@ TEST(ServeEngine, DisaggregatedRunHandsKvOver) {
   for (const auto& r : o.requests) EXPECT_TRUE(r.finished);
 }
 
-// DistServe simulator quick-start (simdistserve/README.md): OPT-13B, ShareGPT, one 4xA100 node,
-// TTFT 200 ms and TPOT 100 ms for 90 % of requests, TP2 prefill + TP1 decode -> 1.56 req/s per
-// GPU (per GPU of the 3 the configuration uses). Lengths: lognormal with ShareGPT's means.
-TEST(ServeDistServe, QuickStartGoodput) {
+// DistServe's published OPT-13B fits (configs/measurements/a100/distserve-opt-13b-iteration.csv)
+// price whole iterations: a lone 755-token prefill at TP2 and a TP1 decode step are exactly
+// DistServe's a + b*sum(l) + c*sum(l^2) and a + b*sum(ctx) + c*batch.
+TEST(ServeDistServe, MeasuredIterationFitsPriceWholeIterations) {
   const ClusterSpec c = a100();
   const CostModel cost = a100_cost(c);
   const ModelSpec m = model_file("configs/serve/opt-13b.json");
+  InstanceShape tp2;
+  tp2.tp = 2;
+  tp2.hbm_bytes = c.gpu.hbm_bytes;
+  const IterationCost prefill(m, tp2, cost, Dtype::kFp16);
+  ASSERT_NE(prefill.measured_prefill(), nullptr);
+  EXPECT_EQ(prefill.measured_basis(ServePhase::kPrefill), "serve_iteration/opt-13b/tp2/prefill/fp16");
+  const double l = 755;
+  EXPECT_NEAR(prefill.measured_prefill()->seconds(1, l, l * l),
+              (14.742973695171262 + 0.06857720739764 * l + 2.4495727400243586e-06 * l * l) * 1e-3, 1e-7);
+  InstanceShape tp1 = tp2;
+  tp1.tp = 1;
+  const IterationCost decode(m, tp1, cost, Dtype::kFp16);
+  ASSERT_NE(decode.measured_decode(), nullptr);
+  EXPECT_NEAR(decode.measured_decode()->seconds(30, 24000, 0),
+              (19.934702624895458 + 0.0006269356524350583 * 24000 + 0.03850697740828398 * 30) * 1e-3, 1e-7);
+  EXPECT_NEAR(decode.measured_decode()->seconds(128, 128000, 0),
+              (7.1661889468253595 + 0.0005798000403396046 * 128000 + 0.15831096191764046 * 128) * 1e-3, 1e-7);
+  // No fit for a model the profile has not measured: composed from kernel prices.
+  EXPECT_EQ(IterationCost(model("llama-3-8b"), tp1, cost, Dtype::kBf16).measured_decode(), nullptr);
+}
+
+// The DistServe quick-start deployment on the shipped A100 profile.
+class ServeDistServeDeployment : public ::testing::Test {
+ protected:
+  ServeDistServeDeployment() {
+    Diagnostics diag;
+    d = load_serve_deployment(kSource + "/configs/serve/distserve-opt-13b-deployment.json", 4, diag);
+  }
+  const ClusterSpec c = a100();
+  const CostModel cost = a100_cost(c);
+  const ModelSpec m = model_file("configs/serve/opt-13b.json");
+  ServeDeployment d;
+};
+
+// Requests far apart: TTFT is the measured prefill alone, TPOT the measured batch-1 decode step.
+TEST_F(ServeDistServeDeployment, EngineUsesTheMeasuredPrices) {
+  ServeSimulator sim(m, d, c, cost);
+  const ServeOutcome o = sim.run(generate_requests(workload(R"({"arrival": {"process": "poisson", "rate_per_s": 0.01},
+      "count": 3, "input": {"distribution": "fixed", "value": 755}, "output": {"distribution": "fixed", "value": 11}})"),
+                                                   0.01));
+  ASSERT_EQ(o.pools.size(), 2u);
+  EXPECT_EQ(o.pools[0].measured_fits, std::vector<std::string>{"serve_iteration/opt-13b/tp2/prefill/fp16"});
+  EXPECT_EQ(o.pools[1].measured_fits, std::vector<std::string>{"serve_iteration/opt-13b/tp1/decode/fp16"});
+  EXPECT_TRUE(sim.roofline_bases().empty());
+  for (const auto& r : o.requests) {
+    EXPECT_NEAR(r.ttft_s, (14.742973695171262 + 0.06857720739764 * 755 + 2.4495727400243586e-06 * 755 * 755) * 1e-3, 1e-7);
+    // Decode steps at contexts 756..765 (the new token included), batch 1, after the KV hand-off.
+    double steps = 0;
+    for (int k = 1; k <= 10; ++k) steps += (19.934702624895458 + 0.0006269356524350583 * (755 + k) + 0.03850697740828398) * 1e-3;
+    EXPECT_GT(r.tpot_s, steps / 10);
+    EXPECT_LT(r.tpot_s, steps / 10 + 0.001);  // plus the hand-off, spread over 10 tokens
+  }
+}
+
+// DistServe simulator quick-start (simdistserve/README.md): OPT-13B, ShareGPT, one 4xA100 node,
+// TTFT 200 ms and TPOT 100 ms for 90 % of requests, TP2 prefill + TP1 decode -> 1.56 req/s per
+// GPU (per GPU of the 3 the configuration uses). Iterations priced by DistServe's own published
+// fits; lengths: configs/serve/sharegpt-like.json (docs/serve.md says why).
+TEST_F(ServeDistServeDeployment, QuickStartGoodput) {
   Diagnostics diag;
-  const ServeDeployment d = load_serve_deployment(kSource + "/configs/serve/distserve-opt-13b-deployment.json", 4, diag);
   const WorkloadSpec w = load_workload_spec(kSource + "/configs/serve/sharegpt-like.json", diag);
   ServeSimulator sim(m, d, c, cost);
-  const GoodputResult g = find_goodput([&](double rate) { return sim.run(generate_requests(w, rate)); },
-                                       {0.2, 0.1, 0.9}, 1.0);
-  const double per_gpu = g.rate_per_s / 3;
-  std::printf("DistServe quick-start goodput: %.3f req/s per GPU (reference 1.56, ratio %.2f)\n", per_gpu, per_gpu / 1.56);
-  // Measured 2.94 (1.88x the reference): our A100 profile prices prefill and decode about 25 %
-  // faster than DistServe's fitted SwiftTransformer latencies, see docs/serve.md. The band
-  // guards against regressions, not the 20 % target.
-  EXPECT_GT(per_gpu, 1.56 * 0.8);
-  EXPECT_LT(per_gpu, 1.56 * 2.2);
+  auto run = [&](double rate) { return sim.run(generate_requests(w, rate)); };
+  const double joint = find_goodput(run, {0.2, 0.1, 0.9, SloRule::kJoint}, 1.0).rate_per_s / 3;
+  const double separate = find_goodput(run, {0.2, 0.1, 0.9, SloRule::kSeparate}, 1.0).rate_per_s / 3;
+  std::printf("DistServe quick-start goodput: %.3f req/s per GPU both targets per request, %.3f with P90 TTFT and "
+              "P90 TPOT separately (reference 1.56, ratios %.2f, %.2f)\n",
+              joint, separate, joint / 1.56, separate / 1.56);
+  // Not within 20 % of 1.56: 2.17 for this seed (1.39x). Over workload seeds 1-10 the joint
+  // goodput ranges 1.59-2.23 (mean 1.98, 1.27x); DistServe's rules on the same synthetic
+  // requests give the same TTFT and attainment. The gap is the length distribution (DistServe
+  // samples the real ShareGPT pairs; we have only their means), see docs/serve.md. These pin
+  // today's deterministic figures against regressions.
+  EXPECT_NEAR(joint, 2.167, 0.02 * 2.167);
+  EXPECT_GE(separate, joint);
+}
+
+TEST(ServeMetrics, SeparateRuleCountsEachTargetOnItsOwn) {
+  ServeOutcome o;
+  o.gpus = 1;
+  for (int i = 0; i < 10; ++i) {
+    RequestOutcome r;
+    r.arrival_s = i;
+    r.finished = true;
+    r.output_tokens = 10;
+    r.ttft_s = i == 0 ? 0.5 : 0.1;  // request 0 misses TTFT only
+    r.tpot_s = i == 1 ? 0.5 : 0.05;  // request 1 misses TPOT only
+    r.e2e_s = r.ttft_s + 9 * r.tpot_s;
+    o.requests.push_back(r);
+  }
+  const ServeSummary joint = summarise(o, {0.2, 0.1, 0.9, SloRule::kJoint});
+  EXPECT_DOUBLE_EQ(joint.attainment, 0.8);
+  EXPECT_DOUBLE_EQ(joint.ttft_attainment, 0.9);
+  EXPECT_DOUBLE_EQ(joint.tpot_attainment, 0.9);
+  EXPECT_DOUBLE_EQ(joint.rule_attainment, 0.8);
+  EXPECT_DOUBLE_EQ(summarise(o, {0.2, 0.1, 0.9, SloRule::kSeparate}).rule_attainment, 0.9);
 }
 
 TEST(ServeTraces, AzureCsvWithDateTimesAndScaling) {
@@ -253,12 +336,20 @@ TEST(ServeTraces, BadLinesNameTheirLine) {
 }
 
 TEST(ServeWorkload, LognormalMeansAndSeededDraws) {
-  const auto w = workload(kSource + "/configs/serve/sharegpt-like.json");
-  EXPECT_NEAR(length_mean(w.input), 755.5, 755.5 * 0.01);
-  EXPECT_NEAR(length_mean(w.output), 200.3, 200.3 * 0.01);
+  WorkloadSpec w = workload(kSource + "/configs/serve/sharegpt-like.json");
   const RequestSet a = generate_requests(w, 3), b = generate_requests(w, 3);
   ASSERT_EQ(a.requests.size(), 300u);
   for (std::size_t i = 0; i < a.requests.size(); ++i) EXPECT_EQ(a.requests[i].input_tokens, b.requests[i].input_tokens);
+  // Pairs of 2048 tokens or more are redrawn; the kept pairs have DistServe's means.
+  w.count = 100000;
+  double in = 0, out = 0;
+  for (const auto& r : generate_requests(w, 3).requests) {
+    EXPECT_LT(r.input_tokens + r.output_tokens, 2048);
+    in += r.input_tokens;
+    out += r.output_tokens;
+  }
+  EXPECT_NEAR(in / 100000, 755.5, 755.5 * 0.01);
+  EXPECT_NEAR(out / 100000, 200.3, 200.3 * 0.01);
 }
 
 // One hour of Azure-2023-conversation-like traffic on 64 GPUs (the benchmark's case, smaller

@@ -72,6 +72,27 @@ TEST(PublishedTable, MoeOverlapAndTimes) {
   EXPECT_NEAR(set.records[2].samples_s[0], 5903e-6, 1e-15);
 }
 
+TEST(PublishedTable, ServeIterationsAreUniformBatches) {
+  RecordSet set = read_published_table(
+      kHead + "op,model,tensor_parallel_size,phase,batch,input_len,dtype,time_ms\n"
+              "serve_iteration,opt-13b,2,prefill,4,512,fp16,80.5\n"
+              "serve_iteration,opt-13b,1,decode,32,1000,fp16,40\n",
+      "p.csv");
+  ASSERT_EQ(set.records.size(), 2u);
+  const auto& p = std::get<ServeIterationRecord>(set.records[0].shape);
+  EXPECT_EQ(p.model, "opt-13b");
+  EXPECT_EQ(p.tensor_parallel_size, 2);
+  EXPECT_EQ(p.phase, ServePhase::kPrefill);
+  EXPECT_EQ(p.tokens, 2048);
+  EXPECT_EQ(p.tokens_squared, 4.0 * 512 * 512);
+  EXPECT_NEAR(set.records[0].samples_s[0], 80.5e-3, 1e-15);
+  EXPECT_EQ(std::get<ServeIterationRecord>(set.records[1].shape).phase, ServePhase::kDecode);
+  EXPECT_NE(error_of(kHead + "op,model,tensor_parallel_size,phase,batch,input_len,dtype,time_us\n"
+                             "serve_iteration,opt-13b,2,verify,4,512,fp16,80\n")
+                .find("line 6: column \"phase\": unknown phase \"verify\""),
+            std::string::npos);
+}
+
 TEST(PublishedTable, ErrorsNameLineAndColumn) {
   EXPECT_NE(error_of(kHead + "op,m,n,k,dtype,tflops\ngemm,1,2,x,bf16,5\n")
                 .find("p.csv:line 6: column \"k\": expected a whole number >= 1, got \"x\""),
