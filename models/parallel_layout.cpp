@@ -292,6 +292,15 @@ ParallelLayout derive_layout(const ModelSpec& m, const TrainPlan& p, const Clust
     diag.warn(p.source, "/sequence_parallel",
               "has no effect with tensor_model_parallel_size 1 (Megatron-LM turns it off)");
   }
+  if (p.moe_routing_imbalance != 1.0 && !m.is_moe()) {
+    check.error("moe_routing_imbalance", "the model is dense (no experts)", "remove it");
+  } else if (p.moe_routing_imbalance > static_cast<double>(L.ep)) {
+    check.error("moe_routing_imbalance",
+                fmt::format("{} exceeds expert_model_parallel_size={}: the busiest rank cannot receive more "
+                            "than every routed token",
+                            p.moe_routing_imbalance, L.ep),
+                fmt::format("a ratio from 1 to {}", L.ep));
+  }
   if (p.tp_comm_overlap && (!p.sequence_parallel || L.tp == 1)) {
     check.error("tp_comm_overlap", "needs sequence_parallel: true and tensor_model_parallel_size > 1",
                 "tensor-parallel communication overlap works on sequence-parallel all-gathers and "

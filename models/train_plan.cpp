@@ -169,6 +169,7 @@ TrainPlan read_plan(JsonObjectReader& r, const std::string& source) {
   p.moe_router_topk = r.integer("moe_router_topk", 1, INT64_MAX);
   p.moe_token_dispatcher_type =
       r.choice("moe_token_dispatcher_type", {"allgather", "alltoall", "flex"}).value_or("alltoall");
+  p.moe_routing_imbalance = r.number("moe_routing_imbalance", 1.0, 1e6).value_or(1.0);
 
   if (auto order = r.string("rank_order")) {
     if (auto parsed = parse_rank_order(*order)) {

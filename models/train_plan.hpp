@@ -63,6 +63,9 @@ struct TrainPlan {
 
   std::optional<std::int64_t> moe_router_topk;  // default: the model's num_experts_per_tok
   std::string moe_token_dispatcher_type = "alltoall";
+  // Routed tokens on the busiest expert-parallel rank over the mean (clustersim's, not a
+  // Megatron-LM argument): its expert GEMMs and all-to-all set the pace. 1 = balanced.
+  double moe_routing_imbalance = 1.0;
 
   // Rank order, fastest-varying first (Megatron's default "tp-cp-ep-dp-pp").
   std::array<ParallelDim, 5> rank_order{ParallelDim::kTp, ParallelDim::kCp, ParallelDim::kEp,

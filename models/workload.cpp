@@ -157,8 +157,10 @@ class Lowering {
     } else if (lin.sharding == Sharding::kExpert) {
       // Balanced routing: each EP rank receives its tokens' top-k copies, spread over its
       // E/EP experts; expert-tensor-parallel ranks gather the tokens and split the width.
+      // With routing imbalance the busiest rank's share sets the pace.
       std::int64_t local_experts = std::max<std::int64_t>(1, lin.copies / l_.ep);
-      double routed = static_cast<double>(sp_tokens_) * topk_ * l_.etp / static_cast<double>(local_experts);
+      double routed = static_cast<double>(sp_tokens_) * topk_ * l_.etp * p_.moe_routing_imbalance /
+                      static_cast<double>(local_experts);
       m = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(routed)));
       (lin.row_parallel() ? k : n) /= l_.etp;
       batch = local_experts;
@@ -411,6 +413,7 @@ class Lowering {
         a.group = Group::kEp;
         a.group_ranks = static_cast<int>(l_.ep);
         a.group_nodes = ep_nodes_;
+        a.imbalance = p_.moe_routing_imbalance;
         const bool dispatch = name == "moe_dispatch";
         a.overlaps_gemm = shared_fwd[dispatch ? 0 : 1];  // dispatch with fc1, combine with down
         fwd.push_back(a);

@@ -106,6 +106,26 @@ TEST(EstimateCli, InterleavedPipelineTransfersAreExposedOnlyWithoutP2pOverlap) {
   EXPECT_NEAR(blocking / overlapped, (4.0 * 8 + 3) / 3, 1e-9);
 }
 
+// Routing imbalance: the busiest expert-parallel rank's expert GEMMs and all-to-all set the pace.
+TEST(EstimateCli, MoeRoutingImbalanceSlowsExpertsAndIsChecked) {
+  auto run = [](const std::string& imbalance) {
+    return run_clustersim({"estimate", "--model", "mixtral-8x7b", "--cluster", "h100-ndr", "--gpus", "8", "--format",
+                           "json", "--plan",
+                           R"({"expert_model_parallel_size":8,"micro_batch_size":1,"global_batch_size":8,)"
+                           R"("seq_length":4096,"bf16":true,"moe_routing_imbalance":)" +
+                               imbalance + "}"});
+  };
+  CommandResult balanced = run("1"), skewed = run("1.5"), impossible = run("9");
+  ASSERT_EQ(balanced.exit_code, 0) << balanced.err;
+  ASSERT_EQ(skewed.exit_code, 0) << skewed.err;
+  nlohmann::json b = nlohmann::json::parse(balanced.out), s = nlohmann::json::parse(skewed.out);
+  EXPECT_GT(s["breakdown"]["compute_s"].get<double>(), b["breakdown"]["compute_s"].get<double>());
+  EXPECT_GT(s["breakdown"]["ep_comm_s"].get<double>(), b["breakdown"]["ep_comm_s"].get<double>());
+  EXPECT_EQ(impossible.exit_code, 2);
+  EXPECT_NE(impossible.err.find("/moe_routing_imbalance: 9 exceeds expert_model_parallel_size=8"), std::string::npos)
+      << impossible.err;
+}
+
 TEST(EstimateCli, MissingPlanIsAUsageError) {
   CommandResult r = run_clustersim({"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8"});
   EXPECT_EQ(r.exit_code, 2);
