@@ -1,5 +1,7 @@
-// CPU backend, attention suite: the CPU reference kernels (kernels/attention_reference.hpp)
-// timed on one thread. A scaling probe of the reference, not a fast CPU attention.
+// CPU backend, attention suite: the CPU reference kernels (kernels/attention_reference.hpp),
+// one thread per call, timed as a replay rank runs them: on every rank thread at once
+// (cpu_rank_threads; inputs shared read-only, outputs per call), between barriers of all of
+// them, like the GEMM suite. A scaling probe of the reference, not a fast CPU attention.
 #include "attention_reference.hpp"
 #include "cpu_backend.hpp"
 #include "thread_communicator.hpp"
@@ -33,7 +35,7 @@ std::vector<double> time_decode(const AttentionCase& c, const BackendOptions& o)
     cache.seq_lens.push_back(c.seq_kv);
   }
   const std::vector<float> q = cpu_operand(static_cast<std::size_t>(c.batch * c.heads * c.head_dim), 5);
-  return time_ranks(1, o.warmup_iterations, o.iterations, [&](int, int) {
+  return time_ranks(cpu_rank_threads(), o.warmup_iterations, o.iterations, [&](int, int) {
     (void)kernels::paged_decode_reference(cache, c.heads, q, c.num_splits);
   });
 }
@@ -56,13 +58,13 @@ MeasurementRecord measure_cpu_attention(const AttentionCase& c, const BackendOpt
     const auto k = cpu_operand(static_cast<std::size_t>(p.total_kv() * p.kv_heads * p.head_dim), 7);
     const auto v = cpu_operand(k.size(), 8);
     if (c.pass == "forward") {
-      record.samples_s = time_ranks(1, o.warmup_iterations, o.iterations, [&](int, int) {
+      record.samples_s = time_ranks(cpu_rank_threads(), o.warmup_iterations, o.iterations, [&](int, int) {
         (void)kernels::attention_forward_reference(p, q, k, v);
       });
     } else {
       const kernels::AttentionForward fwd = kernels::attention_forward_reference(p, q, k, v);
       const auto dout = cpu_operand(q.size(), 9);
-      record.samples_s = time_ranks(1, o.warmup_iterations, o.iterations, [&](int, int) {
+      record.samples_s = time_ranks(cpu_rank_threads(), o.warmup_iterations, o.iterations, [&](int, int) {
         (void)kernels::attention_backward_reference(p, q, k, v, fwd.out, dout, fwd.lse);
       });
     }

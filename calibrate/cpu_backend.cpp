@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <thread>
 
 namespace clustersim::calibrate {
@@ -23,9 +24,9 @@ class CpuBackend final : public Backend {
              "collectives)";
     s.date = utc_date_now();
     s.gpu = "cpu: " + cpu_model_name();
-    s.sm_count = static_cast<std::int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+    s.sm_count = 1;
     s.env = nccl_cuda_environment();
-    s.gpus_per_node = s.sm_count;
+    s.gpus_per_node = cpu_rank_threads();
     s.nodes = 1;
     s.interconnect = "shared memory";
     s.timer = "host_wall";
@@ -57,6 +58,10 @@ class CpuBackend final : public Backend {
 
 std::unique_ptr<Backend> make_cpu_backend(const BackendOptions& options) {
   return std::make_unique<CpuBackend>(options);
+}
+
+int cpu_rank_threads() {
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
 }
 
 std::vector<float> cpu_operand(std::size_t count, std::uint64_t seed) {

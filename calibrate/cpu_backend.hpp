@@ -2,8 +2,9 @@
 // The CPU backend: the calibration suites on this machine's cores, so that sweeps, timing,
 // records, fitting and prediction are exercised for real where there is no GPU (CI). GEMMs run
 // on Eigen, attention on the CPU reference kernels, collectives between threads through shared
-// memory (thread_communicator.hpp). Timer: host_wall (steady_clock). system.gpu is
-// "cpu: <model name>", system.sm_count the hardware threads.
+// memory (thread_communicator.hpp). Timer: host_wall (steady_clock). A "GPU" is one rank
+// thread on one CPU, as in calibrate replay: system.gpu is "cpu: <model name>", system.sm_count
+// 1 (the threads one GEMM uses), system.gpus_per_node the rank threads (cpu_rank_threads).
 #include <memory>
 #include <vector>
 
@@ -19,6 +20,10 @@ MeasurementRecord measure_cpu_collective(const CollectiveCase& c, const BackendO
 MeasurementRecord measure_cpu_overlap(const OverlapCase& c, const BackendOptions& o);
 std::vector<MeasurementRecord> measure_cpu_moe(const MoeCase& c, const BackendOptions& o);
 MeasurementRecord measure_cpu_attention(const AttentionCase& c, const BackendOptions& o);
+
+// Rank threads the GEMM suite runs side by side: the hardware threads, at most 8 (the most
+// ranks calibrate replay runs).
+int cpu_rank_threads();
 
 // Deterministic values in [-1, 1) for operands (an LCG; identical on every platform).
 std::vector<float> cpu_operand(std::size_t count, std::uint64_t seed);

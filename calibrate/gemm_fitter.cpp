@@ -245,4 +245,145 @@ GemmWaveFit fit_gemm_waves(const std::vector<GemmPoint>& points, std::int64_t sm
   return fit;
 }
 
+namespace {
+
+// What the CPU fit needs of a point; a matrix-vector product (M or N = 1) packs nothing.
+struct CpuPoint {
+  double flops = 0, bytes = 0, time_s = 0, packed_bytes = 0;
+};
+
+std::vector<CpuPoint> cpu_points(const std::vector<GemmPoint>& raw) {
+  std::vector<CpuPoint> out;
+  for (const auto& p : raw) {
+    const GemmShapeDims& s = p.shape;
+    const double bytes = gemm_bytes(s, p.input_bytes_per_element, p.output_bytes_per_element);
+    out.push_back({2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) * static_cast<double>(s.k) *
+                       static_cast<double>(s.batch),
+                   bytes, p.time_s, s.m > 1 && s.n > 1 ? bytes : 0.0});
+  }
+  return out;
+}
+
+// gemm_time_s of a CPU fit (one SM, a 1 x 1 tile, no wave cost), without the tile loop.
+double cpu_time_s(const CpuPoint& p, const GemmFitParameters& g) {
+  return g.launch_s + std::max(p.flops / g.sm_flops_per_s, p.bytes / g.memory_bytes_per_s) +
+         (g.packing_bytes_per_s > 0 ? p.packed_bytes / g.packing_bytes_per_s : 0.0);
+}
+bool cpu_memory_bound(const CpuPoint& p, const GemmFitParameters& g) {
+  return p.bytes / g.memory_bytes_per_s > p.flops / g.sm_flops_per_s;
+}
+double cpu_relative_l1(const std::vector<CpuPoint>& points, const GemmFitParameters& g) {
+  double cost = 0;
+  for (const auto& p : points) cost += std::abs(cpu_time_s(p, g) - p.time_s) / p.time_s;
+  return cost;
+}
+
+// The best launch time, rate and packing bandwidth (with `packing`) for a fixed memory
+// bandwidth: alternately fix each point's regime (compute or memory) and solve the linear fit,
+// from every point compute-bound, until the regimes stop changing.
+std::optional<GemmFitParameters> cpu_fit_rates(const std::vector<CpuPoint>& points, double bandwidth, bool packing) {
+  GemmFitParameters g;
+  g.sm_count = 1;
+  g.tile = GemmTile{1, 1, 1};
+  g.memory_bytes_per_s = bandwidth;
+  const auto n = static_cast<Eigen::Index>(points.size());
+  const Eigen::Index columns = packing ? 3 : 2;
+  std::vector<bool> memory(points.size(), false);
+  std::optional<GemmFitParameters> best;
+  double best_cost = std::numeric_limits<double>::infinity();
+  for (int round = 0; round < kRefinements; ++round) {
+    Eigen::MatrixXd x = Eigen::MatrixXd::Zero(n, columns);
+    Eigen::VectorXd y(n);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const CpuPoint& p = points[static_cast<std::size_t>(i)];
+      x(i, 0) = 1.0;
+      if (packing) x(i, 2) = p.packed_bytes;
+      y(i) = p.time_s;
+      if (memory[static_cast<std::size_t>(i)]) {
+        y(i) -= p.bytes / bandwidth;
+      } else {
+        x(i, 1) = p.flops;
+      }
+    }
+    if ((y.array() <= 0).any()) break;            // the bandwidth alone overshoots a point
+    if (!(x.col(1).array() > 0).any()) break;     // no compute-bound point: no rate
+    const Eigen::VectorXd c = nonnegative_relative_least_absolute(x, y);
+    if (c(1) <= 0 || (packing && c(2) <= 0)) break;  // an infinite rate; no packing cost
+    GemmFitParameters next = g;
+    next.launch_s = c(0);
+    next.sm_flops_per_s = 1.0 / c(1);
+    if (packing) next.packing_bytes_per_s = 1.0 / c(2);
+    const double cost = cpu_relative_l1(points, next);
+    if (cost < best_cost) {
+      best_cost = cost;
+      best = next;
+    }
+    std::vector<bool> regimes;
+    for (const auto& p : points) regimes.push_back(cpu_memory_bound(p, next));
+    if (regimes == memory) break;
+    memory = std::move(regimes);
+  }
+  return best;
+}
+
+struct CpuFit {
+  GemmFitParameters parameters;
+  std::size_t parameter_count = 0;
+  bool bandwidth_identified = false;
+};
+
+CpuFit cpu_fit(const std::vector<GemmPoint>& raw, std::optional<double> measured_bandwidth) {
+  const std::vector<CpuPoint> points = cpu_points(raw);
+  const double bandwidth = measured_bandwidth.value_or(kCpuUnboundedBandwidth);
+  const double n = static_cast<double>(points.size());
+  CpuFit best;
+  double best_criterion = std::numeric_limits<double>::infinity();
+  for (bool packing : {false, true}) {
+    std::optional<GemmFitParameters> g = cpu_fit_rates(points, bandwidth, packing);
+    if (!g) continue;
+    const std::size_t k = packing ? 3 : 2;
+    const double mean = std::max(cpu_relative_l1(points, *g) / n, 1e-3);
+    const double criterion = 2.0 * n * std::log(mean) + static_cast<double>(k) * std::log(n);
+    if (criterion < best_criterion) {
+      best_criterion = criterion;
+      best = {*g, k, std::any_of(points.begin(), points.end(), [&](const CpuPoint& p) { return cpu_memory_bound(p, *g); })};
+    }
+  }
+  if (best.parameter_count == 0) {
+    // No fit (too few points): the median rate, no launch cost.
+    std::vector<double> rates;
+    for (const auto& p : points) rates.push_back(p.flops / p.time_s);
+    std::sort(rates.begin(), rates.end());
+    best.parameters.sm_count = 1;
+    best.parameters.tile = GemmTile{1, 1, 1};
+    best.parameters.sm_flops_per_s = rates.empty() ? 1.0 : rates[rates.size() / 2];
+    best.parameters.memory_bytes_per_s = bandwidth;
+    best.parameter_count = 1;
+  }
+  return best;
+}
+
+}  // namespace
+
+GemmFitParameters fit_gemm_cpu_parameters(const std::vector<GemmPoint>& points,
+                                          std::optional<double> measured_bandwidth,
+                                          bool* bandwidth_identified) {
+  CpuFit f = cpu_fit(points, measured_bandwidth);
+  if (bandwidth_identified) *bandwidth_identified = f.bandwidth_identified;
+  return f.parameters;
+}
+
+GemmWaveFit fit_gemm_cpu(const std::vector<GemmPoint>& points, std::optional<double> measured_bandwidth) {
+  const CpuFit f = cpu_fit(points, measured_bandwidth);
+  GemmWaveFit fit;
+  fit.parameters = f.parameters;
+  fit.bandwidth_identified = f.bandwidth_identified;
+  fit.bandwidth_measured = measured_bandwidth.has_value();
+  fit.error = fit_error_over(
+      points, fit.parameters, f.parameter_count,
+      [&](const std::vector<GemmPoint>& rest) { return fit_gemm_cpu_parameters(rest, measured_bandwidth); },
+      [](const GemmFitParameters& g, const GemmPoint& p) { return predict_gemm_s(p, g); });
+  return fit;
+}
+
 }  // namespace clustersim::calibrate

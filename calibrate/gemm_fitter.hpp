@@ -46,4 +46,23 @@ GemmWaveFit fit_gemm_rate_only(const std::vector<GemmPoint>& points, std::int64_
 
 double predict_gemm_s(const GemmPoint& point, const GemmFitParameters& p);
 
+// CPU cores (a GEMM library on one rank thread, e.g. Eigen): the same form with one SM (the
+// thread), a 1 x 1 tile (a core's register block, 8 x 4 floats in Eigen's SSE kernel, quantises
+// below what a measurement resolves) and no wave cost, so compute = FLOPs / rate; plus packing,
+// + (A + B + C) / packing bandwidth: the core copies A and B into its blocked layout and writes
+// C without overlapping its multiplying (why Eigen at M = 16, K = 4096 runs at 55-70 % of its
+// rate at M = 256, K = 256); a matrix-vector product (M or N = 1) runs unpacked. The packing term is kept only when the Bayesian information
+// criterion says it earns its parameter. With each point's regime fixed the model is linear in
+// (t0, 1/rate, 1/packing bandwidth), fitted by least absolute relative error. The memory
+// roofline term uses `measured_bandwidth` when given; else there is none
+// (kCpuUnboundedBandwidth): records that are all compute-bound do not identify a bandwidth
+// (the most bytes per second a record moved is only a lower bound, set by whichever shape
+// streams most, and leaving that one record out changes it tenfold).
+inline constexpr double kCpuUnboundedBandwidth = 1e15;  // bytes/s: stands for "no memory term"
+GemmFitParameters fit_gemm_cpu_parameters(const std::vector<GemmPoint>& points,
+                                          std::optional<double> measured_bandwidth = std::nullopt,
+                                          bool* bandwidth_identified = nullptr);
+GemmWaveFit fit_gemm_cpu(const std::vector<GemmPoint>& points,
+                         std::optional<double> measured_bandwidth = std::nullopt);
+
 }  // namespace clustersim::calibrate

@@ -1,5 +1,6 @@
-// GEMM sweep: each model's tensor-parallel layer GEMMs at training token counts, and M ramps
-// across tile boundaries (M = 64 i - 1, 64 i, 64 i + 1) that show tile and wave quantisation.
+// GEMM sweep: each model's tensor-parallel layer GEMMs at training token counts, M ramps across
+// tile boundaries (M = 64 i - 1, 64 i, 64 i + 1) that show tile and wave quantisation, and on
+// CPU an N ramp across the cache sizes.
 #include <string>
 
 #include <fmt/format.h>
@@ -49,6 +50,14 @@ std::vector<SweepCase> gemm_sweep(const SweepOptions& o) {
     for (const auto& dtype : dtypes) {
       if (dtype == "fp8" && m % 16 != 0) continue;  // cuBLASLt FP8 needs 16-aligned sizes
       cases.push_back(gemm_case("ramp", m, ramp_nk, ramp_nk, dtype));
+    }
+  }
+  // CPU: an N ramp at M = K = 256 whose operands (A + B + C) grow from 1.3 to 17 MB, across the
+  // caches and up to a language-model head's width: the training-shaped GEMMs (M in the
+  // hundreds) that fit_gemm_cpu separates from the packing-heavy small-M layer GEMMs above.
+  if (cpu) {
+    for (std::int64_t n : {512, 1024, 2048, 4096, 8192}) {
+      for (const auto& dtype : dtypes) cases.push_back(gemm_case("n ramp", ramp_nk, n, ramp_nk, dtype));
     }
   }
   return cases;

@@ -18,6 +18,14 @@ namespace clustersim::calibrate {
 
 namespace {
 
+// GEMM libraries that run on CPU cores: their records get the CPU form (fit_gemm_cpu).
+bool cpu_gemm_library(const std::string& implementation) {
+  for (const char* name : {"eigen", "openblas", "mkl", "onednn", "blis"}) {
+    if (implementation == name) return true;
+  }
+  return false;
+}
+
 // Output precision of a GEMM with this input dtype: FP8 GEMMs write BF16.
 double output_bytes_per_element(Dtype d) { return d == Dtype::kFp8 ? 2.0 : bytes_per_element(d); }
 
@@ -196,6 +204,21 @@ class Builder {
         fit.records.push_back(i);
       }
       fit.id = fmt::format("gemm/{}", to_string(dtype));
+      if (std::all_of(indices.begin(), indices.end(),
+                      [&](std::size_t i) { return cpu_gemm_library(shape<GemmRecord>(i).implementation); })) {
+        GemmWaveFit g = fit_gemm_cpu(points, memory_bandwidth_);
+        const GemmFitParameters& q = g.parameters;
+        fit.model = GemmFit{dtype, q};
+        fit.error = g.error;
+        fit.note = fmt::format(
+            "CPU: one rank thread per GEMM at {:.4g} FLOP/s, {}; {}", q.sm_flops_per_s,
+            q.packing_bytes_per_s > 0 ? fmt::format("packing A + B + C at {:.4g} B/s", q.packing_bytes_per_s)
+                                      : std::string("no packing term (not earned)"),
+            g.bandwidth_measured ? fmt::format("memory term at the measured {:.4g} B/s", q.memory_bytes_per_s)
+                                 : fmt::format("no memory term ({:.0e} B/s): no bandwidth measured", q.memory_bytes_per_s));
+        add(std::move(fit));
+        continue;
+      }
       if (points.size() < kGemmFullFitPoints) {
         std::optional<double> bandwidth = memory_bandwidth_;
         if (!bandwidth && options_.cluster) bandwidth = options_.cluster->gpu.hbm_bandwidth_bytes_per_s;

@@ -57,15 +57,17 @@ const std::vector<GemmTile>& gemm_tile_candidates() {
 
 double gemm_time_s(const GemmShapeDims& s, const GemmTile* tile, double input_bytes_per_element,
                    double output_bytes_per_element, const GemmFitParameters& p) {
+  if (!tile && p.tile) tile = &*p.tile;
   double compute_s = std::numeric_limits<double>::infinity();
   if (tile) {
     compute_s = gemm_compute_s(s, *tile, p);
   } else {
     for (const auto& t : gemm_tile_candidates()) compute_s = std::min(compute_s, gemm_compute_s(s, t, p));
   }
-  double memory_s = gemm_bytes(s, input_bytes_per_element, output_bytes_per_element) /
-                    p.memory_bytes_per_s;
-  return p.launch_s + std::max(compute_s, memory_s);
+  const double bytes = gemm_bytes(s, input_bytes_per_element, output_bytes_per_element);
+  const bool packed = p.packing_bytes_per_s > 0 && s.m > 1 && s.n > 1;  // GEMV is not packed
+  const double packing_s = packed ? bytes / p.packing_bytes_per_s : 0.0;
+  return p.launch_s + std::max(compute_s, bytes / p.memory_bytes_per_s) + packing_s;
 }
 
 double attention_forward_flops(std::int64_t batch, std::int64_t heads, std::int64_t seq_q,

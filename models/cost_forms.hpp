@@ -4,6 +4,7 @@
 // so a fit's reported error is the error of exactly what the simulator will compute.
 // Derivations: docs/profiles.md.
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "measurement_record.hpp"
@@ -29,11 +30,21 @@ struct GemmTile {
   std::int64_t split_k = 1;  // K split across this many CTAs (split-K / stream-K)
 };
 struct GemmFitParameters {
+  GemmFitParameters() = default;
+  GemmFitParameters(double launch, double sm_rate, double wave, double memory_bandwidth, std::int64_t sms)
+      : launch_s(launch), sm_flops_per_s(sm_rate), wave_s(wave), memory_bytes_per_s(memory_bandwidth), sm_count(sms) {}
   double launch_s = 0;                // t0: fixed cost per call
   double sm_flops_per_s = 0;          // sustained FLOP/s of one SM on one tile
   double wave_s = 0;                  // fixed cost per wave (tile prologue and epilogue)
   double memory_bytes_per_s = 0;      // sustained HBM bandwidth of the whole GPU
   std::int64_t sm_count = 0;
+  // A device that runs every GEMM with one tile (a CPU core: 1 x 1, see fit_gemm_cpu) instead
+  // of choosing among an autotuned library's candidates. Absent on GPUs.
+  std::optional<GemmTile> tile;
+  // Packing (CPU): a core copies A and B into its blocked layout and writes C, which does not
+  // overlap its multiplying: + gemm_bytes / packing_bytes_per_s, except for a matrix-vector
+  // product (M or N = 1), which a library runs unpacked (GEMV). 0: none (GPUs).
+  double packing_bytes_per_s = 0;
 };
 // Waves of `tile` on `sm_count` SMs: ceil(tiles / sms), tiles = ceil(m/BM) ceil(n/BN) batch
 // split_k; each tile does ceil(k / split_k) of the reduction.
@@ -46,7 +57,8 @@ double gemm_bytes(const GemmShapeDims& s, double input_bytes_per_element,
 // The tile and split-K candidates an autotuned library chooses among when the record does
 // not say.
 const std::vector<GemmTile>& gemm_tile_candidates();
-// t = t0 + max(compute, bytes / BW); with no tile given, the fastest candidate tile.
+// t = t0 + max(compute, bytes / BW) [+ bytes / packing bandwidth]; with no tile given, the
+// device's tile if it has one, else the fastest candidate tile.
 double gemm_time_s(const GemmShapeDims& s, const GemmTile* tile, double input_bytes_per_element,
                    double output_bytes_per_element, const GemmFitParameters& p);
 

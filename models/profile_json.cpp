@@ -34,6 +34,12 @@ struct FitWriter {
                   {"wave_s", f.parameters.wave_s},
                   {"memory_bytes_per_s", f.parameters.memory_bytes_per_s},
                   {"sm_count", f.parameters.sm_count}};
+    // CPU fits only (GPU fits keep their keys): the device's one tile and the packing term.
+    if (const auto& t = f.parameters.tile) {
+      parameters["tile_m"] = t->m;
+      parameters["tile_n"] = t->n;
+    }
+    if (f.parameters.packing_bytes_per_s > 0) parameters["packing_bytes_per_s"] = f.parameters.packing_bytes_per_s;
   }
   void operator()(const AttentionFit& f) const {
     key = {{"pass", to_string(f.pass)}, {"causal", f.causal}, {"head_dim", f.head_dim}};
@@ -188,6 +194,14 @@ FitModel read_model(const std::string& name, JsonObjectReader& key, JsonObjectRe
     f.parameters.wave_s = seconds(p, "wave_s");
     f.parameters.memory_bytes_per_s = p.required_positive_number("memory_bytes_per_s").value_or(1);
     f.parameters.sm_count = p.required_integer("sm_count", 1, 100000).value_or(1);
+    auto tile_m = p.integer("tile_m", 1, 1 << 16), tile_n = p.integer("tile_n", 1, 1 << 16);
+    if (tile_m.has_value() != tile_n.has_value()) {
+      p.error(tile_m ? "tile_n" : "tile_m", "is required with the other tile dimension",
+              "both tile_m and tile_n (the device's one tile), or neither");
+    } else if (tile_m) {
+      f.parameters.tile = GemmTile{*tile_m, *tile_n, 1};
+    }
+    f.parameters.packing_bytes_per_s = p.positive_number("packing_bytes_per_s").value_or(0.0);
     return f;
   }
   if (name == "attention_saturating") {

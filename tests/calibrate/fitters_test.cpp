@@ -138,6 +138,55 @@ TEST(GemmWaveFit, SmallMBandwidthRegimeIsFitted) {
   EXPECT_LT(fit.error.mape, 1e-6);
 }
 
+// A CPU core (fit_gemm_cpu): t = t0 + FLOPs / rate + (A + B + C) / packing bandwidth, on the
+// CPU sweep's shapes: launch, rate and packing bandwidth come back exactly.
+std::vector<GemmPoint> cpu_sweep_points(const GemmFitParameters& truth) {
+  std::vector<GemmPoint> points;
+  auto add = [&](std::int64_t m, std::int64_t n, std::int64_t k) {
+    GemmPoint p;
+    p.shape = {m, n, k, 1};
+    p.input_bytes_per_element = p.output_bytes_per_element = 4;
+    p.time_s = gemm_time_s(p.shape, nullptr, 4, 4, truth);
+    points.push_back(p);
+  };
+  for (std::int64_t m : {16, 64}) {
+    for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{768, 4096}, {4096, 512}, {3584, 4096}, {4096, 1792}}) add(m, n, k);
+  }
+  for (std::int64_t m : {1, 63, 64, 65, 128, 257}) add(m, 256, 256);
+  for (std::int64_t n : {512, 1024, 2048, 4096, 8192}) add(256, n, 256);
+  return points;
+}
+
+TEST(GemmCpuFit, RateAndPackingAreRecovered) {
+  GemmFitParameters truth(2e-6, 53e9, 0.0, kCpuUnboundedBandwidth, 1);
+  truth.tile = GemmTile{1, 1, 1};
+  truth.packing_bytes_per_s = 30e9;
+  const GemmWaveFit fit = fit_gemm_cpu(cpu_sweep_points(truth));
+  const GemmFitParameters& g = fit.parameters;
+  EXPECT_EQ(g.sm_count, 1);
+  ASSERT_TRUE(g.tile.has_value());
+  EXPECT_EQ(g.tile->m, 1);
+  EXPECT_EQ(g.tile->n, 1);
+  EXPECT_EQ(g.memory_bytes_per_s, kCpuUnboundedBandwidth);
+  EXPECT_EQ(g.wave_s, 0.0);
+  EXPECT_NEAR(g.launch_s, 2e-6, 1e-3 * 2e-6);
+  EXPECT_NEAR(g.sm_flops_per_s, 53e9, 1e-6 * 53e9);
+  EXPECT_NEAR(g.packing_bytes_per_s, 30e9, 1e-6 * 30e9);
+  EXPECT_LT(fit.error.mape, 1e-6);
+  ASSERT_TRUE(fit.error.loo_mape.has_value());
+  EXPECT_LT(*fit.error.loo_mape, 1e-6);
+}
+
+// One rate and no packing cost: the packing term does not earn its parameter.
+TEST(GemmCpuFit, APlainRateHasNoPackingTerm) {
+  GemmFitParameters truth(2e-6, 50e9, 0.0, kCpuUnboundedBandwidth, 1);
+  truth.tile = GemmTile{1, 1, 1};
+  const GemmWaveFit fit = fit_gemm_cpu(cpu_sweep_points(truth));
+  EXPECT_EQ(fit.parameters.packing_bytes_per_s, 0.0);
+  EXPECT_NEAR(fit.parameters.sm_flops_per_s, 50e9, 1e-6 * 50e9);
+  EXPECT_LT(fit.error.mape, 1e-6);
+}
+
 TEST(LinearCostFit, SaturatingAttentionEfficiencyIsRecovered) {
   // t / flops = a + b / seq: 1/a = 600 TFLOP/s at long sequences, half of it at seq 1024.
   const double a = 1.0 / 600e12, b = 1024.0 / 600e12;

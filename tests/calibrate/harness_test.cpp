@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -282,7 +283,10 @@ TEST(CpuBackend, SourceDescribesThisMachine) {
   const RecordSource s = backend->source(Suite::kCollectives);
   EXPECT_EQ(s.gpu.rfind("cpu: ", 0), 0u);
   EXPECT_EQ(s.timer, "host_wall");
-  EXPECT_EQ(s.sm_count, static_cast<std::int64_t>(std::max(1u, std::thread::hardware_concurrency())));
+  // A "GPU" is one rank thread: one thread per GEMM, the rank threads side by side.
+  EXPECT_EQ(s.sm_count, 1);
+  EXPECT_EQ(s.gpus_per_node, cpu_rank_threads());
+  EXPECT_EQ(cpu_rank_threads(), static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u)));
   EXPECT_EQ(s.id, "harness-cpu-collectives");
 }
 

@@ -1,17 +1,25 @@
 // The predicted-vs-measured loop on this machine's CPU (issue 6, item 4): calibrate run --backend
 // cpu --suite all -> calibrate fit --cluster cpu-local -> calibrate replay of three small plans
 // (TP 2; PP 2 with 4 micro-batches; DP 2) of a tiny GPT -> validate in estimate mode with the
-// fitted profile. The test asserts that the loop runs end to end and that every comparison is
-// there and finite; it prints the table. It does NOT assert the 20 % tolerance: with today's
-// GEMM wave-roofline fit of CPU records (MAPE ~90 %, it models a GPU) the estimate under-predicts
-// the replayed step by ~65-85 % (docs/calibration.md, "Replay"). Tighten this when the fit does.
+// fitted profile. Every case must be within its 20 % tolerance (docs/calibration.md, "Replay").
+// Both sides are wall-clock medians on shared cores: the test runs alone (RUN_SERIAL in
+// tests/CMakeLists.txt), since another process on the same cores stretches a measured step (up
+// to 2x here) without stretching the calibration measured before it. Processes outside ctest
+// can do the same: when others took more than kBusyShare of the CPUs during the loop (from
+// /proc/stat, less the CPU time of clustersim itself), the table is printed and the tolerance
+// is not judged (GTEST_SKIP, with the share): such a measurement is of the neighbours.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "run_command.hpp"
 
@@ -20,7 +28,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path temp(const std::string& name) { return fs::path(::testing::TempDir()) / name; }
+// Per process: other builds of this test may run at the same time on the machine.
+fs::path temp(const std::string& name) {
+  return fs::path(::testing::TempDir()) / (std::to_string(getpid()) + "-" + name);
+}
 
 // A tiny GPT-2-style model: 4 layers, hidden 256, 4 heads, sequence 256.
 constexpr const char* kTinyGpt =
@@ -38,12 +49,38 @@ constexpr ReplayPlan kPlans[] = {
     {"dp2", R"({"micro_batch_size":1,"global_batch_size":4,"seq_length":256})"},
 };
 
+// CPU seconds the whole machine spent busy since boot, all CPUs (/proc/stat); nullopt if unknown.
+std::optional<double> machine_busy_s() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  if (!(in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal) || cpu != "cpu") return std::nullopt;
+  return (user + nice + system + irq + softirq + steal) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// CPU seconds of this process and its finished children (the clustersim runs).
+double own_cpu_s() {
+  double s = 0;
+  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+    rusage u{};
+    getrusage(who, &u);
+    s += static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  }
+  return s;
+}
+
+// Other processes may use this share of the CPUs while the loop runs.
+constexpr double kBusyShare = 0.10;
+
 nlohmann::json read_json(const fs::path& path) {
   std::ifstream in(path);
   return nlohmann::json::parse(in);
 }
 
 TEST(CalibrateReplayCli, RunFitReplayValidate) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  const std::optional<double> busy_start = machine_busy_s();
+  const double own_start = own_cpu_s();
   const fs::path records = temp("replay-loop.records.json");
   const fs::path profile = temp("replay-loop.profile.json");
   const CommandResult run = run_clustersim(
@@ -59,7 +96,7 @@ TEST(CalibrateReplayCli, RunFitReplayValidate) {
     const fs::path timeline = temp(std::string("replay-loop.") + p.name + ".timeline.json");
     const CommandResult replay = run_clustersim(
         {"calibrate", "replay", "--backend", "cpu", "--model", kTinyGpt, "--plan", p.plan, "--gpus", "2",
-         "--profile", profile.string(), "--iterations", "3", "-o", out.string(), "--timeline", timeline.string()});
+         "--profile", profile.string(), "--iterations", "5", "-o", out.string(), "--timeline", timeline.string()});
     ASSERT_EQ(replay.exit_code, 0) << p.name << ": " << replay.err;
     std::cout << replay.err;
     const nlohmann::json doc = read_json(out);
@@ -72,7 +109,7 @@ TEST(CalibrateReplayCli, RunFitReplayValidate) {
     const double measured = c.at("measured").at("step_time_s").get<double>();
     EXPECT_GT(measured, 0.0);
     const nlohmann::json t = read_json(timeline);
-    EXPECT_EQ(t.at("samples_s").size(), 3u);
+    EXPECT_EQ(t.at("samples_s").size(), 5u);
     EXPECT_EQ(t.at("stages").size(), std::string(p.name) == "pp2" ? 2u : 1u);
     for (const auto& s : t["stages"]) {
       EXPECT_GT(s.at("gemm_s").get<double>(), 0.0);
@@ -84,10 +121,20 @@ TEST(CalibrateReplayCli, RunFitReplayValidate) {
   const fs::path all = temp("replay-loop.cases.json");
   std::ofstream(all) << nlohmann::json{{"cases", cases}}.dump(2);
 
-  // Exit 1 when a case is outside its tolerance: allowed here (see the header comment).
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  const std::optional<double> busy_end = machine_busy_s();
+  const double others = busy_start && busy_end
+                            ? (*busy_end - *busy_start - (own_cpu_s() - own_start)) / (wall_s * static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN)))
+                            : 0.0;
+  std::cout << "other processes used " << 100 * others << " % of the CPUs during the loop\n";
+
   const CommandResult table = run_clustersim({"validate", all.string()});
-  ASSERT_TRUE(table.exit_code == 0 || table.exit_code == 1) << table.err;
   std::cout << table.out;
+  if (others > kBusyShare) {
+    GTEST_SKIP() << "other processes used " << 100 * others << " % of the CPUs during the loop (more than "
+                 << 100 * kBusyShare << " %): the measured steps are theirs as much as ours; table above";
+  }
+  EXPECT_EQ(table.exit_code, 0) << "a case is outside its tolerance\n" << table.out << table.err;
   const CommandResult json = run_clustersim({"validate", all.string(), "--format", "json"});
   ASSERT_TRUE(json.exit_code == 0 || json.exit_code == 1) << json.err;
   const nlohmann::json v = nlohmann::json::parse(json.out);
@@ -99,6 +146,7 @@ TEST(CalibrateReplayCli, RunFitReplayValidate) {
     EXPECT_TRUE(std::isfinite(row.at("error").get<double>()));
     std::cout << row.at("id").get<std::string>() << ": predicted vs measured error "
               << 100 * row.at("error").get<double>() << " %, within 20 %: " << row.at("within_tolerance") << '\n';
+    EXPECT_TRUE(row.at("within_tolerance").get<bool>()) << row.dump();
   }
 }
 

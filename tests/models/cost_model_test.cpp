@@ -46,6 +46,18 @@ Profile test_profile() {
   return p;
 }
 
+// A CPU core's GEMM fit (calibrate fit_gemm_cpu): one thread, a 1 x 1 tile, 50 GFLOP/s plus
+// packing A + B + C at 30 GB/s; no memory term.
+Fit cpu_gemm_fit() {
+  GemmFitParameters q(2e-6, 50e9, 0.0, 1e15, 1);
+  q.tile = GemmTile{1, 1, 1};
+  q.packing_bytes_per_s = 30e9;
+  Fit g;
+  g.id = "gemm/fp32";
+  g.model = GemmFit{Dtype::kFp32, q};
+  return g;
+}
+
 TEST(CostModel, ExactCollectiveFitIsUsedAsIs) {
   CostModel cm(test_profile(), "test.json", eight_gpu_nodes());
   PricedOp p = cm.collective(CollectiveKind::kAllReduce, 1 << 28, 8, 1);
@@ -91,6 +103,37 @@ TEST(CostModel, GemmOutsideTheFittedRangeIsFlagged) {
   EXPECT_DOUBLE_EQ(fp16.seconds, cm.gemm({4096, 4096, 4096, 1}, Dtype::kBf16).seconds);
 }
 
+TEST(CostModel, CpuGemmIsFlopsOverTheRatePlusPacking) {
+  Profile p = test_profile();
+  p.fits.push_back(cpu_gemm_fit());
+  CostModel cm(p, "test.json", eight_gpu_nodes());
+  // fp32: A + B + C of m x n x k are 4 (m k + k n + m n) bytes; no tile quantisation (65 rows
+  // cost 65 / 64 of 64 rows' FLOPs).
+  auto t = [](double m, double n, double k) { return 2e-6 + 2 * m * n * k / 50e9 + 4 * (m * k + k * n + m * n) / 30e9; };
+  EXPECT_NEAR(cm.gemm({256, 8192, 256, 1}, Dtype::kFp32).seconds, t(256, 8192, 256), 1e-12);
+  EXPECT_NEAR(cm.gemm({16, 3584, 4096, 1}, Dtype::kFp32).seconds, t(16, 3584, 4096), 1e-12);
+  EXPECT_NEAR(cm.gemm({65, 256, 256, 1}, Dtype::kFp32).seconds, t(65, 256, 256), 1e-15);
+}
+
+TEST(ProfileJson, CpuGemmTileNeedsBothSidesAndPackingIsPositive) {
+  Profile p = test_profile();
+  p.fits.push_back(cpu_gemm_fit());
+  nlohmann::json j = profile_to_json(p);
+  j["fits"][3]["parameters"]["packing_bytes_per_s"] = -1.0;
+  j["fits"][3]["parameters"].erase("tile_n");
+  const std::string path = ::testing::TempDir() + "/profile_cpu_gemm.json";
+  std::ofstream(path) << j.dump(2);
+  try {
+    load_profile(path);
+    FAIL() << "expected an error";
+  } catch (const InputErrors& e) {
+    ASSERT_EQ(e.errors().size(), 2u);
+    EXPECT_EQ(e.errors()[0].pointer, "/fits/3/parameters/tile_n");
+    EXPECT_EQ(e.errors()[1].pointer, "/fits/3/parameters/packing_bytes_per_s");
+  }
+  std::remove(path.c_str());
+}
+
 TEST(CostModel, AMissingFitIsAnInputErrorNamingTheProfile) {
   CostModel cm(test_profile(), "test.json", eight_gpu_nodes());
   try {
@@ -106,6 +149,7 @@ TEST(CostModel, AMissingFitIsAnInputErrorNamingTheProfile) {
 
 TEST(ProfileJson, WhatIsWrittenReadsBackIdentically) {
   Profile p = test_profile();
+  p.fits.push_back(cpu_gemm_fit());
   RecordSource s;
   s.id = "src";
   s.kind = "literature";
