@@ -42,6 +42,9 @@ double ring_steps(CollectiveKind kind, int n) {
 // Prefer measured fits over roofline defaults.
 int preference(const Fit& f) { return f.origin == FitOrigin::kFitted ? 0 : 1; }
 
+// Points a fit needs before `calibrate report` calls it ok (docs/profiles.md, "Adding a GPU").
+constexpr std::int64_t kEnoughPoints = 6;
+
 }  // namespace
 
 CostModel::CostModel(Profile profile, std::string profile_file, const ClusterSpec& cluster)
@@ -54,8 +57,9 @@ void CostModel::missing(const std::string& what, const std::string& hint) const 
 }
 
 PricedOp CostModel::gemm(const GemmShapeDims& shape, Dtype dtype) const {
-  // Measured before roofline; the same dtype before its sibling (FP16 and BF16 run on the same
-  // tensor cores at the same rate).
+  // Measured before roofline; a fit of enough points before one of a few (a single best-shape
+  // figure fits only an SM rate); then the same dtype before its sibling (FP16 and BF16 run on
+  // the same tensor cores at the same rate).
   const Fit* best = nullptr;
   int best_score = std::numeric_limits<int>::max();
   for (const auto& f : profile_.fits) {
@@ -65,7 +69,8 @@ PricedOp CostModel::gemm(const GemmShapeDims& shape, Dtype dtype) const {
     bool sibling = (dtype == Dtype::kBf16 && g->dtype == Dtype::kFp16) ||
                    (dtype == Dtype::kFp16 && g->dtype == Dtype::kBf16);
     if (!same && !sibling) continue;
-    int score = 10 * preference(f) + (same ? 0 : 1);
+    bool few = f.origin == FitOrigin::kFitted && f.error.points < kEnoughPoints;
+    int score = 100 * preference(f) + 10 * (few ? 1 : 0) + (same ? 0 : 1);
     if (score < best_score) {
       best_score = score;
       best = &f;

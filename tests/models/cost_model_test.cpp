@@ -103,6 +103,30 @@ TEST(CostModel, GemmOutsideTheFittedRangeIsFlagged) {
   EXPECT_DOUBLE_EQ(fp16.seconds, cm.gemm({4096, 4096, 4096, 1}, Dtype::kBf16).seconds);
 }
 
+// A one-point BF16 fit (a best-shape maximum: SM rate only) yields to a measured FP16 fit of
+// enough points; with enough points on both sides the same dtype wins again.
+TEST(CostModel, SixteenBitGemmPrefersTheSiblingFitOfEnoughPoints) {
+  Profile p = test_profile();
+  p.fits[2].error.points = 1;
+  Fit f;
+  f.id = "gemm/fp16";
+  f.model = GemmFit{Dtype::kFp16, {5e-6, 5e12, 2e-6, 3e12, 132}};
+  f.ranges = {{"m", {64, 4096}}, {"n", {1024, 65536}}, {"k", {1024, 32768}}};
+  f.error.points = 96;
+  p.fits.push_back(f);
+  const CostModel weak_bf16(p, "test.json", eight_gpu_nodes());
+  const PricedOp bf16 = weak_bf16.gemm({4096, 4096, 4096, 1}, Dtype::kBf16);
+  EXPECT_EQ(bf16.basis, "gemm/fp16 (used for bf16)");
+  EXPECT_TRUE(bf16.extrapolated);
+  EXPECT_DOUBLE_EQ(bf16.seconds, weak_bf16.gemm({4096, 4096, 4096, 1}, Dtype::kFp16).seconds);
+  EXPECT_EQ(weak_bf16.gemm({4096, 4096, 4096, 1}, Dtype::kFp16).basis, "gemm/fp16");
+
+  p.fits[2].error.points = 6;
+  const CostModel both(p, "test.json", eight_gpu_nodes());
+  EXPECT_EQ(both.gemm({4096, 4096, 4096, 1}, Dtype::kBf16).basis, "gemm/bf16");
+  EXPECT_EQ(both.gemm({4096, 4096, 4096, 1}, Dtype::kFp16).basis, "gemm/fp16");
+}
+
 TEST(CostModel, CpuGemmIsFlopsOverTheRatePlusPacking) {
   Profile p = test_profile();
   p.fits.push_back(cpu_gemm_fit());
