@@ -46,6 +46,7 @@ class CpuBackend final : public Backend {
       case Suite::kMoe: return measure_cpu_moe(std::get<MoeCase>(c.shape), options_);
       case Suite::kAttention:
         return {measure_cpu_attention(std::get<AttentionCase>(c.shape), options_)};
+      case Suite::kMemory: return {measure_cpu_memory(std::get<MemoryCase>(c.shape), options_)};
     }
     return {};
   }

@@ -20,6 +20,7 @@ MeasurementRecord measure_cpu_collective(const CollectiveCase& c, const BackendO
 MeasurementRecord measure_cpu_overlap(const OverlapCase& c, const BackendOptions& o);
 std::vector<MeasurementRecord> measure_cpu_moe(const MoeCase& c, const BackendOptions& o);
 MeasurementRecord measure_cpu_attention(const AttentionCase& c, const BackendOptions& o);
+MeasurementRecord measure_cpu_memory(const MemoryCase& c, const BackendOptions& o);
 
 // Rank threads the GEMM suite runs side by side: the hardware threads, at most 8 (the most
 // ranks calibrate replay runs).

@@ -6,6 +6,7 @@
 #include "cuda_device.hpp"
 #include "device_info.hpp"
 #include "gemm_run.hpp"
+#include "memory_copy.hpp"
 #include "moe_layer.hpp"
 #include "nccl_collective.hpp"
 #include "routing_generator.hpp"
@@ -32,7 +33,7 @@ class CudaBackend final : public Backend {
   SweepScale scale() const override { return SweepScale::kGpu; }
   bool supports(Suite suite) const override {
     return suite == Suite::kGemm || suite == Suite::kCollectives || suite == Suite::kOverlap ||
-           suite == Suite::kMoe || suite == Suite::kAttention;
+           suite == Suite::kMoe || suite == Suite::kAttention || suite == Suite::kMemory;
   }
 
   RecordSource source(Suite suite) const override {
@@ -64,6 +65,16 @@ class CudaBackend final : public Backend {
 
   std::vector<MeasurementRecord> measure(const SweepCase& c) override {
     MeasurementRecord record;
+    if (const auto* m = std::get_if<MemoryCase>(&c.shape)) {
+      const kernels::KernelRun run = kernels::run_memory_copy({m->bytes}, timing_);
+      record.samples_s = run.samples_s;
+      MemoryRecord r;
+      r.kernel = m->kernel;
+      r.bytes = run.attributes.at("bytes");
+      record.shape = r;
+      record.label = "timer=" + run.timer;
+      return {record};
+    }
     if (const auto* g = std::get_if<GemmCase>(&c.shape)) {
       const kernels::KernelRun run = kernels::run_gemm({g->m, g->n, g->k, gemm_dtype(g->dtype)}, timing_);
       record.samples_s = run.samples_s;

@@ -12,7 +12,7 @@
 
 namespace clustersim::calibrate {
 
-enum class Suite { kGemm, kCollectives, kOverlap, kMoe, kAttention };
+enum class Suite { kGemm, kCollectives, kOverlap, kMoe, kAttention, kMemory };
 std::string_view to_string(Suite suite);  // "gemm", "collectives", ...
 // "gemm", ..., or "all" (every suite in the order above). Throws std::invalid_argument.
 std::vector<Suite> suites_from_string(std::string_view name);
@@ -64,10 +64,17 @@ struct AttentionCase {
   std::string dtype = "bf16";
 };
 
+// A STREAM-style copy: `bytes` read plus written (half of each), the convention of memory
+// records and of the lowering's memory-bound operations.
+struct MemoryCase {
+  std::string kernel = "copy";
+  std::int64_t bytes = 0;
+};
+
 struct SweepCase {
   Suite suite = Suite::kGemm;
   std::string label;  // unique in a sweep; records carry it, and --resume skips what has one
-  std::variant<GemmCase, CollectiveCase, OverlapCase, MoeCase, AttentionCase> shape;
+  std::variant<GemmCase, CollectiveCase, OverlapCase, MoeCase, AttentionCase, MemoryCase> shape;
 };
 
 // What a sweep is sized for: full shapes for GPUs, small ones that finish in seconds on CPU.

@@ -15,19 +15,20 @@ std::string_view to_string(Suite suite) {
     case Suite::kOverlap: return "overlap";
     case Suite::kMoe: return "moe";
     case Suite::kAttention: return "attention";
+    case Suite::kMemory: return "memory";
   }
   return "unknown";
 }
 
 std::vector<Suite> suites_from_string(std::string_view name) {
   const std::vector<Suite> all = {Suite::kGemm, Suite::kCollectives, Suite::kOverlap, Suite::kMoe,
-                                  Suite::kAttention};
+                                  Suite::kAttention, Suite::kMemory};
   if (name == "all") return all;
   for (Suite s : all) {
     if (to_string(s) == name) return {s};
   }
   throw std::invalid_argument("unknown suite '" + std::string(name) +
-                              "': expected gemm, collectives, overlap, moe, attention or all");
+                              "': expected gemm, collectives, overlap, moe, attention, memory or all");
 }
 
 std::vector<SweepCase> build_sweep(const std::vector<Suite>& suites, const SweepOptions& options) {
@@ -40,6 +41,7 @@ std::vector<SweepCase> build_sweep(const std::vector<Suite>& suites, const Sweep
       case Suite::kOverlap: part = overlap_sweep(options); break;
       case Suite::kMoe: part = moe_sweep(options); break;
       case Suite::kAttention: part = attention_sweep(options); break;
+      case Suite::kMemory: part = memory_sweep(options); break;
     }
     cases.insert(cases.end(), part.begin(), part.end());
   }

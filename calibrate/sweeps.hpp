@@ -1,6 +1,6 @@
 #pragma once
 // Sweep definitions, one file per suite (gemm_sweep.cpp, collective_sweep.cpp,
-// overlap_sweep.cpp, moe_sweep.cpp, attention_sweep.cpp). Shapes come from model presets
+// overlap_sweep.cpp, moe_sweep.cpp, attention_sweep.cpp, memory_sweep.cpp). Shapes come from model presets
 // (models/: ModelSpec and layer_shapes) at the requested tensor-parallel sizes, plus ramps
 // that expose tile and wave quantisation. Pure C++; labels are unique and deterministic.
 #include <vector>
@@ -15,6 +15,7 @@ std::vector<SweepCase> collective_sweep(const SweepOptions& options);
 std::vector<SweepCase> overlap_sweep(const SweepOptions& options);
 std::vector<SweepCase> moe_sweep(const SweepOptions& options);
 std::vector<SweepCase> attention_sweep(const SweepOptions& options);
+std::vector<SweepCase> memory_sweep(const SweepOptions& options);
 
 // The suites' sweeps concatenated, in the order given. Throws std::invalid_argument when two
 // cases share a label.

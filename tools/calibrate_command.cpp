@@ -294,7 +294,7 @@ void register_calibrate_command(CLI::App& app) {
       "  clustersim calibrate fit cpu.records.json -o cpu-profile.json");
   runc->add_option("--backend", run->backend, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
-  runc->add_option("--suite", run->suite, "gemm, collectives, overlap, moe, attention or all");
+  runc->add_option("--suite", run->suite, "gemm, collectives, overlap, moe, attention, memory or all");
   runc->add_option("--gpus", run->gpus,
                    "Ranks for collectives, overlap (TP) and MoE (EP) (default: 8 cuda, 2 cpu)")
       ->check(CLI::Range(1, 1024));

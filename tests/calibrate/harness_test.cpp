@@ -111,7 +111,7 @@ TEST(Sweeps, GpuAndCpuSweepsHaveUniqueLabelsAndEverySuite) {
     const auto cases = build_sweep(all, o);  // throws on a repeated label
     std::set<Suite> seen;
     for (const auto& c : cases) seen.insert(c.suite);
-    EXPECT_EQ(seen.size(), 5u);
+    EXPECT_EQ(seen.size(), 6u);
   }
   EXPECT_THROW(suites_from_string("gemms"), std::invalid_argument);
 }
@@ -276,6 +276,31 @@ TEST(RecordFileWriter, RefusesToMixMachines) {
   writer.ensure_source(a);
   a.gpu = "A100";
   EXPECT_THROW(writer.ensure_source(a), std::invalid_argument);
+}
+
+// The memory suite copies half the bytes into the other half on every rank thread; the record
+// keeps the read-plus-written convention, and the profile builder turns the records into the
+// "memory" fit that prices memory-bound operations.
+TEST(CpuBackend, MemorySuiteMeasuresCopiesThatFitABandwidth) {
+  SweepOptions o;
+  o.scale = SweepScale::kCpu;
+  const auto cases = memory_sweep(o);
+  ASSERT_GE(cases.size(), 3u);
+  const auto backend = make_cpu_backend({1, 1, 3});
+  std::vector<MeasurementRecord> records;
+  for (const auto& c : cases) {
+    MeasurementRecord r = backend->measure(c).at(0);
+    EXPECT_DOUBLE_EQ(std::get<MemoryRecord>(r.shape).bytes, static_cast<double>(std::get<MemoryCase>(c.shape).bytes));
+    ASSERT_EQ(r.samples_s.size(), 3u);
+    for (double t : r.samples_s) EXPECT_GT(t, 0.0);
+    records.push_back(r);
+  }
+  // Larger copies take longer.
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  EXPECT_GT(median(records.back().samples_s), median(records.front().samples_s));
 }
 
 TEST(CpuBackend, SourceDescribesThisMachine) {

@@ -16,7 +16,8 @@ TEST(CudaBuild, KernelsAreBuiltWhenNvccWasFound) {
 #if CLUSTERSIM_EXPECT_CUDA_KERNELS
 #if defined(CLUSTERSIM_HAVE_CUDA) && CLUSTERSIM_HAVE_CUDA
   const auto ops = compiled_cuda_operations();
-  for (const char* op : {"gemm", "nccl_collective", "cupti_timer", "tp_overlap", "moe_layer", "attention"}) {
+  for (const char* op :
+       {"gemm", "nccl_collective", "cupti_timer", "tp_overlap", "moe_layer", "attention", "memory_copy"}) {
     EXPECT_NE(std::find(ops.begin(), ops.end(), op), ops.end()) << op;
   }
   const std::string archs = compiled_cuda_architectures();

@@ -1,4 +1,4 @@
-// The CUDA backend's overlap, MoE and attention operations at small shapes: each verifies
+// The CUDA backend's overlap, MoE, attention and memory-copy operations at small shapes: each verifies
 // itself against its CPU reference (it throws when it disagrees) and takes one timed sample.
 // CUDA builds only; skipped without a GPU (overlap and MoE: without two).
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 
 #include "attention.hpp"
 #include "cuda_device.hpp"
+#include "memory_copy.hpp"
 #include "moe_layer.hpp"
 #include "tp_overlap.hpp"
 
@@ -50,6 +51,14 @@ TEST(GpuOperations, AttentionForwardBackwardDecodeMatchReference) {
       EXPECT_EQ(run.samples_s.size(), 1u);
     }
   }
+}
+
+TEST(GpuOperations, MemoryCopyReproducesItsInput) {
+  CLUSTERSIM_NEED_GPUS(1);
+  const KernelRun run = run_memory_copy({std::int64_t{1} << 21}, one_sample());
+  EXPECT_EQ(run.verification_error, 0);
+  EXPECT_EQ(run.samples_s.size(), 1u);
+  EXPECT_EQ(run.attributes.at("bytes"), static_cast<double>(std::int64_t{1} << 21));
 }
 
 TEST(GpuOperations, TensorParallelOverlapMatchesReference) {
