@@ -279,28 +279,20 @@ TEST(RecordFileWriter, RefusesToMixMachines) {
 }
 
 // The memory suite copies half the bytes into the other half on every rank thread; the record
-// keeps the read-plus-written convention, and the profile builder turns the records into the
-// "memory" fit that prices memory-bound operations.
-TEST(CpuBackend, MemorySuiteMeasuresCopiesThatFitABandwidth) {
+// keeps the read-plus-written convention and every timed sample. (How fast is a benchmark's
+// question, not a unit test's: the replay test judges the fitted bandwidth end to end.)
+TEST(CpuBackend, MemorySuiteRecordsEveryCopyWithItsBytes) {
   SweepOptions o;
   o.scale = SweepScale::kCpu;
   const auto cases = memory_sweep(o);
   ASSERT_GE(cases.size(), 3u);
   const auto backend = make_cpu_backend({1, 1, 3});
-  std::vector<MeasurementRecord> records;
   for (const auto& c : cases) {
-    MeasurementRecord r = backend->measure(c).at(0);
+    const MeasurementRecord r = backend->measure(c).at(0);
     EXPECT_DOUBLE_EQ(std::get<MemoryRecord>(r.shape).bytes, static_cast<double>(std::get<MemoryCase>(c.shape).bytes));
     ASSERT_EQ(r.samples_s.size(), 3u);
     for (double t : r.samples_s) EXPECT_GT(t, 0.0);
-    records.push_back(r);
   }
-  // Larger copies take longer.
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  EXPECT_GT(median(records.back().samples_s), median(records.front().samples_s));
 }
 
 TEST(CpuBackend, SourceDescribesThisMachine) {
