@@ -191,7 +191,9 @@ TEST(Lowering, CollectiveBytesMatchHandCounts) {
 namespace clustersim {
 namespace {
 
-TEST(Lowering, Zero3GathersEachLayerAndReducesItsGradientsEveryMicroBatch) {
+// small_gpt on DP 8 with the distributed optimizer sharding as `sharding` does; `per_layer`:
+// the parameters of one layer.
+Workload lower_sharded_dp8(DpSharding sharding, double& per_layer) {
   ModelSpec m = small_gpt();
   ClusterSpec cluster = test_cluster();
   TrainPlan plan;
@@ -199,14 +201,20 @@ TEST(Lowering, Zero3GathersEachLayerAndReducesItsGradientsEveryMicroBatch) {
   plan.global_batch_size = 8;
   plan.seq_length = 1024;
   plan.use_distributed_optimizer = true;
-  plan.data_parallel_sharding_strategy = DpSharding::kOptimGradsParams;
+  plan.data_parallel_sharding_strategy = sharding;
   plan.precision = Precision::kBf16;
   Diagnostics diag;
-  ParallelLayout layout = derive_layout(m, plan, &cluster, 8, diag);  // DP 8
-  Workload w = lower_training(m, plan, layout, cluster);
-  ModelShapes shapes = model_shapes(m);
-  double per_layer = 0;
+  ParallelLayout layout = derive_layout(m, plan, &cluster, 8, diag);
+  per_layer = 0;
+  const ModelShapes shapes = model_shapes(m);
   for (const auto& l : shapes.layers[0].linears) per_layer += static_cast<double>(l.parameters());
+  return lower_training(m, plan, layout, cluster);
+}
+
+TEST(Lowering, Zero3GathersEachLayerAndReducesItsGradientsEveryMicroBatch) {
+  const ModelSpec m = small_gpt();
+  double per_layer = 0;
+  const Workload w = lower_sharded_dp8(DpSharding::kOptimGradsParams, per_layer);
   int gathers = 0, reductions = 0;
   for (const auto* list : {&w.stages[0].forward, &w.stages[0].backward}) {
     for (const auto& op : *list) {
@@ -230,21 +238,9 @@ TEST(Lowering, Zero3GathersEachLayerAndReducesItsGradientsEveryMicroBatch) {
 }
 
 TEST(Lowering, Zero2ReducesEachLayersGradientsEveryMicroBatchAndGathersParametersOncePerStep) {
-  ModelSpec m = small_gpt();
-  ClusterSpec cluster = test_cluster();
-  TrainPlan plan;
-  plan.micro_batch_size = 1;
-  plan.global_batch_size = 8;
-  plan.seq_length = 1024;
-  plan.use_distributed_optimizer = true;
-  plan.data_parallel_sharding_strategy = DpSharding::kOptimGrads;
-  plan.precision = Precision::kBf16;
-  Diagnostics diag;
-  ParallelLayout layout = derive_layout(m, plan, &cluster, 8, diag);  // DP 8
-  Workload w = lower_training(m, plan, layout, cluster);
-  ModelShapes shapes = model_shapes(m);
+  const ModelSpec m = small_gpt();
   double per_layer = 0;
-  for (const auto& l : shapes.layers[0].linears) per_layer += static_cast<double>(l.parameters());
+  const Workload w = lower_sharded_dp8(DpSharding::kOptimGrads, per_layer);
   int gathers = 0, reductions = 0;
   for (const auto* list : {&w.stages[0].forward, &w.stages[0].backward}) {
     for (const auto& op : *list) {
