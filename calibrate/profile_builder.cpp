@@ -146,26 +146,44 @@ class Builder {
   }
 
   // t = t0 + bytes / BW over memory-bound kernels; one figure (a published bandwidth) gives
-  // BW alone.
+  // BW alone. A sweep over sizes (the harness's memory suite) is fitted piecewise, as
+  // collectives are: a CPU copies several times faster in cache than beyond it, which one
+  // line cannot follow. The bandwidth of the largest sizes prices GEMMs' memory term.
   void fit_memory() {
     if (memory_.empty()) return;
-    std::vector<LinearPoint> points;
     Fit fit;
+    fit.id = "memory";
     std::map<double, int> sizes;
     for (std::size_t i : memory_) sizes[shape<MemoryRecord>(i).bytes]++;
-    const bool with_launch = sizes.size() >= 2;
     for (std::size_t i : memory_) {
-      double bytes = shape<MemoryRecord>(i).bytes;
-      points.push_back({with_launch ? std::vector<double>{1.0, bytes} : std::vector<double>{bytes}, time(i)});
-      widen(fit.ranges, "bytes", bytes);
+      widen(fit.ranges, "bytes", shape<MemoryRecord>(i).bytes);
       fit.records.push_back(i);
     }
-    LinearCostFit lin = fit_linear_cost(points);
-    double per_byte = lin.coefficients.back();
-    fit.id = "memory";
-    fit.model = MemoryFit{with_launch ? lin.coefficients[0] : 0.0, per_byte};
-    fit.error = lin.error;
+    MemoryFit m;
+    if (sizes.size() >= 2 * static_cast<std::size_t>(kMinPointsPerSegment)) {
+      std::vector<SizeTimePoint> points;
+      for (std::size_t i : memory_) points.push_back({shape<MemoryRecord>(i).bytes, time(i)});
+      AlphaBetaFit ab = fit_piecewise_alpha_beta(points);
+      m.segments = ab.segments;
+      fit.error = ab.error;
+      if (!ab.excluded.empty()) {
+        fit.note = fmt::format("{} point(s) more than {}x slower than a larger copy left out", ab.excluded.size(),
+                               kNonMonotoneFactor);
+      }
+    } else {
+      const bool with_launch = sizes.size() >= 2;
+      std::vector<LinearPoint> points;
+      for (std::size_t i : memory_) {
+        const double bytes = shape<MemoryRecord>(i).bytes;
+        points.push_back({with_launch ? std::vector<double>{1.0, bytes} : std::vector<double>{bytes}, time(i)});
+      }
+      LinearCostFit lin = fit_linear_cost(points);
+      m.segments = {{0.0, with_launch ? lin.coefficients[0] : 0.0, lin.coefficients.back()}};
+      fit.error = lin.error;
+    }
+    const double per_byte = m.segments.back().seconds_per_byte;
     if (per_byte > 0) memory_bandwidth_ = 1.0 / per_byte;
+    fit.model = std::move(m);
     add(std::move(fit));
   }
 
@@ -429,7 +447,7 @@ void Builder::add_roofline_defaults(const ClusterSpec& c) {
         fmt::format("{} dense 16-bit peak {:.4g} FLOP/s", c.name, *peak16)));
   }
   if (!has([](const Fit& f) { return std::holds_alternative<MemoryFit>(f.model); })) {
-    profile_.fits.push_back(roofline_fit("memory", MemoryFit{0.0, 1.0 / c.gpu.hbm_bandwidth_bytes_per_s},
+    profile_.fits.push_back(roofline_fit("memory", MemoryFit{{{0.0, 0.0, 1.0 / c.gpu.hbm_bandwidth_bytes_per_s}}},
                                          fmt::format("{} HBM {:.4g} B/s", c.name, c.gpu.hbm_bandwidth_bytes_per_s)));
   }
   if (!has([](const Fit& f) { return std::holds_alternative<DecodeAttentionFit>(f.model); })) {

@@ -257,7 +257,7 @@ PricedOp CostModel::memory_bound(double bytes) const {
   }
   if (!best) missing("memory-bound kernels", "measure a copy kernel, or refit with --cluster");
   const auto& m = std::get<MemoryFit>(best->model);
-  return priced(*best, m.launch_s + bytes * m.seconds_per_byte, outside(*best, "bytes", bytes));
+  return priced(*best, alpha_beta_time_s(m.segments, bytes), outside(*best, "bytes", bytes));
 }
 
 const Fit* CostModel::serve_iteration(const std::string& model, std::int64_t tensor_parallel_size, ServePhase phase,

@@ -76,10 +76,11 @@ struct OverlapFit {
   std::vector<double> coefficients;
 };
 
-// Memory-bound kernels (elementwise, norms, copies): t = launch_s + bytes * seconds_per_byte.
+// Memory-bound kernels (elementwise, norms, copies): t = alpha + bytes / beta, one segment per
+// regime the measurements show (on a CPU: in cache, beyond it). One segment from 0 is the
+// plain line t = launch_s + bytes * seconds_per_byte (how profiles write it).
 struct MemoryFit {
-  double launch_s = 0;
-  double seconds_per_byte = 0;
+  std::vector<AlphaBetaSegment> segments;
 };
 
 // A whole serving iteration of one model at one tensor-parallel degree (serve_iteration

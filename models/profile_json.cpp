@@ -13,19 +13,22 @@ namespace {
 
 constexpr double kMaxSeconds = 1e6;
 
+nlohmann::json size_segments_json(const std::vector<AlphaBetaSegment>& segments) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& s : segments) {
+    out.push_back({{"min_size_bytes", s.min_size_bytes}, {"latency_s", s.latency_s},
+                   {"seconds_per_byte", s.seconds_per_byte}});
+  }
+  return out;
+}
+
 struct FitWriter {
   nlohmann::json& key;
   nlohmann::json& parameters;
   void operator()(const CollectiveFit& f) const {
     key = {{"op", to_string(f.kind)}, {"algorithm", f.algorithm}, {"ranks", f.ranks},
            {"nodes", f.nodes}};
-    nlohmann::json segments = nlohmann::json::array();
-    for (const auto& s : f.segments) {
-      segments.push_back({{"min_size_bytes", s.min_size_bytes},
-                          {"latency_s", s.latency_s},
-                          {"seconds_per_byte", s.seconds_per_byte}});
-    }
-    parameters = {{"segments", segments}};
+    parameters = {{"segments", size_segments_json(f.segments)}};
   }
   void operator()(const GemmFit& f) const {
     key = {{"dtype", to_string(f.dtype)}};
@@ -65,7 +68,11 @@ struct FitWriter {
   }
   void operator()(const MemoryFit& f) const {
     key = nlohmann::json::object();
-    parameters = {{"launch_s", f.launch_s}, {"seconds_per_byte", f.seconds_per_byte}};
+    if (f.segments.size() == 1 && f.segments[0].min_size_bytes == 0) {
+      parameters = {{"launch_s", f.segments[0].latency_s}, {"seconds_per_byte", f.segments[0].seconds_per_byte}};
+    } else {
+      parameters = {{"segments", size_segments_json(f.segments)}};
+    }
   }
   void operator()(const ServeIterationFit& f) const {
     key = {{"model", f.model}, {"tensor_parallel_size", f.tensor_parallel_size}, {"phase", to_string(f.phase)},
@@ -228,9 +235,13 @@ FitModel read_model(const std::string& name, JsonObjectReader& key, JsonObjectRe
   }
   if (name == "serve_iteration_linear") return read_serve_iteration(key, p);
   if (name == "memory_linear") {
+    // Either one line (launch_s, seconds_per_byte) or segments by size.
     MemoryFit f;
-    f.launch_s = seconds(p, "launch_s");
-    f.seconds_per_byte = p.required_positive_number("seconds_per_byte").value_or(1);
+    if (p.has("segments")) {
+      f.segments = read_segments(p);
+    } else {
+      f.segments = {{0.0, seconds(p, "launch_s"), p.required_positive_number("seconds_per_byte").value_or(1)}};
+    }
     return f;
   }
   if (name == "all_to_all_linear") {

@@ -2,11 +2,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 
 #include "alpha_beta_fitter.hpp"
 #include "gemm_fitter.hpp"
 #include "linear_cost_fitter.hpp"
 #include "measurement_record.hpp"
+#include "profile_builder.hpp"
+#include "profile_json.hpp"
 #include "serve_iteration_fitter.hpp"
 
 namespace clustersim::calibrate {
@@ -69,6 +72,45 @@ TEST(AlphaBetaFit, ErrorsAreRelativeAndLeaveOneOutRefits) {
   EXPECT_NEAR(fit.error.mape, 0.05, 0.01);
   ASSERT_TRUE(fit.error.loo_mape.has_value());
   EXPECT_GE(*fit.error.loo_mape, fit.error.mape);
+}
+
+// A copy sweep across a cache boundary (fast up to 4 MiB, then DRAM) is fitted piecewise, and
+// the profile writes and reads the segments back; one published figure stays a single line.
+TEST(MemoryFit, CacheAndMemoryRegimesAreSeparateSegments) {
+  RecordSet set;
+  RecordSource source;
+  source.id = "copy-sweep";
+  source.gpu = "cpu: test";
+  source.kind = "harness";
+  source.statistic = "sample";
+  set.sources.push_back(source);
+  auto add = [&](double bytes, double seconds) {
+    MeasurementRecord r;
+    r.source = source.id;
+    r.shape = MemoryRecord{"copy", bytes};
+    r.samples_s = {seconds};
+    set.records.push_back(r);
+  };
+  for (double bytes = 262144; bytes <= 268435456; bytes *= 2) {
+    add(bytes, bytes <= 4194304 ? 1e-6 + bytes / 80e9 : 5e-6 + bytes / 20e9);
+  }
+  const Profile profile = build_profile(set, {"copies", "", std::nullopt, "test"});
+  const Fit* memory = nullptr;
+  for (const auto& f : profile.fits) memory = f.id == "memory" ? &f : memory;
+  ASSERT_NE(memory, nullptr);
+  const auto& m = std::get<MemoryFit>(memory->model);
+  ASSERT_EQ(m.segments.size(), 2u);
+  EXPECT_NEAR(m.segments[0].seconds_per_byte, 1 / 80e9, 1e-15);
+  EXPECT_NEAR(m.segments[1].seconds_per_byte, 1 / 20e9, 1e-15);
+  EXPECT_LT(memory->error.mape, 1e-6);
+  const std::string path = ::testing::TempDir() + "/memory-fit-round-trip.json";
+  std::ofstream(path) << profile_to_json(profile).dump(1);
+  const Profile back = load_profile(path);
+  for (const auto& f : back.fits) {
+    if (f.id == "memory") {
+      EXPECT_EQ(std::get<MemoryFit>(f.model).segments.size(), 2u);
+    }
+  }
 }
 
 TEST(BusBandwidth, FactorsFollowNcclTestsConventions) {

@@ -42,7 +42,7 @@ Profile memory_only_profile() {
     f.model = std::move(m);
     return f;
   };
-  p.fits.push_back(fit("memory", MemoryFit{0.0, 1e-9}));
+  p.fits.push_back(fit("memory", MemoryFit{{{0.0, 0.0, 1e-9}}}));
   p.fits.push_back(fit("all_reduce", CollectiveFit{CollectiveKind::kAllReduce, "any", 8, 1, {{1, 0.0, 0.0}}}));
   p.fits.push_back(fit("all_reduce_net", CollectiveFit{CollectiveKind::kAllReduce, "any", 2, 2, {{1, 0.0, 0.0}}}));
   return p;
