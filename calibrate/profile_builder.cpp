@@ -455,7 +455,27 @@ void Builder::add_roofline_defaults(const ClusterSpec& c) {
                                          DecodeAttentionFit{0.0, 1.0 / c.gpu.hbm_bandwidth_bytes_per_s},
                                          fmt::format("{} HBM {:.4g} B/s", c.name, c.gpu.hbm_bandwidth_bytes_per_s)));
   }
-  // Ring collectives: per step one link latency; busbw = link bandwidth.
+  // Ring collectives: per step one link latency; busbw = link bandwidth. A step across the
+  // network also pays NCCL's software latency per step (proxy, protocol), which a measured
+  // collective inside a node shows as its small-message time over its ring steps; the NIC's
+  // hardware latency alone would make small cross-node collectives several times too fast.
+  double software_step_s = 0;
+  const Fit* software_from = nullptr;
+  for (const auto& f : profile_.fits) {
+    const auto* cf = std::get_if<CollectiveFit>(&f.model);
+    if (!cf || f.origin != FitOrigin::kFitted || cf->nodes != 1 || cf->ranks < 2 || cf->segments.empty()) continue;
+    const double steps = (cf->kind == CollectiveKind::kAllReduce ? 2.0 : 1.0) * (cf->ranks - 1);
+    const double per_step = cf->segments.front().latency_s / steps;
+    if (!software_from || cf->kind == CollectiveKind::kAllReduce) {
+      software_step_s = per_step;
+      software_from = &f;
+      if (cf->kind == CollectiveKind::kAllReduce) break;
+    }
+  }
+  const std::string software_note =
+      software_from ? fmt::format(" (NIC {:.3g} s + {:.3g} s of per-step software latency from the measured {})",
+                                  c.node.nic_latency_s, software_step_s, software_from->id)
+                    : std::string();
   const int gpn = static_cast<int>(c.node.gpus_per_node);
   for (CollectiveKind kind : {CollectiveKind::kAllReduce, CollectiveKind::kAllGather,
                               CollectiveKind::kReduceScatter, CollectiveKind::kAllToAll}) {
@@ -465,7 +485,8 @@ void Builder::add_roofline_defaults(const ClusterSpec& c) {
       const char* what;
     };
     for (const Scope& s : {Scope{gpn, 1, c.node.nvlink_latency_s, c.node.nvlink_bandwidth_bytes_per_s, "NVLink"},
-                           Scope{2, 2, c.node.nic_latency_s, c.node.nic_bandwidth_bytes_per_s, "NIC"}}) {
+                           Scope{2, 2, c.node.nic_latency_s + software_step_s, c.node.nic_bandwidth_bytes_per_s,
+                                 "NIC"}}) {
       // Only for a scope nothing was measured in: the cost model derives other collectives
       // and group sizes from a measured one by ring scaling.
       if (has([&](const Fit& f) {
@@ -479,7 +500,8 @@ void Builder::add_roofline_defaults(const ClusterSpec& c) {
       profile_.fits.push_back(roofline_fit(
           fmt::format("{}/ring/{}x{}", to_string(kind), s.ranks, s.nodes),
           CollectiveFit{kind, "ring", s.ranks, s.nodes, {{0.0, steps * s.latency_s, factor / s.bandwidth}}},
-          fmt::format("ring over {} at {:.4g} B/s, {:.3g} s per step", s.what, s.bandwidth, s.latency_s)));
+          fmt::format("ring over {} at {:.4g} B/s, {:.3g} s per step{}", s.what, s.bandwidth, s.latency_s,
+                      s.nodes > 1 ? software_note : std::string())));
     }
   }
 }
