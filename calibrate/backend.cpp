@@ -13,6 +13,23 @@ extern char** environ;
 
 namespace clustersim::calibrate {
 
+AttentionRecord attention_record_of(const AttentionCase& c, Dtype fallback, std::string implementation) {
+  AttentionRecord a;
+  a.pass = c.pass == "backward" ? AttentionPass::kBackward
+           : c.pass == "decode" ? AttentionPass::kDecode
+                                : AttentionPass::kForward;
+  a.batch = c.batch;
+  a.heads = c.heads;
+  a.kv_heads = c.kv_heads;
+  a.seq_q = c.seq_q;
+  a.seq_kv = c.seq_kv;
+  a.head_dim = c.head_dim;
+  a.causal = c.causal;
+  a.dtype = dtype_from_string(c.dtype).value_or(fallback);
+  a.implementation = std::move(implementation);
+  return a;
+}
+
 void BackendRegistry::add(const std::string& name, BackendFactory factory) {
   factories_[name] = std::move(factory);
 }

@@ -57,6 +57,10 @@ class BackendRegistry {
 
 void register_builtin_backends(BackendRegistry& registry);
 
+// The record shape of an attention case as a backend measured it; `fallback` is the dtype when
+// the case's name is not one (each backend's native one).
+AttentionRecord attention_record_of(const AttentionCase& c, Dtype fallback, std::string implementation);
+
 // Provenance shared by backends: NCCL_* and CUDA_* variables of this process's environment,
 // sorted; the date (UTC, ISO 8601); the CPU model from /proc/cpuinfo ("unknown" without it).
 std::map<std::string, std::string> nccl_cuda_environment();

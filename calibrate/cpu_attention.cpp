@@ -10,12 +10,6 @@ namespace clustersim::calibrate {
 
 namespace {
 
-AttentionPass pass_of(const std::string& pass) {
-  if (pass == "backward") return AttentionPass::kBackward;
-  if (pass == "decode") return AttentionPass::kDecode;
-  return AttentionPass::kForward;
-}
-
 std::vector<double> time_decode(const AttentionCase& c, const BackendOptions& o) {
   kernels::PagedKvCache cache;
   cache.page_size = c.page_size;
@@ -69,18 +63,7 @@ MeasurementRecord measure_cpu_attention(const AttentionCase& c, const BackendOpt
       });
     }
   }
-  AttentionRecord a;
-  a.pass = pass_of(c.pass);
-  a.batch = c.batch;
-  a.heads = c.heads;
-  a.kv_heads = c.kv_heads;
-  a.seq_q = c.seq_q;
-  a.seq_kv = c.seq_kv;
-  a.head_dim = c.head_dim;
-  a.causal = c.causal;
-  a.dtype = dtype_from_string(c.dtype).value_or(Dtype::kFp32);
-  a.implementation = "cpu_reference";
-  record.shape = a;
+  record.shape = attention_record_of(c, Dtype::kFp32, "cpu_reference");
   return record;
 }
 
