@@ -4,6 +4,7 @@
 // back and sums each token's choices with its routing weights.
 #include <Eigen/Dense>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
@@ -175,15 +176,6 @@ class ThreadMoeLayer {
   std::vector<MoeRank> rank_;
 };
 
-std::string join(const std::vector<std::int64_t>& values) {
-  std::string out;
-  for (std::int64_t v : values) {
-    if (!out.empty()) out += ',';
-    out += std::to_string(v);
-  }
-  return out;
-}
-
 }  // namespace
 
 std::vector<float> run_thread_moe_layer(const kernels::MoeRouting& routing, int ranks,
@@ -237,7 +229,7 @@ std::vector<MeasurementRecord> measure_cpu_moe(const MoeCase& c, const BackendOp
     r.shape = a;
     r.samples_s = phase == MoePhase::kDispatch ? dispatch_s : combine_s;
     // The label keeps what the record format has no field for: tokens per expert.
-    r.label = fmt::format("{} tokens_per_expert={}", to_string(phase), join(plan.tokens_per_expert));
+    r.label = fmt::format("{} tokens_per_expert={}", to_string(phase), fmt::join(plan.tokens_per_expert, ","));
     records.push_back(std::move(r));
   }
   return records;

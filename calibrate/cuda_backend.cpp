@@ -1,6 +1,7 @@
 #include "cuda_backend.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "attention.hpp"
 #include "cuda_device.hpp"
@@ -150,9 +151,8 @@ class CudaBackend final : public Backend {
         r.shape = a;
         r.samples_s = run->samples_s;
         // As the CPU backend: the label keeps tokens per expert (no record field for them).
-        std::string counts;
-        for (std::int64_t t : run->tokens_per_expert) counts += (counts.empty() ? "" : ",") + std::to_string(t);
-        r.label = fmt::format("{} tokens_per_expert={} timer={}", to_string(phase), counts, run->timer);
+        r.label = fmt::format("{} tokens_per_expert={} timer={}", to_string(phase),
+                              fmt::join(run->tokens_per_expert, ","), run->timer);
         records.push_back(std::move(r));
       }
       return records;
@@ -171,21 +171,8 @@ class CudaBackend final : public Backend {
       config.num_splits = a->num_splits;
       const kernels::KernelRun run = kernels::run_attention(config, timing_);
       record.samples_s = run.samples_s;
-      AttentionRecord r;
-      r.pass = a->pass == "backward" ? AttentionPass::kBackward
-               : a->pass == "decode" ? AttentionPass::kDecode
-                                     : AttentionPass::kForward;
-      r.batch = a->batch;
-      r.heads = a->heads;
-      r.kv_heads = a->kv_heads;
-      r.seq_q = a->seq_q;
-      r.seq_kv = a->seq_kv;
-      r.head_dim = a->head_dim;
-      r.causal = a->causal;
-      r.dtype = dtype_from_string(a->dtype).value_or(Dtype::kBf16);
       // A correctness and scaling probe (SIMT, no tensor cores), far from FlashAttention 3.
-      r.implementation = "clustersim_probe";
-      record.shape = r;
+      record.shape = attention_record_of(*a, Dtype::kBf16, "clustersim_probe");
       record.label = "timer=" + run.timer;
       return {record};
     }
