@@ -1,10 +1,10 @@
 #include "training_estimate.hpp"
 
-#include "gradient_buckets.hpp"
-
 #include <algorithm>
 #include <cstring>
 #include <numeric>
+
+#include "gradient_buckets.hpp"
 
 namespace clustersim {
 
@@ -65,14 +65,12 @@ double price_list(const std::vector<WorkOp>& ops, Pricer& pricer, StageTimes& t)
         s = pricer.overlapped(o.overlap_pattern, g, s).seconds - g;
       }
       t.tp_comm_s += s;
-    } else if (o.cost == Cost::kCpComm) {
-      // Ring attention hides the transfer behind the attention kernel it feeds.
+    } else if (o.cost == Cost::kCpComm || o.cost == Cost::kEpComm) {
+      // Exposed only beyond the kernel it runs beside: a ring-attention transfer behind the
+      // attention block it feeds, an all-to-all behind the shared experts' GEMM
+      // (moe_shared_expert_overlap).
       if (o.overlaps_gemm >= 0) s = std::max(0.0, s - seconds[static_cast<std::size_t>(o.overlaps_gemm)]);
-      t.cp_comm_s += s;
-    } else if (o.cost == Cost::kEpComm) {
-      // moe_shared_expert_overlap: beyond the shared-expert GEMM it runs beside.
-      if (o.overlaps_gemm >= 0) s = std::max(0.0, s - seconds[static_cast<std::size_t>(o.overlaps_gemm)]);
-      t.ep_comm_s += s;
+      (o.cost == Cost::kCpComm ? t.cp_comm_s : t.ep_comm_s) += s;
     } else if (o.cost == Cost::kDpComm) {
       dp_s += s;  // FSDP gathers and reductions: exposed only beyond the compute they prefetch behind
       continue;

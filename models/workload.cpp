@@ -1,10 +1,9 @@
 #include "workload.hpp"
 
-#include "gradient_buckets.hpp"
-
 #include <algorithm>
 #include <cmath>
 
+#include "gradient_buckets.hpp"
 #include "model_shapes.hpp"
 #include "training_flops.hpp"
 
