@@ -153,9 +153,9 @@ class Builder {
     if (memory_.empty()) return;
     Fit fit;
     fit.id = "memory";
-    std::map<double, int> sizes;
-    for (std::size_t i : memory_) sizes[shape<MemoryRecord>(i).bytes]++;
+    std::set<double> sizes;
     for (std::size_t i : memory_) {
+      sizes.insert(shape<MemoryRecord>(i).bytes);
       widen(fit.ranges, "bytes", shape<MemoryRecord>(i).bytes);
       fit.records.push_back(i);
     }
