@@ -49,7 +49,8 @@ ValidationSuite load_validation_cases(const std::string& path) {
       c.profile = r.string("profile").value_or("");
       c.num_gpus = r.required_integer("num_gpus", 1, std::int64_t{1} << 24).value_or(1);
       c.tolerance = r.required_number("tolerance", 0.0, 10.0, "a fraction: 0.10 = 10 %").value_or(0.1);
-      auto convention = r.choice("flops_convention", {"model", "megatron_sc21", "hardware"});
+      auto convention = r.choice("flops_convention", {"model", "full_attention", "megatron_sc21", "hardware"});
+      if (convention == "full_attention") c.flops_convention = FlopsConvention::kFullAttention;
       if (convention == "megatron_sc21") c.flops_convention = FlopsConvention::kMegatronSc21;
       if (convention == "hardware") c.flops_convention = FlopsConvention::kHardware;
       JsonObjectReader measured = r.object("measured", true);

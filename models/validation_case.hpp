@@ -11,7 +11,10 @@
 
 namespace clustersim {
 
-enum class FlopsConvention { kModel, kMegatronSc21, kHardware };
+// model: 6N-style model FLOPs with causal attention; full_attention: the same with the attention
+// core over all s keys (NeMo's performance tables); megatron_sc21: that paper's Eq. 3;
+// hardware: everything executed, recomputation included.
+enum class FlopsConvention { kModel, kFullAttention, kMegatronSc21, kHardware };
 
 struct ValidationCase {
   std::string id;

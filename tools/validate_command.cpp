@@ -10,6 +10,7 @@
 
 #include "cli_common.hpp"
 #include "simulate_command.hpp"
+#include "training_flops.hpp"
 #include "training_run.hpp"
 #include "validation_case.hpp"
 
@@ -37,6 +38,14 @@ double megatron_sc21_flops(const ModelSpec& m, const ParallelLayout& l) {
   return 96.0 * B * s * layers * h * h * (1.0 + s / (6.0 * h) + V / (16.0 * layers * h));
 }
 
+// Model FLOPs per token with the attention core over all s keys instead of the causal average,
+// as NeMo's performance tables count them (their 12·s/h term per layer).
+double full_attention_flops_per_token(const ModelSpec& m, std::int64_t seq_length) {
+  const TrainingFlops f = training_flops_per_token(m, seq_length, Recompute::kNone, 0.0);
+  const double unmasked = static_cast<double>(seq_length) / causal_attended_keys(seq_length, m.sliding_window);
+  return f.model() + 3.0 * f.attention_core_forward * (unmasked - 1.0);
+}
+
 double predicted_metric(const std::string& metric, const ValidationCase& c, const TrainingRun& r) {
   const TrainingEstimate& e = r.estimate;
   auto peak = r.cluster.gpu.peak_flops_per_s(Dtype::kBf16);
@@ -44,6 +53,9 @@ double predicted_metric(const std::string& metric, const ValidationCase& c, cons
   double flops_per_gpu_per_s = 0;
   switch (c.flops_convention) {
     case FlopsConvention::kModel: flops_per_gpu_per_s = e.tflops_per_gpu * 1e12; break;
+    case FlopsConvention::kFullAttention:
+      flops_per_gpu_per_s = e.tokens_per_s_per_gpu * full_attention_flops_per_token(r.model, r.layout.seq_length);
+      break;
     case FlopsConvention::kHardware: flops_per_gpu_per_s = e.hfu * *peak; break;
     case FlopsConvention::kMegatronSc21:
       flops_per_gpu_per_s = megatron_sc21_flops(r.model, r.layout) / e.step_time_s / static_cast<double>(r.layout.world);

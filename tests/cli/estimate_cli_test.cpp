@@ -1,6 +1,8 @@
 // estimate, search and validate end to end.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -166,6 +168,45 @@ TEST(ValidateCli, DevSetMeetsItsTargetsExceptTheDocumentedOutliers) {
   }
   EXPECT_EQ(r.exit_code, outside > 0 ? 1 : 0);
   EXPECT_EQ(j["comparisons"].size(), 25u);
+}
+
+// `full_attention` is NeMo's performance-table count, per token
+// l·h²·(12 + 12·g/a + 18·f/h + 12·s/h + 6·V/(l·h)) for Llama: the attention core over all s keys.
+TEST(ValidateCli, FullAttentionConventionIsNeMosFormula) {
+  const double l = 32, h = 4096, g = 8, a = 32, f = 14336, V = 128256, s = 8192;
+  const double nemo_flops_per_token = l * h * h * (12 + 12 * g / a + 18 * f / h + 12 * s / h + 6 * V / (l * h));
+  const nlohmann::json cases = {{"cases",
+      {{{"id", "llama-3-8b"}, {"source", "hand count"}, {"model", "llama-3-8b"}, {"cluster", "h100-ndr"},
+        {"num_gpus", 8},
+        {"plan", {{"micro_batch_size", 1}, {"global_batch_size", 8}, {"seq_length", 8192}, {"bf16", true}}},
+        {"measured", {{"tokens_per_s_per_gpu", 1e4}, {"tflops_per_gpu", 1e4 * nemo_flops_per_token / 1e12}}},
+        {"flops_convention", "full_attention"}, {"tolerance", 10.0}}}}};
+  const std::string path = (std::filesystem::path(::testing::TempDir()) / "full-attention-cases.json").string();
+  std::ofstream(path) << cases.dump();
+  CommandResult r = run_clustersim({"validate", path, "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["comparisons"].size(), 2u);
+  // Same error on both metrics only if predicted TFLOP/s = predicted tokens/s x NeMo's count.
+  EXPECT_NEAR(j["comparisons"][0]["error"].get<double>(), j["comparisons"][1]["error"].get<double>(), 1e-9);
+}
+
+// Held-out set (configs/validation/nemo-long-sequence.json): NeMo's long-sequence Llama 2 7B FP8
+// runs, 4k to 1M tokens with CP up to 32, never used to build a profile. Published TFLOP/s are in
+// NeMo's convention (attention over all keys). The 4k row shares the dev set's FP8 gap
+// (docs/validation.md) and is pinned below 20 %; the attention-dominated rows must stay within 15 %.
+TEST(ValidateCli, HeldOutLongSequenceSetStaysWithinItsTolerances) {
+  CommandResult r = run_clustersim({"validate", kSource + "/configs/validation/nemo-long-sequence.json", "--format", "json"});
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["comparisons"].size(), 9u);
+  EXPECT_LE(j["mape"].get<double>(), 0.08);
+  int outside = 0;
+  for (const auto& c : j["comparisons"]) {
+    double error = std::abs(c["error"].get<double>());
+    EXPECT_LE(error, c["id"] == "nemo2403-longseq-llama2-7b-4k" ? 0.20 : 0.15) << c["id"];
+    outside += error > 0.15 ? 1 : 0;
+  }
+  EXPECT_EQ(r.exit_code, outside > 0 ? 1 : 0);
 }
 
 TEST(ValidateCli, EveryNewCommandHasHelpWithAnExample) {
