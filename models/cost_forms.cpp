@@ -4,13 +4,9 @@
 #include <cmath>
 #include <limits>
 
+#include "integer_division.hpp"
+
 namespace clustersim {
-
-namespace {
-
-std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
-
-}  // namespace
 
 const AlphaBetaSegment& alpha_beta_segment(const std::vector<AlphaBetaSegment>& segments, double size_bytes) {
   const AlphaBetaSegment* use = &segments.front();

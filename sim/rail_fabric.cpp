@@ -3,13 +3,9 @@
 #include <limits>
 #include <stdexcept>
 
+#include "integer_division.hpp"
+
 namespace clustersim::sim {
-
-namespace {
-
-std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
-
-}  // namespace
 
 RailFabric::RailFabric(const ClusterSpec& cluster, std::int64_t gpus) {
   const NodeSpec& node = cluster.node;

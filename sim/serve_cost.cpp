@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "integer_division.hpp"
 #include "model_shapes.hpp"
 #include "parameter_count.hpp"
 
@@ -20,8 +21,6 @@ double kv_bytes_per_token(const ModelSpec& m, Dtype dtype) {
 }
 
 namespace {
-
-std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
 AttentionRecord probe_record(AttentionPass pass, std::int64_t heads, std::int64_t kv_heads, std::int64_t seq_q,
                              std::int64_t seq_kv, std::int64_t head_dim, Dtype dtype) {

@@ -11,6 +11,7 @@
 #include <random>
 #include <unordered_set>
 
+#include "integer_division.hpp"
 #include "serve_afd.hpp"
 
 namespace clustersim::sim {
@@ -309,7 +310,7 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
   auto cost_of = [&](const Inst& in) -> const IterationCost& { return *costs_[static_cast<std::size_t>(plan_of(in).cost)]; };
   auto blocks_for = [&](const Inst& in, std::int64_t tokens) {
     const std::int64_t b = pool_of(in).kv_block_tokens;
-    return static_cast<std::int32_t>((tokens + b - 1) / b);
+    return static_cast<std::int32_t>(ceil_div(tokens, b));
   };
   auto account = [&](Inst& in) {
     const std::int32_t used = in.total_blocks - in.free_blocks;
@@ -575,7 +576,7 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
       AfdStageTimes st;
       const std::int64_t m0 = plan.micro_batches;
       auto stages = [&](std::int64_t m) {
-        const std::int64_t b = (decodes + m - 1) / m;
+        const std::int64_t b = ceil_div(decodes, m);
         st.attention_s = (c.attention_linear_s(b) + c.decode_attention_s(static_cast<double>(kv_sum) / static_cast<double>(m))) / layers;
         st.expert_s = ec.ffn_linear_s(b * plan.attention_instances) / layers;
         st.comm_s = plan.m2n_latency_s + plan.m2n_s_per_byte * plan.m2n_bytes_per_token * static_cast<double>(b);

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "input_error.hpp"
+#include "integer_division.hpp"
 #include "json_reader.hpp"
 #include "preset_path.hpp"
 #include "rail_fabric.hpp"
@@ -251,7 +252,7 @@ TrainingScenario read_training_scenario(const std::string& path, const ClusterSp
 ReplayPerturbation resolve_scenario(const TrainingScenario& s, const ClusterSpec& cluster, std::int64_t world) {
   ReplayPerturbation p;
   const std::int64_t gpn = cluster.node.gpus_per_node;
-  const std::int64_t nodes = (world + gpn - 1) / gpn;
+  const std::int64_t nodes = ceil_div(world, gpn);
   Draw draw{s.seed};
   auto node_ranks = [&](std::int64_t node, double factor, const std::string& cause) {
     for (std::int64_t g = node * gpn; g < std::min(world, (node + 1) * gpn); ++g) p.slowdowns.push_back({g, factor, cause});
