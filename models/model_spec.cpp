@@ -25,7 +25,7 @@ struct Alias {
 };
 
 constexpr std::string_view kKnownModelTypes[] = {
-    "gpt2",  "llama",     "mistral", "mixtral",     "qwen2",      "qwen2_moe",
+    "gpt2",  "llama",     "mistral", "mixtral",     "nemotron",    "qwen2",      "qwen2_moe",
     "qwen3", "qwen3_moe", "deepseek_v2", "deepseek_v3"};
 
 const Alias kAliases[] = {
@@ -224,8 +224,10 @@ ModelSpec load_model_spec(const std::string& source, const std::string& display_
                             .value_or(gpt2 ? 4 * m.hidden_size : 0);
   m.tie_word_embeddings = r.boolean("tie_word_embeddings").value_or(gpt2);
   m.learned_position_embeddings = gpt2;
-  m.norm = gpt2 ? NormKind::kLayerNorm : NormKind::kRmsNorm;
-  m.gated_mlp = !gpt2;
+  // Nemotron: squared-ReLU MLP without a gate, LayerNorm (zero-centred gamma), RoPE, no biases.
+  const bool nemotron = m.model_type == "nemotron";
+  m.norm = gpt2 || nemotron ? NormKind::kLayerNorm : NormKind::kRmsNorm;
+  m.gated_mlp = !gpt2 && !nemotron;
 
   read_attention(r, m);
   bool attention_bias = r.boolean("attention_bias").value_or(false);

@@ -51,6 +51,26 @@ TEST(ModelSpec, GptTwoSchema) {
   EXPECT_EQ(count_parameters(m).total, 124439808);
 }
 
+// Nemotron-4 340B (Hugging Face "nemotron" schema): squared-ReLU MLP without a gate, LayerNorm,
+// no linear biases. Its technical report (arXiv:2406.11704) gives 331.6B non-embedding and 9.4B
+// embedding parameters.
+TEST(ModelSpec, NemotronSchema) {
+  Diagnostics diag;
+  ModelSpec m = inline_model(
+      R"({"model_type": "nemotron", "hidden_size": 18432, "num_hidden_layers": 96,
+          "num_attention_heads": 96, "num_key_value_heads": 8, "intermediate_size": 73728,
+          "vocab_size": 256000, "tie_word_embeddings": false})",
+      diag);
+  EXPECT_TRUE(diag.warnings().empty());
+  EXPECT_FALSE(m.gated_mlp);
+  EXPECT_EQ(m.norm, NormKind::kLayerNorm);
+  EXPECT_FALSE(m.qkv_bias || m.o_bias || m.mlp_bias);
+  EXPECT_FALSE(m.learned_position_embeddings);
+  ParameterCount p = count_parameters(m);
+  EXPECT_NEAR(static_cast<double>(p.attention + p.dense_mlp + p.norms), 331.6e9, 0.05e9);
+  EXPECT_NEAR(static_cast<double>(p.embedding + p.lm_head), 9.4e9, 0.05e9);
+}
+
 TEST(ModelSpec, QwenMoeLayerPlacementAndSharedExpert) {
   Diagnostics diag;
   ModelSpec m = inline_model(
