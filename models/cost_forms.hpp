@@ -24,6 +24,7 @@ double alpha_beta_time_s(const std::vector<AlphaBetaSegment>& segments, double s
 // --- GEMM: roofline with tile and wave quantisation ------------------------------------------
 struct GemmShapeDims {
   std::int64_t m = 0, n = 0, k = 0, batch = 1;
+  bool operator==(const GemmShapeDims&) const = default;
 };
 struct GemmTile {
   std::int64_t m = 0, n = 0;

@@ -67,6 +67,7 @@ struct AttentionRecord {
   bool causal = false;
   Dtype dtype = Dtype::kBf16;
   std::string implementation = "unknown";  // flash_attention_2, flash_attention_3, cudnn, ...
+  bool operator==(const AttentionRecord&) const = default;
 };
 
 // MoE token dispatch / combine (or a plain all_to_all(v)) across expert-parallel ranks.

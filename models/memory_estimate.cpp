@@ -133,7 +133,11 @@ double inflight_microbatches(const ParallelLayout& L, std::int64_t rank) {
 
 MemoryEstimate estimate_memory(const ModelSpec& model, const TrainPlan& plan,
                                const ParallelLayout& L) {
-  const ModelShapes shapes = model_shapes(model);
+  return estimate_memory(model, model_shapes(model), plan, L);
+}
+
+MemoryEstimate estimate_memory(const ModelSpec& model, const ModelShapes& shapes, const TrainPlan& plan,
+                               const ParallelLayout& L) {
   const BytesPerParameter per = bytes_per_parameter(plan.precision);
   const std::int64_t dense_dp = L.dp * L.cp;  // distributed optimizer shards over DP x CP
   const std::int64_t expert_dp = L.expert_dp;

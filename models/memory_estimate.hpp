@@ -63,5 +63,9 @@ BytesPerParameter bytes_per_parameter(Precision precision);
 
 MemoryEstimate estimate_memory(const ModelSpec& model, const TrainPlan& plan,
                                const ParallelLayout& layout);
+// The same with `shapes` = model_shapes(model) computed once by the caller, as a search over
+// many plans of one model does.
+MemoryEstimate estimate_memory(const ModelSpec& model, const ModelShapes& shapes, const TrainPlan& plan,
+                               const ParallelLayout& layout);
 
 }  // namespace clustersim

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "memory_estimate.hpp"
+#include "model_shapes.hpp"
 #include "parallel_layout.hpp"
 #include "workload.hpp"
 
@@ -51,6 +52,7 @@ SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, co
   auto start = std::chrono::steady_clock::now();
   SearchResult result;
   PriceCache cache;
+  const ModelShapes shapes = model_shapes(model);  // the same for every candidate
   const std::int64_t gpn = cluster.node.gpus_per_node;
   const double hbm = static_cast<double>(cluster.gpu.hbm_bytes);
   for (std::int64_t tp : powers_of_two_dividing(req.gpus, gpn)) {
@@ -113,12 +115,12 @@ SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, co
                     ++result.invalid_reasons[reason_of(e)];
                     continue;
                   }
-                  MemoryEstimate memory = estimate_memory(model, plan, layout);
+                  MemoryEstimate memory = estimate_memory(model, shapes, plan, layout);
                   if (memory.peak().bytes.total() > hbm) {
                     ++result.too_big;
                     continue;
                   }
-                  Workload w = lower_training(model, plan, layout, cluster);
+                  Workload w = lower_training(model, shapes, plan, layout, cluster);
                   TrainingEstimate e = estimate_training(w, costs, cluster, memory, &cache);
                   ++result.evaluated;
                   RankedPlan ranked{plan, layout, e};

@@ -17,6 +17,15 @@ struct Tally {
     extrapolated += p.extrapolated ? 1 : 0;
     roofline += p.roofline_default ? 1 : 0;
   }
+  // What was counted after `before`.
+  Tally since(const Tally& before) const {
+    return {priced - before.priced, extrapolated - before.extrapolated, roofline - before.roofline};
+  }
+  void add(const Tally& other) {
+    priced += other.priced;
+    extrapolated += other.extrapolated;
+    roofline += other.roofline;
+  }
 };
 
 class Pricer {
@@ -95,6 +104,16 @@ void hide_ep_behind_the_other_pass(StageTimes& t, double forward_ep_s, double fo
   t.ep_comm_s = forward_left + backward_left;
 }
 
+// One micro-batch's forward and backward on a stage, communication exposed after overlap.
+StageTimes micro_batch_passes(const StageProgram& s, Pricer& pricer, bool overlap_moe_expert_parallel_comm) {
+  StageTimes t;
+  t.forward_s = price_list(s.forward, pricer, t);
+  const double forward_ep_s = t.ep_comm_s, forward_compute_s = t.compute_s;
+  t.backward_s = price_list(s.backward, pricer, t);
+  if (overlap_moe_expert_parallel_comm) hide_ep_behind_the_other_pass(t, forward_ep_s, forward_compute_s);
+  return t;
+}
+
 }  // namespace
 
 PricedOp price_op(const WorkOp& o, const CostModel& costs) {
@@ -168,15 +187,20 @@ TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, co
   // Data-parallel step collectives as Megatron-LM issues them: in buckets on the first
   // pipeline stage, one per model chunk on the others (docs/estimate.md, "Step tail").
   std::vector<std::vector<Bucket>> reductions(w.stages.size()), gathers(w.stages.size());
+  // The micro-batch passes of the previous stage, and what pricing them counted: the middle
+  // stages of a pipeline run the same ops, so they are priced once.
+  StageTimes passes;
+  Tally passes_tally;
   for (std::size_t r = 0; r < w.stages.size(); ++r) {
     const StageProgram& s = w.stages[r];
-    StageTimes t;
-    t.forward_s = price_list(s.forward, pricer, t);
-    const double forward_ep_s = t.ep_comm_s, forward_compute_s = t.compute_s;
-    t.backward_s = price_list(s.backward, pricer, t);
-    if (w.overlap_moe_expert_parallel_comm) {
-      hide_ep_behind_the_other_pass(t, forward_ep_s, forward_compute_s);
+    if (r > 0 && s.forward == w.stages[r - 1].forward && s.backward == w.stages[r - 1].backward) {
+      tally.add(passes_tally);
+    } else {
+      const Tally before = tally;
+      passes = micro_batch_passes(s, pricer, w.overlap_moe_expert_parallel_comm);
+      passes_tally = tally.since(before);
     }
+    StageTimes t = passes;
     for (const auto& o : s.step) {
       if (o.cost == Cost::kOptimizer) {
         t.optimizer_s += pricer.op(o);

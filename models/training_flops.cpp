@@ -1,7 +1,5 @@
 #include "training_flops.hpp"
 
-#include "model_shapes.hpp"
-
 namespace clustersim {
 
 double causal_attended_keys(std::int64_t seq_length, std::int64_t sliding_window) {
@@ -14,7 +12,11 @@ double causal_attended_keys(std::int64_t seq_length, std::int64_t sliding_window
 
 TrainingFlops training_flops_per_token(const ModelSpec& model, std::int64_t seq_length,
                                        Recompute recompute, double recomputed_layer_fraction) {
-  ModelShapes shapes = model_shapes(model);
+  return training_flops_per_token(model, model_shapes(model), seq_length, recompute, recomputed_layer_fraction);
+}
+
+TrainingFlops training_flops_per_token(const ModelSpec& model, const ModelShapes& shapes, std::int64_t seq_length,
+                                       Recompute recompute, double recomputed_layer_fraction) {
   const double keys = causal_attended_keys(seq_length, model.sliding_window);
   // Per layer: QK^T (2 * heads * head_dim * keys) and attention x V (2 * heads * v_head_dim * keys).
   const double core = 2.0 * static_cast<double>(model.num_attention_heads) *

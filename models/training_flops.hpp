@@ -2,6 +2,7 @@
 // FLOPs per trained token: forward, backward and what recomputation adds.
 #include <cstdint>
 
+#include "model_shapes.hpp"
 #include "model_spec.hpp"
 #include "train_plan.hpp"
 
@@ -24,6 +25,9 @@ double causal_attended_keys(std::int64_t seq_length, std::int64_t sliding_window
 // `recomputed_layer_fraction`: share of transformer layers whose forward is repeated under
 // full recomputation (1 for "uniform", recompute_num_layers / layers per chunk for "block").
 TrainingFlops training_flops_per_token(const ModelSpec& model, std::int64_t seq_length,
+                                       Recompute recompute, double recomputed_layer_fraction);
+// The same with `shapes` = model_shapes(model) computed once by the caller.
+TrainingFlops training_flops_per_token(const ModelSpec& model, const ModelShapes& shapes, std::int64_t seq_length,
                                        Recompute recompute, double recomputed_layer_fraction);
 
 }  // namespace clustersim

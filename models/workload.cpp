@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "gradient_buckets.hpp"
 #include "model_shapes.hpp"
@@ -66,8 +67,9 @@ int nodes_spanned(std::int64_t size, std::int64_t stride, std::int64_t gpus_per_
 
 class Lowering {
  public:
-  Lowering(const ModelSpec& m, const TrainPlan& p, const ParallelLayout& l, const ClusterSpec& c)
-      : m_(m), p_(p), l_(l), gpn_(c.node.gpus_per_node) {
+  Lowering(const ModelSpec& m, const ModelShapes& shapes, const TrainPlan& p, const ParallelLayout& l,
+           const ClusterSpec& c)
+      : m_(m), shapes_(shapes), p_(p), l_(l), gpn_(c.node.gpus_per_node) {
     dtype_ = compute_dtype(p);
     tokens_ = l.micro_batch_size * l.seq_length / l.cp;  // per CP rank, one micro-batch
     sp_tokens_ = p.sequence_parallel ? tokens_ / l.tp : tokens_;
@@ -106,7 +108,7 @@ class Lowering {
                                    static_cast<double>(l_.tp * l_.cp * l_.dp);
     }
     w.model_flops_per_step =
-        training_flops_per_token(m_, l_.seq_length, Recompute::kNone, 0.0).model() * w.tokens_per_step;
+        training_flops_per_token(m_, shapes_, l_.seq_length, Recompute::kNone, 0.0).model() * w.tokens_per_step;
     return w;
   }
 
@@ -309,15 +311,15 @@ class Lowering {
   }
 
   void layer(std::int64_t index, bool full_recompute, std::vector<WorkOp>& fwd, std::vector<WorkOp>& bwd) {
-    LayerShapes shapes = layer_shapes(m_, index);
-    shapes.linears = fused_linears(shapes);
+    const LayerShapes& unfused = shapes_.layers[static_cast<std::size_t>(index)];
+    const std::vector<Linear> linears = fused_linears(unfused);
     std::vector<WorkOp> rec;
     std::vector<WorkOp>* r = full_recompute ? &rec : nullptr;
     const double h = static_cast<double>(m_.hidden_size);
     const double sp = static_cast<double>(sp_tokens_);
     // Attention block.
     std::size_t first = fwd.size();
-    for (const auto& lin : shapes.linears) {
+    for (const auto& lin : linears) {
       if (lin.role == Role::kAttention && lin.name != "o_proj") linear(lin, fwd, bwd, r);
     }
     std::size_t attention_index = fwd.size();
@@ -364,7 +366,7 @@ class Lowering {
         bwd.push_back(shaped(AttentionPass::kBackward));
       }
     }
-    for (const auto& lin : shapes.linears) {
+    for (const auto& lin : linears) {
       if (lin.name == "o_proj") linear(lin, fwd, bwd, r);
     }
     tp_block_comm(fwd, bwd, r, first, fwd.size() - 1);
@@ -386,11 +388,11 @@ class Lowering {
     }
     // MLP block (dense, or shared + routed experts).
     first = fwd.size();
-    bool moe = shapes.moe;
+    bool moe = unfused.moe;
     // The shared experts' up (fc1) and down GEMMs, forward and their data gradients backward:
     // what moe_shared_expert_overlap hides dispatch and combine behind.
     int shared_fwd[2] = {-1, -1}, shared_bwd[2] = {-1, -1};
-    for (const auto& lin : shapes.linears) {
+    for (const auto& lin : linears) {
       if (lin.role == Role::kMlp || lin.role == Role::kSharedExpert || lin.role == Role::kRouter) {
         linear(lin, fwd, bwd, r);
         if (lin.role == Role::kSharedExpert && p_.moe_shared_expert_overlap) {
@@ -441,7 +443,7 @@ class Lowering {
         if (r) add(rec, Phase::kRecompute);
         add(bwd, Phase::kBackward);
       }
-      for (const auto& lin : shapes.linears) {
+      for (const auto& lin : linears) {
         if (lin.role == Role::kRoutedExpert) linear(lin, fwd, bwd, r);
       }
     }
@@ -463,7 +465,7 @@ class Lowering {
     // before its backward. Prefetching hides them behind compute where it can.
     if (per_microbatch_gradients() && l_.dp * l_.cp > 1) {
       double params = 0;
-      for (const auto& lin : shapes.linears) {
+      for (const auto& lin : linears) {
         if (lin.sharding == Sharding::kExpert) continue;  // expert parameters: expert DP, below
         double n = static_cast<double>(lin.parameters());
         params += lin.sharding == Sharding::kTensorParallel ? n / static_cast<double>(l_.tp) : n;
@@ -480,6 +482,31 @@ class Lowering {
     }
     // Recomputation runs before the layer's backward.
     bwd.insert(bwd.end(), rec.begin(), rec.end());
+  }
+
+  // One layer's ops, lowered into empty lists: overlaps_gemm counts from the layer's first op.
+  struct LayerOps {
+    std::vector<WorkOp> forward, backward;
+  };
+
+  // Layers of one kind lower alike in every stage, so each kind is lowered once per plan.
+  const LayerOps& layer_ops(bool moe, bool full_recompute, std::int64_t index) {
+    std::optional<LayerOps>& ops = layer_ops_[moe ? 1 : 0][full_recompute ? 1 : 0];
+    if (!ops) {
+      ops.emplace();
+      layer(index, full_recompute, ops->forward, ops->backward);
+    }
+    return *ops;
+  }
+
+  // Appends a layer's ops for `count` identical layers, its overlap indices moved along.
+  static void append_counted(const std::vector<WorkOp>& ops, std::int64_t count, std::vector<WorkOp>& into) {
+    const std::size_t offset = into.size();
+    into.insert(into.end(), ops.begin(), ops.end());
+    for (std::size_t i = offset; i < into.size(); ++i) {
+      into[i].count *= count;
+      if (into[i].overlaps_gemm >= 0) into[i].overlaps_gemm += static_cast<int>(offset);
+    }
   }
 
   StageProgram stage(std::int64_t r) {
@@ -514,10 +541,9 @@ class Lowering {
       }
     }
     for (const auto& k : kinds) {
-      std::size_t f = s.forward.size(), b = s.backward.size();
-      layer(k.first_layer, k.full, s.forward, s.backward);
-      for (std::size_t i = f; i < s.forward.size(); ++i) s.forward[i].count *= k.count;
-      for (std::size_t i = b; i < s.backward.size(); ++i) s.backward[i].count *= k.count;
+      const LayerOps& ops = layer_ops(k.moe, k.full, k.first_layer);
+      append_counted(ops.forward, k.count, s.forward);
+      append_counted(ops.backward, k.count, s.backward);
     }
     if (last) {
       Linear head{"lm_head", Role::kLmHead, m_.hidden_size, m_.vocab_size, false, Sharding::kTensorParallel};
@@ -546,7 +572,7 @@ class Lowering {
     const std::int64_t r = s.pp_rank;
     for (const auto& chunk : l_.chunks[static_cast<std::size_t>(r)]) {
       for (std::int64_t i = 0; i < chunk.num_layers; ++i) {
-        for (const auto& lin : layer_shapes(m_, chunk.first_layer + i).linears) {
+        for (const auto& lin : shapes_.layers[static_cast<std::size_t>(chunk.first_layer + i)].linears) {
           double p = static_cast<double>(lin.parameters());
           if (lin.sharding == Sharding::kExpert) {
             expert += p / static_cast<double>(l_.ep * l_.etp);
@@ -599,6 +625,7 @@ class Lowering {
   }
 
   const ModelSpec& m_;
+  const ModelShapes& shapes_;
   const TrainPlan& p_;
   const ParallelLayout& l_;
   std::int64_t gpn_;
@@ -606,13 +633,19 @@ class Lowering {
   std::int64_t tokens_ = 0, sp_tokens_ = 0;
   int tp_nodes_ = 1, cp_nodes_ = 1, ep_nodes_ = 1, dp_nodes_ = 1, expert_dp_nodes_ = 1;
   std::int64_t topk_ = 0;
+  std::optional<LayerOps> layer_ops_[2][2];  // by [moe][full recomputation]
 };
 
 }  // namespace
 
+Workload lower_training(const ModelSpec& model, const ModelShapes& shapes, const TrainPlan& plan,
+                        const ParallelLayout& layout, const ClusterSpec& cluster) {
+  return Lowering(model, shapes, plan, layout, cluster).lower();
+}
+
 Workload lower_training(const ModelSpec& model, const TrainPlan& plan, const ParallelLayout& layout,
                         const ClusterSpec& cluster) {
-  return Lowering(model, plan, layout, cluster).lower();
+  return lower_training(model, model_shapes(model), plan, layout, cluster);
 }
 
 }  // namespace clustersim

@@ -12,6 +12,7 @@
 #include "cluster_spec.hpp"
 #include "cost_forms.hpp"
 #include "measurement_record.hpp"
+#include "model_shapes.hpp"
 #include "model_spec.hpp"
 #include "parallel_layout.hpp"
 #include "train_plan.hpp"
@@ -55,6 +56,8 @@ struct WorkOp {
   OverlapPattern overlap_pattern = OverlapPattern::kAllGatherGemm;
   double flops = 0;  // FLOPs this op executes (recomputation included), per call
   double parameters = 0;  // data-parallel step collectives: the parameters they carry
+
+  bool operator==(const WorkOp&) const = default;
 };
 
 // What one rank of a pipeline stage runs for one micro-batch, all its model chunks together.
@@ -92,5 +95,9 @@ struct Workload {
 // Lowers a validated plan (derive_layout) on a cluster.
 Workload lower_training(const ModelSpec& model, const TrainPlan& plan, const ParallelLayout& layout,
                         const ClusterSpec& cluster);
+// The same with the model's shapes (model_shapes(model)) computed once by the caller, as a
+// search over many plans of one model does.
+Workload lower_training(const ModelSpec& model, const ModelShapes& shapes, const TrainPlan& plan,
+                        const ParallelLayout& layout, const ClusterSpec& cluster);
 
 }  // namespace clustersim
