@@ -1,8 +1,13 @@
 // Fitters recover known closed forms exactly, and error statistics mean what they say.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <fstream>
+#include <map>
+#include <string>
+#include <utility>
 
 #include "alpha_beta_fitter.hpp"
 #include "gemm_fitter.hpp"
@@ -74,23 +79,32 @@ TEST(AlphaBetaFit, ErrorsAreRelativeAndLeaveOneOutRefits) {
   EXPECT_GE(*fit.error.loo_mape, fit.error.mape);
 }
 
-// A copy sweep across a cache boundary (fast up to 4 MiB, then DRAM) is fitted piecewise, and
-// the profile writes and reads the segments back; one published figure stays a single line.
-TEST(MemoryFit, CacheAndMemoryRegimesAreSeparateSegments) {
+// An empty record set with one harness source, for the profile builder.
+RecordSet harness_record_set(const std::string& source_id) {
   RecordSet set;
   RecordSource source;
-  source.id = "copy-sweep";
+  source.id = source_id;
   source.gpu = "cpu: test";
   source.kind = "harness";
   source.statistic = "sample";
   set.sources.push_back(source);
-  auto add = [&](double bytes, double seconds) {
-    MeasurementRecord r;
-    r.source = source.id;
-    r.shape = MemoryRecord{"copy", bytes};
-    r.samples_s = {seconds};
-    set.records.push_back(r);
-  };
+  return set;
+}
+
+// Adds one record of a single sample from the set's first source.
+void add_record(RecordSet& set, RecordShape shape, double seconds) {
+  MeasurementRecord r;
+  r.source = set.sources.front().id;
+  r.shape = std::move(shape);
+  r.samples_s = {seconds};
+  set.records.push_back(std::move(r));
+}
+
+// A copy sweep across a cache boundary (fast up to 4 MiB, then DRAM) is fitted piecewise, and
+// the profile writes and reads the segments back; one published figure stays a single line.
+TEST(MemoryFit, CacheAndMemoryRegimesAreSeparateSegments) {
+  RecordSet set = harness_record_set("copy-sweep");
+  auto add = [&](double bytes, double seconds) { add_record(set, MemoryRecord{"copy", bytes}, seconds); };
   for (double bytes = 262144; bytes <= 268435456; bytes *= 2) {
     add(bytes, bytes <= 4194304 ? 1e-6 + bytes / 80e9 : 5e-6 + bytes / 20e9);
   }
@@ -250,8 +264,72 @@ TEST(LinearCostFit, TooFewPointsHaveNoLeaveOneOutError) {
   EXPECT_FALSE(fit.error.loo_mape.has_value());
 }
 
-// Prefill iterations t = a + b sum(prompt) + c sum(prompt^2): one segment, coefficients
-// recovered, no per-sequence term; fewer than four points give no fit.
+// Serving iterations (serve_iteration_fitter.hpp). Every time below is generated exactly from
+// known coefficients, so the fit must return them (to rounding) and the split point exactly.
+struct DecodeCoefficients {
+  double intercept_s, per_token_s, per_sequence_s;
+};
+
+// DistServe's published OPT-13B TP1 decode fits (profiler-a100-80g.distserve.json, ms -> s):
+// "decoding_smallbs" below a batch of 95, "decoding_largebs" from 95 on.
+constexpr DecodeCoefficients kDistServeSmallBatch{19.934702624895458e-3, 0.0006269356524350583e-3,
+                                                  0.03850697740828398e-3};
+constexpr DecodeCoefficients kDistServeLargeBatch{7.1661889468253595e-3, 0.0005798000403396046e-3,
+                                                  0.15831096191764046e-3};
+
+// A decode iteration of `batch` sequences of `context` tokens each: t = a + b sum(ctx) + d batch.
+ServeIterationPoint decode_point(const DecodeCoefficients& k, std::int64_t batch, double context) {
+  const double tokens = static_cast<double>(batch) * context;
+  return {batch, tokens, 0.0, k.intercept_s + k.per_token_s * tokens + k.per_sequence_s * static_cast<double>(batch)};
+}
+
+// The grid of configs/measurements/a100/distserve-opt-13b-iteration.csv: batches on both sides
+// of 95 (94 and 95 included) at four contexts, 48 points; kDistServeSmallBatch below batch 95,
+// `large` from 95 on.
+std::vector<ServeIterationPoint> distserve_decode_grid(const DecodeCoefficients& large) {
+  std::vector<ServeIterationPoint> points;
+  for (std::int64_t batch : {1, 2, 4, 8, 16, 32, 64, 94, 95, 128, 192, 256}) {
+    for (double context : {64.0, 256.0, 1024.0, 2048.0}) {
+      points.push_back(decode_point(batch < 95 ? kDistServeSmallBatch : large, batch, context));
+    }
+  }
+  return points;
+}
+
+void expect_decode_segment(const ServeIterationSegment& s, std::int64_t min_batch, const DecodeCoefficients& k) {
+  EXPECT_EQ(s.min_batch, min_batch);
+  EXPECT_NEAR(s.intercept_s, k.intercept_s, 1e-9 * k.intercept_s);
+  EXPECT_NEAR(s.per_token_s, k.per_token_s, 1e-9 * k.per_token_s);
+  EXPECT_NEAR(s.per_sequence_s, k.per_sequence_s, 1e-9 * k.per_sequence_s);
+  EXPECT_EQ(s.per_token_squared_s, 0.0);  // decode has no quadratic term
+}
+
+// Data generated from the fitted form: every point and every left-out point predicted exactly.
+void expect_exact_fit(const FitError& error, std::size_t points) {
+  EXPECT_EQ(error.points, static_cast<std::int64_t>(points));
+  EXPECT_LT(error.mape, 1e-9);
+  ASSERT_TRUE(error.loo_mape.has_value());
+  EXPECT_LT(*error.loo_mape, 1e-9);
+}
+
+// distserve_decode_grid(large), fitted; the fit's error is checked to be exact.
+ServeIterationFitResult fit_distserve_decode_grid(const DecodeCoefficients& large) {
+  const auto points = distserve_decode_grid(large);
+  ServeIterationFitResult fit = fit_serve_iteration(points, ServePhase::kDecode);
+  expect_exact_fit(fit.error, points.size());
+  return fit;
+}
+
+// Number of points a segment starting at `min_batch` and ending before `end_batch` covers.
+std::size_t points_in(const std::vector<ServeIterationPoint>& points, std::int64_t min_batch, std::int64_t end_batch) {
+  return static_cast<std::size_t>(std::count_if(points.begin(), points.end(), [&](const ServeIterationPoint& p) {
+    return p.batch >= min_batch && p.batch < end_batch;
+  }));
+}
+
+// Prefill iterations t = a + b sum(prompt) + c sum(prompt^2) with one set of coefficients: one
+// segment from batch 1 (a second one would not pay for its four parameters), every coefficient
+// recovered, no per-sequence term, in-sample and leave-one-out error zero.
 TEST(ServeIterationFit, PrefillIsOneQuadraticSegment) {
   const double a = 4e-3, b = 6e-6, c = 2.45e-12;
   std::vector<ServeIterationPoint> points;
@@ -264,34 +342,126 @@ TEST(ServeIterationFit, PrefillIsOneQuadraticSegment) {
   const ServeIterationFitResult fit = fit_serve_iteration(points, ServePhase::kPrefill);
   ASSERT_EQ(fit.segments.size(), 1u);
   EXPECT_EQ(fit.segments[0].min_batch, 1);
-  EXPECT_NEAR(fit.segments[0].intercept_s, a, 1e-6 * a);
-  EXPECT_NEAR(fit.segments[0].per_token_s, b, 1e-6 * b);
-  EXPECT_NEAR(fit.segments[0].per_token_squared_s, 2.45e-12, 1e-6 * 2.45e-12);
+  EXPECT_NEAR(fit.segments[0].intercept_s, a, 1e-9 * a);
+  EXPECT_NEAR(fit.segments[0].per_token_s, b, 1e-9 * b);
+  EXPECT_NEAR(fit.segments[0].per_token_squared_s, c, 1e-9 * c);
   EXPECT_EQ(fit.segments[0].per_sequence_s, 0.0);
-  EXPECT_EQ(fit.error.points, static_cast<std::int64_t>(points.size()));
-  EXPECT_TRUE(fit_serve_iteration({points.begin(), points.begin() + 3}, ServePhase::kPrefill).segments.empty());
+  expect_exact_fit(fit.error, points.size());
 }
 
-// Decode iterations t = a + b sum(context) + d batch with other coefficients from batch 96 on
-// (DistServe's kernel switch): two segments split there, each recovered.
+// Decode iterations in DistServe's two regimes (its kernels change at a batch of 95) on the
+// shipped data's grid: two segments, the second from exactly batch 95 (94 is measured too), all
+// six published coefficients recovered.
 TEST(ServeIterationFit, DecodeRegimesAreFoundAndRecovered) {
-  const double small[] = {8e-3, 2e-8, 5e-5}, large[] = {1.2e-2, 3e-8, 9e-5};
+  const ServeIterationFitResult fit = fit_distserve_decode_grid(kDistServeLargeBatch);
+  ASSERT_EQ(fit.segments.size(), 2u);
+  expect_decode_segment(fit.segments[0], 1, kDistServeSmallBatch);
+  expect_decode_segment(fit.segments[1], 95, kDistServeLargeBatch);
+}
+
+// The same grid with one regime throughout: no split is invented.
+TEST(ServeIterationFit, DecodeWithOneRegimeIsOneSegment) {
+  const ServeIterationFitResult fit = fit_distserve_decode_grid(kDistServeSmallBatch);
+  ASSERT_EQ(fit.segments.size(), 1u);
+  expect_decode_segment(fit.segments[0], 1, kDistServeSmallBatch);
+}
+
+// Three coefficients need at least four points: three give no fit (the profile builder then
+// writes none), four give one exact segment.
+TEST(ServeIterationFit, FewerThanFourPointsGiveNoFit) {
+  const std::vector<ServeIterationPoint> four = {
+      decode_point(kDistServeSmallBatch, 1, 256), decode_point(kDistServeSmallBatch, 1, 2048),
+      decode_point(kDistServeSmallBatch, 8, 256), decode_point(kDistServeSmallBatch, 8, 2048)};
+  for (ServePhase phase : {ServePhase::kPrefill, ServePhase::kDecode}) {
+    const ServeIterationFitResult three = fit_serve_iteration({four.begin(), four.begin() + 3}, phase);
+    EXPECT_TRUE(three.segments.empty());
+    EXPECT_EQ(three.error.points, 0);
+  }
+  const ServeIterationFitResult fit = fit_serve_iteration(four, ServePhase::kDecode);
+  ASSERT_EQ(fit.segments.size(), 1u);
+  expect_decode_segment(fit.segments[0], 1, kDistServeSmallBatch);
+}
+
+// Each segment needs four points: a second regime of exactly four points (batches 128 and 256 at
+// two contexts) is split off at its first batch; one of three points is not given a segment of
+// its own, and no segment the fit chooses instead covers fewer than four points.
+TEST(ServeIterationFit, EverySegmentHasAtLeastFourPoints) {
   std::vector<ServeIterationPoint> points;
-  for (std::int64_t batch : {1, 8, 16, 32, 64, 96, 128, 192, 256}) {
-    for (double context : {512.0, 4096.0}) {
-      const double* k = batch < 96 ? small : large;
-      const double tokens = static_cast<double>(batch) * context;
-      points.push_back({batch, tokens, 0.0, k[0] + k[1] * tokens + k[2] * static_cast<double>(batch)});
+  for (std::int64_t batch : {1, 2, 4, 8, 16, 32, 64}) {
+    for (double context : {256.0, 2048.0}) points.push_back(decode_point(kDistServeSmallBatch, batch, context));
+  }
+  for (std::int64_t batch : {128, 256}) {
+    for (double context : {256.0, 2048.0}) points.push_back(decode_point(kDistServeLargeBatch, batch, context));
+  }
+  const ServeIterationFitResult four = fit_serve_iteration(points, ServePhase::kDecode);
+  ASSERT_EQ(four.segments.size(), 2u);
+  expect_decode_segment(four.segments[0], 1, kDistServeSmallBatch);
+  expect_decode_segment(four.segments[1], 128, kDistServeLargeBatch);
+
+  points.pop_back();  // the large regime now has three points
+  const ServeIterationFitResult three = fit_serve_iteration(points, ServePhase::kDecode);
+  ASSERT_FALSE(three.segments.empty());
+  for (std::size_t i = 0; i < three.segments.size(); ++i) {
+    EXPECT_NE(three.segments[i].min_batch, 128);
+    const std::int64_t end = i + 1 < three.segments.size() ? three.segments[i + 1].min_batch : INT64_MAX;
+    EXPECT_GE(points_in(points, three.segments[i].min_batch, end), 4u) << "segment " << i;
+  }
+  EXPECT_GT(three.error.mape, 1e-3);  // the three points are not fitted exactly
+}
+
+// The profile builder fits one serve_iteration_linear per model, TP degree, phase and dtype,
+// BF16 pooled with FP16; each fit sees only its own records; a key with three records gets none.
+TEST(ServeIterationFit, ProfileBuilderKeysByModelTensorParallelPhaseAndDtype) {
+  RecordSet set = harness_record_set("engine");
+  auto add = [&](const std::string& model, std::int64_t tp, ServePhase phase, Dtype dtype, const ServeIterationPoint& p) {
+    add_record(set, ServeIterationRecord{model, tp, phase, p.batch, p.tokens, p.tokens_squared, dtype, "test"},
+               p.time_s);
+  };
+  const DecodeCoefficients tp2{13.3e-3, 0.34e-6, 63e-6};
+  const double a = 18.1e-3, b = 0.102e-3, c = 7.12e-9;  // prefill at TP1
+  for (std::int64_t batch : {1, 2, 4, 8, 16, 32}) {
+    for (double context : {256.0, 2048.0}) {
+      // TP1 decode half in FP16, half in BF16: one fit of 12 points.
+      add("opt-13b", 1, ServePhase::kDecode, batch < 8 ? Dtype::kFp16 : Dtype::kBf16,
+          decode_point(kDistServeSmallBatch, batch, context));
+      add("opt-13b", 2, ServePhase::kDecode, Dtype::kFp16, decode_point(tp2, batch, context));
+      const double tokens = static_cast<double>(batch) * context, squared = tokens * context;
+      add("opt-13b", 1, ServePhase::kPrefill, Dtype::kFp16, {batch, tokens, squared, a + b * tokens + c * squared});
     }
   }
-  const ServeIterationFitResult fit = fit_serve_iteration(points, ServePhase::kDecode);
-  ASSERT_EQ(fit.segments.size(), 2u);
-  EXPECT_EQ(fit.segments[0].min_batch, 1);
-  EXPECT_EQ(fit.segments[1].min_batch, 96);
-  EXPECT_NEAR(fit.segments[0].intercept_s, small[0], 1e-6 * small[0]);
-  EXPECT_NEAR(fit.segments[1].per_sequence_s, large[2], 1e-6 * large[2]);
-  EXPECT_EQ(fit.segments[0].per_token_squared_s, 0.0);
-  EXPECT_LT(fit.error.mape, 1e-6);
+  for (std::int64_t batch : {1, 2, 4}) add("opt-66b", 1, ServePhase::kDecode, Dtype::kFp16, decode_point(tp2, batch, 512));
+  const Profile profile = build_profile(set, {"serving", "", std::nullopt, "test"});
+  std::map<std::string, const Fit*> fits;
+  for (const auto& f : profile.fits) {
+    if (f.id.starts_with("serve_iteration/")) fits[f.id] = &f;
+  }
+  ASSERT_EQ(fits.size(), 3u);
+  const Fit* decode1 = fits["serve_iteration/opt-13b/tp1/decode/fp16"];
+  const Fit* decode2 = fits["serve_iteration/opt-13b/tp2/decode/fp16"];
+  const Fit* prefill1 = fits["serve_iteration/opt-13b/tp1/prefill/fp16"];
+  ASSERT_TRUE(decode1 && decode2 && prefill1);
+  const auto& m1 = std::get<ServeIterationFit>(decode1->model);
+  EXPECT_EQ(m1.model, "opt-13b");
+  EXPECT_EQ(m1.tensor_parallel_size, 1);
+  EXPECT_EQ(m1.phase, ServePhase::kDecode);
+  EXPECT_EQ(m1.dtype, Dtype::kFp16);
+  ASSERT_EQ(m1.segments.size(), 1u);
+  expect_decode_segment(m1.segments[0], 1, kDistServeSmallBatch);
+  EXPECT_EQ(decode1->error.points, 12);
+  EXPECT_EQ(decode1->records.size(), 12u);
+  EXPECT_EQ(decode1->ranges.at("batch").min, 1.0);
+  EXPECT_EQ(decode1->ranges.at("batch").max, 32.0);
+  const auto& m2 = std::get<ServeIterationFit>(decode2->model);
+  EXPECT_EQ(m2.tensor_parallel_size, 2);
+  ASSERT_EQ(m2.segments.size(), 1u);
+  expect_decode_segment(m2.segments[0], 1, tp2);
+  const auto& p1 = std::get<ServeIterationFit>(prefill1->model);
+  EXPECT_EQ(p1.phase, ServePhase::kPrefill);
+  ASSERT_EQ(p1.segments.size(), 1u);
+  EXPECT_NEAR(p1.segments[0].intercept_s, a, 1e-9 * a);
+  EXPECT_NEAR(p1.segments[0].per_token_s, b, 1e-9 * b);
+  EXPECT_NEAR(p1.segments[0].per_token_squared_s, c, 1e-9 * c);
+  EXPECT_EQ(p1.segments[0].per_sequence_s, 0.0);
 }
 
 }  // namespace
