@@ -1,6 +1,7 @@
 #include "memory_estimate.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace clustersim {
 
@@ -95,17 +96,28 @@ std::int64_t on_one_gpu(std::int64_t parameters, Sharding sharding, const Parall
   return parameters;
 }
 
+StageParameters layer_parameters(const LayerShapes& layer, const ParallelLayout& L) {
+  StageParameters p;
+  for (const auto& l : layer.linears) {
+    std::int64_t n = on_one_gpu(l.parameters(), l.sharding, L);
+    (l.sharding == Sharding::kExpert ? p.expert : p.dense) += n;
+  }
+  for (const auto& v : layer.vectors) p.dense += on_one_gpu(v.size, v.sharding, L);
+  return p;
+}
+
 StageParameters stage_parameters(const ModelShapes& shapes, const ParallelLayout& L,
                                  std::int64_t rank) {
+  // Layers of one kind (dense or MoE) have the same shapes: each kind is counted once.
+  std::optional<StageParameters> per_layer[2];
   StageParameters p;
   for (const auto& chunk : L.chunks[static_cast<std::size_t>(rank)]) {
     for (std::int64_t i = chunk.first_layer; i < chunk.first_layer + chunk.num_layers; ++i) {
       const auto& layer = shapes.layers[static_cast<std::size_t>(i)];
-      for (const auto& l : layer.linears) {
-        std::int64_t n = on_one_gpu(l.parameters(), l.sharding, L);
-        (l.sharding == Sharding::kExpert ? p.expert : p.dense) += n;
-      }
-      for (const auto& v : layer.vectors) p.dense += on_one_gpu(v.size, v.sharding, L);
+      std::optional<StageParameters>& one = per_layer[layer.moe ? 1 : 0];
+      if (!one) one = layer_parameters(layer, L);
+      p.dense += one->dense;
+      p.expert += one->expert;
     }
   }
   const bool first = rank == 0, last = rank == L.pp - 1;
@@ -161,6 +173,9 @@ MemoryEstimate estimate_memory(const ModelSpec& model, const ModelShapes& shapes
   s.attention_dropout = plan.attention_dropout.value_or(model.attention_dropout);
   s.hidden_dropout = plan.hidden_dropout.value_or(model.hidden_dropout);
   const double outside = s.sequence_parallel ? d(L.tp) : 1.0;
+  // Layers of one kind (dense or MoE) keep the same activations: each kind is sized once.
+  std::optional<double> layer_bytes[2];
+  const double checkpointed = checkpointed_layer_bytes(model, s);
 
   MemoryEstimate estimate;
   for (std::int64_t r = 0; r < L.pp; ++r) {
@@ -185,7 +200,9 @@ MemoryEstimate estimate_memory(const ModelSpec& model, const ModelShapes& shapes
     for (const auto& chunk : L.chunks[static_cast<std::size_t>(r)]) {
       for (std::int64_t k = 0; k < chunk.num_layers; ++k) {
         const auto& layer = shapes.layers[static_cast<std::size_t>(chunk.first_layer + k)];
-        double full = layer_activation_bytes(model, layer, s);
+        std::optional<double>& bytes = layer_bytes[layer.moe ? 1 : 0];
+        if (!bytes) bytes = layer_activation_bytes(model, layer, s);
+        const double full = *bytes;
         bool recomputed = false;
         if (plan.recompute_granularity == Recompute::kFull) {
           std::int64_t n = plan.recompute_num_layers.value_or(1);
@@ -195,12 +212,12 @@ MemoryEstimate estimate_memory(const ModelSpec& model, const ModelShapes& shapes
           } else {
             // Uniform: groups of n layers keep only the group's input; a group is rebuilt whole.
             recomputed = true;
-            if (k % n == 0) per_microbatch += checkpointed_layer_bytes(model, s);
+            if (k % n == 0) per_microbatch += checkpointed;
             working = std::max(working, full * d(std::min(n, chunk.num_layers - k)));
             continue;
           }
         }
-        per_microbatch += recomputed ? checkpointed_layer_bytes(model, s) : full;
+        per_microbatch += recomputed ? checkpointed : full;
       }
     }
     double activations = per_microbatch * stage.inflight_microbatches + working;

@@ -52,6 +52,8 @@ struct Vector {  // a norm's weight (and bias), a router's score-correction bias
   Sharding sharding = Sharding::kReplicated;
 };
 
+// Layers of one kind (dense or MoE) have the same shapes; the lowering and the memory
+// estimate size each kind once.
 struct LayerShapes {
   bool moe = false;
   std::vector<Linear> linears;

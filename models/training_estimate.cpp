@@ -187,16 +187,25 @@ TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, co
   // Data-parallel step collectives as Megatron-LM issues them: in buckets on the first
   // pipeline stage, one per model chunk on the others (docs/estimate.md, "Step tail").
   std::vector<std::vector<Bucket>> reductions(w.stages.size()), gathers(w.stages.size());
-  // The micro-batch passes of the previous stage, and what pricing them counted: the middle
-  // stages of a pipeline run the same ops, so they are priced once.
+  // The middle stages of a pipeline run the same ops, so a stage whose ops equal the previous
+  // stage's takes its prices and counts what pricing it counted: its micro-batch passes alone,
+  // or the whole stage (step buckets are sized differently on the first stage only).
   StageTimes passes;
-  Tally passes_tally;
+  Tally passes_tally, stage_tally;
   for (std::size_t r = 0; r < w.stages.size(); ++r) {
     const StageProgram& s = w.stages[r];
-    if (r > 0 && s.forward == w.stages[r - 1].forward && s.backward == w.stages[r - 1].backward) {
+    const bool same_passes = r > 0 && s.forward == w.stages[r - 1].forward && s.backward == w.stages[r - 1].backward;
+    if (same_passes && r > 1 && s.step == w.stages[r - 1].step) {
+      e.stages.push_back(e.stages.back());
+      reductions[r] = reductions[r - 1];
+      gathers[r] = gathers[r - 1];
+      tally.add(stage_tally);
+      continue;
+    }
+    const Tally before = tally;
+    if (same_passes) {
       tally.add(passes_tally);
     } else {
-      const Tally before = tally;
       passes = micro_batch_passes(s, pricer, w.overlap_moe_expert_parallel_comm);
       passes_tally = tally.since(before);
     }
@@ -219,6 +228,7 @@ TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, co
       into.insert(into.end(), b.begin(), b.end());
     }
     e.stages.push_back(t);
+    stage_tally = tally.since(before);
   }
   // Gradient reduction overlaps the last micro-batch's backward (overlap_grad_reduce), the
   // parameter gather the next step's first forward (overlap_param_gather); stage r also has
