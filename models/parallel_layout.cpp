@@ -169,6 +169,13 @@ void assign_layers(const ModelSpec& m, const TrainPlan& p, ParallelLayout& L, Pl
 
 ParallelLayout derive_layout(const ModelSpec& m, const TrainPlan& p, const ClusterSpec* cluster,
                              std::int64_t world, Diagnostics& diag) {
+  std::optional<ParallelLayout> layout = try_derive_layout(m, p, cluster, world, diag);
+  diag.throw_if_errors();
+  return std::move(*layout);
+}
+
+std::optional<ParallelLayout> try_derive_layout(const ModelSpec& m, const TrainPlan& p, const ClusterSpec* cluster,
+                                                std::int64_t world, Diagnostics& diag) {
   PlanChecker check{diag, p.source};
   ParallelLayout L;
   L.world = world;
@@ -326,7 +333,7 @@ ParallelLayout derive_layout(const ModelSpec& m, const TrainPlan& p, const Clust
     }
   }
 
-  diag.throw_if_errors();
+  if (diag.has_errors()) return std::nullopt;
   return L;
 }
 

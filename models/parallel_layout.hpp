@@ -2,6 +2,7 @@
 // Derived sizes of a plan on a world of GPUs, and the check of every rule that ties the plan to
 // the model, the cluster and the world size (all problems collected, then one report).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,10 @@ struct ParallelLayout {
 // tensor parallelism across nodes) are added to `diag`.
 ParallelLayout derive_layout(const ModelSpec& model, const TrainPlan& plan,
                              const ClusterSpec* cluster, std::int64_t world, Diagnostics& diag);
+// The same checks without throwing, for callers that try many plans (search): nothing when
+// `diag` holds errors, which it keeps.
+std::optional<ParallelLayout> try_derive_layout(const ModelSpec& model, const TrainPlan& plan,
+                                                const ClusterSpec* cluster, std::int64_t world, Diagnostics& diag);
 
 // The dtype a plan's matrix multiplications run in (fp8 when fp8_format is set).
 Dtype compute_dtype(const TrainPlan& plan);

@@ -29,10 +29,10 @@ std::vector<std::int64_t> divisors(std::int64_t n, std::int64_t limit) {
   return out;
 }
 
-// The first line of an InputErrors message, without file and pointer: what rule was broken.
-std::string reason_of(const InputErrors& e) {
-  if (e.errors().empty()) return "invalid";
-  std::string m = e.errors().front().message;
+// The first error, without file and pointer: what rule was broken.
+std::string reason_of(const std::vector<InputError>& errors) {
+  if (errors.empty()) return "invalid";
+  std::string m = errors.front().message;
   // Collapse numbers so that reasons group ("6 does not divide ..." -> "# does not divide ...").
   std::string out;
   bool in_number = false;
@@ -42,7 +42,7 @@ std::string reason_of(const InputErrors& e) {
     if (!digit) out += c;
     in_number = digit;
   }
-  return e.errors().front().pointer.empty() ? out : e.errors().front().pointer.substr(1) + ": " + out;
+  return errors.front().pointer.empty() ? out : errors.front().pointer.substr(1) + ": " + out;
 }
 
 }  // namespace
@@ -107,14 +107,13 @@ SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, co
                   plan.use_distributed_optimizer = distributed;
                   plan.data_parallel_sharding_strategy = distributed ? DpSharding::kOptim : DpSharding::kNoShard;
                   Diagnostics diag;
-                  ParallelLayout layout;
-                  try {
-                    layout = derive_layout(model, plan, &cluster, req.gpus, diag);
-                  } catch (const InputErrors& e) {
+                  std::optional<ParallelLayout> valid = try_derive_layout(model, plan, &cluster, req.gpus, diag);
+                  if (!valid) {
                     ++result.invalid;
-                    ++result.invalid_reasons[reason_of(e)];
+                    ++result.invalid_reasons[reason_of(diag.errors())];
                     continue;
                   }
+                  const ParallelLayout& layout = *valid;
                   MemoryEstimate memory = estimate_memory(model, shapes, plan, layout);
                   if (memory.peak().bytes.total() > hbm) {
                     ++result.too_big;
