@@ -68,16 +68,26 @@ double layer_activation_bytes(const ModelSpec& model, const LayerShapes& layer,
   return bytes;
 }
 
-BytesPerParameter bytes_per_parameter(Precision precision) {
-  // Megatron-LM docs/source/api-guide/dist_optimizer: 16-bit weights with fp32 main gradients
-  // (bf16) or 16-bit gradients plus an fp32 copy in the optimizer (fp16); Adam keeps an fp32
-  // master copy and two moments.
-  switch (precision) {
-    case Precision::kBf16: return {2, 4, 12};
-    case Precision::kFp16: return {2, 2, 16};
-    case Precision::kFp32: return {4, 4, 8};
+BytesPerParameter bytes_per_parameter(const TrainPlan& plan) {
+  // Megatron-LM docs/source/api-guide/dist_optimizer: 16-bit weights with FP32 main gradients
+  // (bf16) or 16-bit gradients plus an FP32 copy in the optimizer (fp16); Adam keeps an FP32
+  // master copy and two moments. grad_reduce_in_bf16, accumulate_allreduce_grads_in_fp32 and
+  // the precision-aware optimizer's dtypes change those sizes.
+  const double moments = plan.exp_avg_bytes + plan.exp_avg_sq_bytes;
+  if (!plan.is_16bit()) return {4, 4, moments};  // FP32 weights are their own master copy
+  if (plan.precision == Precision::kFp16) {
+    if (plan.accumulate_allreduce_grads_in_fp32) return {2, 4, plan.main_params_bytes + moments};
+    return {2, 2, plan.main_params_bytes + 4 + moments};
   }
-  return {4, 4, 8};
+  const bool bf16_grads = plan.grad_reduce_in_bf16 || plan.main_grads_bytes < 4;
+  return {2, bf16_grads ? 2.0 : 4.0, plan.main_params_bytes + moments};
+}
+
+double adam_step_bytes_per_parameter(const BytesPerParameter& per, bool fp32_weights) {
+  // Read the state and the gradient, write the state back; 16-bit weights are written from
+  // the master copy, FP32 weights are the master copy (read and written with the state).
+  if (fp32_weights) return 2 * (per.optimizer + per.weights) + per.grads;
+  return 2 * per.optimizer + per.grads + per.weights;
 }
 
 namespace {
@@ -150,7 +160,7 @@ MemoryEstimate estimate_memory(const ModelSpec& model, const TrainPlan& plan,
 
 MemoryEstimate estimate_memory(const ModelSpec& model, const ModelShapes& shapes, const TrainPlan& plan,
                                const ParallelLayout& L) {
-  const BytesPerParameter per = bytes_per_parameter(plan.precision);
+  const BytesPerParameter per = bytes_per_parameter(plan);
   const std::int64_t dense_dp = L.dp * L.cp;  // distributed optimizer shards over DP x CP
   const std::int64_t expert_dp = L.expert_dp;
   auto sharded = [&](double bytes, std::int64_t dp, bool shard) { return shard ? bytes / d(dp) : bytes; };

@@ -59,7 +59,9 @@ struct MemoryEstimate {
 struct BytesPerParameter {
   double weights = 0, grads = 0, optimizer = 0;
 };
-BytesPerParameter bytes_per_parameter(Precision precision);
+BytesPerParameter bytes_per_parameter(const TrainPlan& plan);
+// Memory traffic of one Adam step per parameter of the local shard.
+double adam_step_bytes_per_parameter(const BytesPerParameter& per, bool fp32_weights);
 
 MemoryEstimate estimate_memory(const ModelSpec& model, const TrainPlan& plan,
                                const ParallelLayout& layout);

@@ -57,6 +57,36 @@ std::optional<std::array<ParallelDim, 5>> parse_rank_order(const std::string& te
 }
 
 // Reads the plan object. Shared by plan files and pasted Megatron command lines.
+// Megatron-LM's gradient-precision flags and its precision-aware optimizer's state dtypes.
+void read_gradient_and_optimizer_precision(JsonObjectReader& r, TrainPlan& p) {
+  p.grad_reduce_in_bf16 = r.boolean("grad_reduce_in_bf16").value_or(false);
+  p.accumulate_allreduce_grads_in_fp32 = r.boolean("accumulate_allreduce_grads_in_fp32").value_or(false);
+  if (p.grad_reduce_in_bf16 && p.precision != Precision::kBf16) {
+    r.error("grad_reduce_in_bf16", "needs bf16: true", "remove it, or train in bf16");
+  }
+  if (p.grad_reduce_in_bf16 && p.accumulate_allreduce_grads_in_fp32) {
+    r.error("grad_reduce_in_bf16", "contradicts accumulate_allreduce_grads_in_fp32: true", "keep one of them");
+  }
+  p.use_precision_aware_optimizer = r.boolean("use_precision_aware_optimizer").value_or(false);
+  auto state_bytes = [&](const char* key, std::initializer_list<std::string_view> names, double& bytes) {
+    auto name = r.choice(key, names);
+    if (!name) return;
+    if (!p.use_precision_aware_optimizer) {
+      r.error(key, "only applies with use_precision_aware_optimizer: true",
+              "set use_precision_aware_optimizer to true, or remove it");
+    }
+    bytes = *name == "fp32" ? 4.0 : *name == "fp8" ? 1.0 : 2.0;
+  };
+  state_bytes("main_grads_dtype", {"fp32", "bf16"}, p.main_grads_bytes);
+  state_bytes("main_params_dtype", {"fp32", "fp16"}, p.main_params_bytes);
+  state_bytes("exp_avg_dtype", {"fp32", "fp16", "bf16", "fp8"}, p.exp_avg_bytes);
+  state_bytes("exp_avg_sq_dtype", {"fp32", "fp16", "bf16", "fp8"}, p.exp_avg_sq_bytes);
+  if (p.main_grads_bytes < 4 && p.accumulate_allreduce_grads_in_fp32) {
+    r.error("main_grads_dtype", "must be fp32 with accumulate_allreduce_grads_in_fp32: true",
+            "\"fp32\", or drop accumulate_allreduce_grads_in_fp32");
+  }
+}
+
 TrainPlan read_plan(JsonObjectReader& r, const std::string& source) {
   TrainPlan p;
   p.source = source;
@@ -156,6 +186,7 @@ TrainPlan read_plan(JsonObjectReader& r, const std::string& source) {
               "set \"bf16\": true");
     }
   }
+  read_gradient_and_optimizer_precision(r, p);
   if (auto b = r.choice("attention_backend", {"auto", "flash", "fused", "unfused", "local"})) {
     p.attention_backend = *b == "flash"     ? AttentionBackend::kFlash
                           : *b == "fused"   ? AttentionBackend::kFused

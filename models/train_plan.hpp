@@ -57,6 +57,15 @@ struct TrainPlan {
 
   Precision precision = Precision::kFp32;
   Fp8Format fp8_format = Fp8Format::kNone;
+  // Gradient buffer and reduction: Megatron-LM keeps them in FP32 for bf16 unless
+  // grad_reduce_in_bf16 (or main_grads_dtype bf16), and in the 16-bit type for fp16 unless
+  // accumulate_allreduce_grads_in_fp32.
+  bool grad_reduce_in_bf16 = false;
+  bool accumulate_allreduce_grads_in_fp32 = false;
+  // Megatron-LM's precision-aware optimizer: bytes per value of the main gradients, the main
+  // (master) parameters and Adam's two moments; FP32 (4) without it.
+  bool use_precision_aware_optimizer = false;
+  double main_grads_bytes = 4, main_params_bytes = 4, exp_avg_bytes = 4, exp_avg_sq_bytes = 4;
   AttentionBackend attention_backend = AttentionBackend::kAuto;
   std::optional<double> attention_dropout;  // default: the model config's value
   std::optional<double> hidden_dropout;

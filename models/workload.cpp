@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "gradient_buckets.hpp"
+#include "memory_estimate.hpp"
 #include "model_shapes.hpp"
 #include "training_flops.hpp"
 
@@ -50,11 +51,6 @@ namespace {
 
 // Bytes per activation element on the wire and in elementwise kernels (16-bit training).
 constexpr double kActivationBytes = 2;
-// Megatron keeps main gradients in FP32 and reduces them in FP32 by default.
-constexpr double kGradientBytes = 4;
-// Adam step per parameter of the local shard: read FP32 master, m, v, gradient (16 B), write
-// master, m, v (12 B) and the 16-bit parameter (2 B).
-constexpr double kAdamBytesPerParameter = 30;
 
 // Nodes a group of `size` ranks spans when consecutive members are `stride` ranks apart and
 // ranks fill nodes of `gpus_per_node` in order.
@@ -79,6 +75,7 @@ class Lowering {
     dp_nodes_ = nodes_spanned(l.dp * l.cp, l.tp, gpn_);
     expert_dp_nodes_ = nodes_spanned(l.expert_dp, l.ep * l.etp, gpn_);
     topk_ = p.moe_router_topk.value_or(m.num_experts_per_tok);
+    per_parameter_ = bytes_per_parameter(p);
   }
 
   Workload lower() {
@@ -478,7 +475,7 @@ class Lowering {
                                  params * kActivationBytes, Group::kDp, ranks, dp_nodes_));
       }
       bwd.push_back(collective(Phase::kBackward, "fsdp_grad_reduce_scatter", Cost::kDpComm,
-                               CollectiveKind::kReduceScatter, params * kGradientBytes, Group::kDp, ranks, dp_nodes_));
+                               CollectiveKind::kReduceScatter, params * per_parameter_.grads, Group::kDp, ranks, dp_nodes_));
     }
     // Recomputation runs before the layer's backward.
     bwd.insert(bwd.end(), rec.begin(), rec.end());
@@ -596,7 +593,7 @@ class Lowering {
       if (reduced > 0) {
         s.step.push_back(collective(Phase::kStep, sharded ? "grad_reduce_scatter" : "grad_all_reduce", Cost::kDpComm,
                                     sharded ? CollectiveKind::kReduceScatter : CollectiveKind::kAllReduce,
-                                    reduced * kGradientBytes, group, ranks, nodes));
+                                    reduced * per_parameter_.grads, group, ranks, nodes));
         s.step.back().parameters = reduced;
       }
       if (sharded && gathered > 0) {
@@ -614,7 +611,7 @@ class Lowering {
     double local = sharded ? dense / static_cast<double>(l_.dp * l_.cp) +
                                  expert / static_cast<double>(std::max<std::int64_t>(1, l_.expert_dp))
                            : dense + expert;
-    WorkOp adam = memory(Phase::kStep, "optimizer", local * kAdamBytesPerParameter);
+    WorkOp adam = memory(Phase::kStep, "optimizer", local * adam_step_bytes_per_parameter(per_parameter_, !p_.is_16bit()));
     adam.cost = Cost::kOptimizer;
     s.step.push_back(adam);
   }
@@ -633,6 +630,7 @@ class Lowering {
   std::int64_t tokens_ = 0, sp_tokens_ = 0;
   int tp_nodes_ = 1, cp_nodes_ = 1, ep_nodes_ = 1, dp_nodes_ = 1, expert_dp_nodes_ = 1;
   std::int64_t topk_ = 0;
+  BytesPerParameter per_parameter_;  // gradient bytes on the wire, Adam state for the step
   std::optional<LayerOps> layer_ops_[2][2];  // by [moe][full recomputation]
 };
 

@@ -1,6 +1,8 @@
 // Per-GPU memory of whole plans: optimizer sharding and pipeline in-flight micro-batches.
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "memory_estimate.hpp"
 #include "parallel_layout.hpp"
 #include "test_models.hpp"
@@ -38,6 +40,36 @@ TEST(MemoryEstimate, DistributedOptimizerShardsTwelveBytesPerParameter) {
   MemoryEstimate zero3 = estimate_memory(m, p, L);
   EXPECT_DOUBLE_EQ(zero3.peak().bytes.weights, 2 * params / 8);
   EXPECT_DOUBLE_EQ(zero3.peak().bytes.grads, 4 * params / 8);
+}
+
+// Megatron-LM's precision flags: bf16 keeps FP32 gradients unless grad_reduce_in_bf16; fp16
+// keeps fp16 gradients (and an FP32 copy in the optimizer) unless
+// accumulate_allreduce_grads_in_fp32; the precision-aware optimizer sizes master copy and moments.
+TEST(MemoryEstimate, BytesPerParameterFollowMegatronsPrecisionFlags) {
+  auto bytes = [](void (*set)(TrainPlan&)) {
+    TrainPlan p = plan_with(1, 1, 8);
+    set(p);
+    BytesPerParameter b = bytes_per_parameter(p);
+    return std::array<double, 4>{b.weights, b.grads, b.optimizer, adam_step_bytes_per_parameter(b, !p.is_16bit())};
+  };
+  using A = std::array<double, 4>;
+  EXPECT_EQ(bytes([](TrainPlan&) {}), (A{2, 4, 12, 30}));
+  EXPECT_EQ(bytes([](TrainPlan& p) { p.grad_reduce_in_bf16 = true; }), (A{2, 2, 12, 28}));
+  EXPECT_EQ(bytes([](TrainPlan& p) { p.precision = Precision::kFp16; }), (A{2, 2, 16, 36}));
+  EXPECT_EQ(bytes([](TrainPlan& p) {
+              p.precision = Precision::kFp16;
+              p.accumulate_allreduce_grads_in_fp32 = true;
+            }),
+            (A{2, 4, 12, 30}));
+  EXPECT_EQ(bytes([](TrainPlan& p) { p.precision = Precision::kFp32; }), (A{4, 4, 8, 28}));
+  EXPECT_EQ(bytes([](TrainPlan& p) {
+              p.use_precision_aware_optimizer = true;
+              p.main_grads_bytes = 2;
+              p.main_params_bytes = 2;
+              p.exp_avg_bytes = 2;
+              p.exp_avg_sq_bytes = 1;
+            }),
+            (A{2, 2, 5, 14}));
 }
 
 TEST(MemoryEstimate, OneFOneBFirstStageHoldsPipelineDepthMicrobatches) {

@@ -37,6 +37,32 @@ TEST(TrainPlan, DefaultsFollowMegatron) {
   EXPECT_EQ(p.micro_batch_size, 1);
 }
 
+TEST(TrainPlan, GradientAndOptimizerPrecisionFromMegatronArgs) {
+  Diagnostics diag;
+  TrainPlan p = train_plan_from_megatron_args(
+      "--seq-length 4096 --bf16 --use-distributed-optimizer --grad-reduce-in-bf16"
+      " --use-precision-aware-optimizer --exp-avg-dtype bf16 --exp-avg-sq-dtype fp8 --main-params-dtype fp16",
+      diag);
+  EXPECT_TRUE(diag.warnings().empty());
+  EXPECT_TRUE(p.grad_reduce_in_bf16);
+  EXPECT_TRUE(p.use_precision_aware_optimizer);
+  EXPECT_EQ(p.exp_avg_bytes, 2.0);
+  EXPECT_EQ(p.exp_avg_sq_bytes, 1.0);
+  EXPECT_EQ(p.main_params_bytes, 2.0);
+  EXPECT_EQ(p.main_grads_bytes, 4.0);  // not given: fp32
+}
+
+TEST(TrainPlan, OptimizerDtypesNeedThePrecisionAwareOptimizer) {
+  Diagnostics diag;
+  EXPECT_THROW(load_train_plan(R"({"seq_length": 4096, "bf16": true, "exp_avg_dtype": "bf16"})", diag),
+               InputErrors);
+  Diagnostics contradiction;
+  EXPECT_THROW(load_train_plan(R"({"seq_length": 4096, "bf16": true, "use_precision_aware_optimizer": true,
+                                   "main_grads_dtype": "bf16", "accumulate_allreduce_grads_in_fp32": true})",
+                               contradiction),
+               InputErrors);
+}
+
 TEST(TrainPlan, CustomRankOrder) {
   Diagnostics diag;
   TrainPlan p = load_train_plan(R"({"seq_length": 4096, "rank_order": "tp-dp-cp-ep-pp"})", diag);

@@ -183,6 +183,12 @@ TEST(Lowering, CollectiveBytesMatchHandCounts) {
   EXPECT_EQ(step[0].group_ranks, 4);
   EXPECT_EQ(step[1].collective, CollectiveKind::kAllGather);
   EXPECT_DOUBLE_EQ(step[1].bytes, stage0 * 2);
+  // grad_reduce_in_bf16 halves the gradient bytes on the wire; fp16 gradients are 16-bit too.
+  plan.grad_reduce_in_bf16 = true;
+  EXPECT_DOUBLE_EQ(lower_training(m, plan, layout, cluster).stages[0].step[0].bytes, stage0 * 2);
+  plan.grad_reduce_in_bf16 = false;
+  plan.precision = Precision::kFp16;
+  EXPECT_DOUBLE_EQ(lower_training(m, plan, layout, cluster).stages[0].step[0].bytes, stage0 * 2);
 }
 
 }  // namespace
