@@ -118,6 +118,8 @@ nlohmann::ordered_json to_json(const Explanation& e) {
                {"data_parallel_sharding_strategy", sharding_name(pe.plan.data_parallel_sharding_strategy)},
                {"precision", precision_name(pe.plan)},
                {"rank_order", rank_order_string(pe.plan.rank_order)}};
+  const BytesPerParameter per = bytes_per_parameter(pe.plan);
+  j["plan"]["bytes_per_parameter"] = {{"weights", per.weights}, {"grads", per.grads}, {"optimizer", per.optimizer}};
   if (pe.cluster) {
     j["cluster"] = {{"name", pe.cluster->name},
                     {"gpu", pe.cluster->gpu.name},
@@ -187,6 +189,9 @@ void print_table(const Explanation& e, std::ostream& out) {
                      L.micro_batch_size, L.global_batch_size, L.num_microbatches, L.seq_length,
                      precision_name(pe.plan), pe.plan.sequence_parallel ? "on" : "off",
                      recompute_name(pe.plan), sharding_name(pe.plan.data_parallel_sharding_strategy));
+  const BytesPerParameter per = bytes_per_parameter(pe.plan);
+  out << fmt::format("             bytes per parameter before sharding: weights {:g}, grads {:g}, optimizer {:g}\n",
+                     per.weights, per.grads, per.optimizer);
   out << "memory/GPU   stage  layers  in-flight    weights      grads  optimizer  activations"
          "      total\n";
   for (const auto& s : pe.memory.stages) {

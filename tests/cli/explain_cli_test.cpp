@@ -26,6 +26,9 @@ TEST(ExplainCli, DefaultRunReportsEveryKey) {
   EXPECT_NEAR(j["params_total"].get<double>(), 405.85e9, 0.01e9);
   EXPECT_EQ(j["plan"]["data_parallel_size"], 128);
   EXPECT_EQ(j["plan"]["num_microbatches"], 16);
+  // bf16 with Megatron's defaults: FP32 main gradients, FP32 master copy and moments.
+  EXPECT_EQ(j["plan"]["bytes_per_parameter"],
+            (nlohmann::json{{"weights", 2.0}, {"grads", 4.0}, {"optimizer", 12.0}}));
   EXPECT_TRUE(j["fits_in_memory"].get<bool>());
   // Weights: 405.85B / (TP 8 * PP 16) parameters, 2 bytes each, within the stage imbalance.
   double weights = j["memory_per_gpu_bytes"]["weights"].get<double>();
