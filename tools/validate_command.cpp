@@ -1,6 +1,7 @@
 #include "validate_command.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <iostream>
@@ -12,6 +13,7 @@
 #include "simulate_command.hpp"
 #include "training_flops.hpp"
 #include "training_run.hpp"
+#include "units_format.hpp"
 #include "validation_case.hpp"
 
 namespace clustersim::cli {
@@ -71,6 +73,7 @@ double predicted_metric(const std::string& metric, const ValidationCase& c, cons
 void run(const ValidateOptions& o) {
   ValidationSuite suite = load_validation_cases(o.cases);
   std::vector<Comparison> rows;
+  std::vector<std::string> not_fitting;  // cases whose plan the memory estimate says cannot run
   for (const auto& c : suite.cases) {
     Diagnostics diag;
     ModelSpec model = load_model(c.model, diag);
@@ -85,6 +88,13 @@ void run(const ValidateOptions& o) {
     for (const auto& [metric, measured] : c.measured) {
       double predicted = predicted_metric(metric, c, r);
       rows.push_back({c.id, c.group, metric, measured, predicted, (predicted - measured) / measured, c.tolerance});
+    }
+    // The run happened, so a plan estimated not to fit says the memory model is off for it.
+    if (!r.estimate.fits_in_memory) {
+      std::cerr << fmt::format("warning: {}: the plan is estimated at {} per GPU, more than the {} of HBM it ran in\n",
+                               c.id, human_bytes(r.estimate.memory_per_gpu_bytes),
+                               human_bytes(static_cast<double>(r.cluster.gpu.hbm_bytes)));
+      not_fitting.push_back(c.id);
     }
     std::cerr << fmt::format("{}: done\n", c.id);
   }
@@ -117,6 +127,7 @@ void run(const ValidateOptions& o) {
     j["mape"] = mape;
     j["worst_error"] = worst;
     j["outside_tolerance"] = failures;
+    j["estimated_not_to_fit"] = not_fitting;
     std::cout << j.dump(2) << '\n';
   } else {
     std::cout << fmt::format("{:<36} {:<22} {:>12} {:>12} {:>8}  {}\n", "case", "metric", "measured", "predicted",
@@ -132,6 +143,9 @@ void run(const ValidateOptions& o) {
     }
     std::cout << fmt::format("overall MAPE {:.1f} %, worst {:.1f} %, {} of {} outside tolerance\n", 100 * mape,
                              100 * worst, failures, rows.size());
+    if (!not_fitting.empty()) {
+      std::cout << fmt::format("estimated not to fit in memory, though they ran: {}\n", fmt::join(not_fitting, ", "));
+    }
   }
   if (failures > 0) throw ExitWithCode{1};
 }

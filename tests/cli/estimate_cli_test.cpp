@@ -200,6 +200,24 @@ TEST(ValidateCli, FullAttentionConventionIsNeMosFormula) {
   EXPECT_NEAR(j["comparisons"][0]["error"].get<double>(), j["comparisons"][1]["error"].get<double>(), 1e-9);
 }
 
+// A published run happened, so a case whose plan the memory estimate says cannot fit points at
+// the memory model: validate reports it (and still compares the metrics).
+TEST(ValidateCli, APlanEstimatedNotToFitIsReported) {
+  const nlohmann::json cases = {{"cases",
+      {{{"id", "70b-on-one-node"}, {"source", "made up"}, {"model", "llama-3-70b"}, {"cluster", "h100-ndr"},
+        {"num_gpus", 8}, {"plan", {{"global_batch_size", 8}, {"seq_length", 8192}, {"bf16", true}}},
+        {"measured", {{"tokens_per_s_per_gpu", 100}}}, {"tolerance", 10.0}}}}};
+  const std::string path = (std::filesystem::path(::testing::TempDir()) / "not-fitting-cases.json").string();
+  std::ofstream(path) << cases.dump();
+  CommandResult r = run_clustersim({"validate", path, "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["estimated_not_to_fit"], nlohmann::json::array({"70b-on-one-node"}));
+  EXPECT_NE(r.err.find("warning: 70b-on-one-node: the plan is estimated at"), std::string::npos) << r.err;
+  CommandResult dev = run_clustersim({"validate", kSource + "/configs/validation/dev-set.json", "--format", "json"});
+  EXPECT_EQ(nlohmann::json::parse(dev.out)["estimated_not_to_fit"], nlohmann::json::array());
+}
+
 // Held-out set (configs/validation/nemo-long-sequence.json): NeMo's long-sequence Llama 2 7B FP8
 // runs, 4k to 1M tokens with CP up to 32, never used to build a profile. Published TFLOP/s are in
 // NeMo's convention (attention over all keys). The 4k row shares the dev set's FP8 gap
