@@ -28,8 +28,12 @@ double layer_activation_bytes(const ModelSpec& model, const LayerShapes& layer,
   const double kv_heads = d(model.num_key_value_heads);
   double bytes = 0;
 
+  // Linear inputs kept for the weight gradient (FP8 under Transformer Engine's FP8); a tensor
+  // that another kernel's backward needs stays 16-bit, with an FP8 copy when one is kept too.
+  const double li = s.linear_input_bytes;
+  const double fp8_copy = li < a ? li : 0.0;
   // Two norm inputs, the attention input and the MLP input (Korthikanti: 4sbh + 2sbh + 2sbh).
-  bytes += 4.0 * a * n * h / outside;
+  bytes += (2.0 * a + 2.0 * li) * n * h / outside;
   // Dropout masks (1 byte) after attention and after the MLP.
   if (s.hidden_dropout > 0) bytes += 2.0 * n * h / outside;
 
@@ -41,7 +45,8 @@ double layer_activation_bytes(const ModelSpec& model, const LayerShapes& layer,
   bytes += a * n * heads * d(model.head_dim) / t;                       // Q
   bytes += a * n * kv_heads * d(model.head_dim) / t;                    // K
   bytes += a * n * kv_heads * d(model.v_head_dim) / t;                  // V
-  bytes += a * n * heads * d(model.v_head_dim) / t;                     // output projection input
+  // Output projection input: the attention output its backward needs, plus the FP8 copy.
+  bytes += (a + fp8_copy) * n * heads * d(model.v_head_dim) / t;
   if (!s.selective_recompute) {
     if (s.materialized_softmax) {
       // Scores of size heads x queries x keys: softmax output, dropout mask, dropout output.
@@ -54,15 +59,16 @@ double layer_activation_bytes(const ModelSpec& model, const LayerShapes& layer,
   }
 
   // MLP activations: gated MLPs keep gate and up outputs and their product; plain MLPs keep the
-  // activation input and output. Experts: per routed token (tokens x top-k, balanced routing).
-  const double per_width = model.gated_mlp ? 3.0 : 2.0;
+  // activation input and output; the last of those is the down projection's input. Experts: per
+  // routed token (tokens x top-k, balanced routing).
+  const double per_width = (model.gated_mlp ? 2.0 : 1.0) * a + li;
   if (!layer.moe) {
-    bytes += per_width * a * n * d(model.intermediate_size) / t;
+    bytes += per_width * n * d(model.intermediate_size) / t;
   } else {
     const double routed = n * d(model.num_experts_per_tok);
-    bytes += a * routed * h / outside;  // dispatched expert inputs
-    bytes += per_width * a * routed * d(model.moe_intermediate_size) / d(s.etp);
-    bytes += per_width * a * n * d(model.shared_expert_intermediate_size) / t;
+    bytes += li * routed * h / outside;  // dispatched expert inputs
+    bytes += per_width * routed * d(model.moe_intermediate_size) / d(s.etp);
+    bytes += per_width * n * d(model.shared_expert_intermediate_size) / t;
     bytes += 4.0 * n * d(model.num_experts) / outside;  // fp32 router probabilities
   }
   return bytes;
@@ -180,6 +186,7 @@ MemoryEstimate estimate_memory(const ModelSpec& model, const ModelShapes& shapes
   s.materialized_softmax = plan.attention_backend == AttentionBackend::kUnfused ||
                            plan.attention_backend == AttentionBackend::kLocal;
   s.bytes_per_value = plan.is_16bit() ? 2.0 : 4.0;
+  s.linear_input_bytes = plan.fp8_format != Fp8Format::kNone ? 1.0 : s.bytes_per_value;
   s.attention_dropout = plan.attention_dropout.value_or(model.attention_dropout);
   s.hidden_dropout = plan.hidden_dropout.value_or(model.hidden_dropout);
   const double outside = s.sequence_parallel ? d(L.tp) : 1.0;

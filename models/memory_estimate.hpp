@@ -24,6 +24,9 @@ struct ActivationSettings {
   bool selective_recompute = false;   // Megatron's "selective": core attention is recomputed
   bool materialized_softmax = false;  // unfused attention stores the s x s scores
   double bytes_per_value = 2;         // 16-bit activations
+  // Bytes per value of a tensor kept only as a linear's input for its weight gradient:
+  // Transformer Engine keeps FP8 linears' inputs in FP8 (1).
+  double linear_input_bytes = 2;
   double attention_dropout = 0;
   double hidden_dropout = 0;
 };

@@ -565,19 +565,22 @@ class Lowering {
 
   void step_ops(StageProgram& s) {
     // Parameters this rank holds.
-    double dense = 0, expert = 0, layer_dense = 0;
+    double dense = 0, expert = 0, layer_dense = 0, fp8_linear = 0;
     const std::int64_t r = s.pp_rank;
     for (const auto& chunk : l_.chunks[static_cast<std::size_t>(r)]) {
       for (std::int64_t i = 0; i < chunk.num_layers; ++i) {
         for (const auto& lin : shapes_.layers[static_cast<std::size_t>(chunk.first_layer + i)].linears) {
           double p = static_cast<double>(lin.parameters());
+          double n = 0;
           if (lin.sharding == Sharding::kExpert) {
-            expert += p / static_cast<double>(l_.ep * l_.etp);
+            n = p / static_cast<double>(l_.ep * l_.etp);
+            expert += n;
           } else {
-            double n = lin.sharding == Sharding::kTensorParallel ? p / static_cast<double>(l_.tp) : p;
+            n = lin.sharding == Sharding::kTensorParallel ? p / static_cast<double>(l_.tp) : p;
             dense += n;
             layer_dense += n;
           }
+          if (dtype_ == Dtype::kFp8 && lin.role != Role::kRouter) fp8_linear += n;
         }
       }
     }
@@ -614,6 +617,13 @@ class Lowering {
     WorkOp adam = memory(Phase::kStep, "optimizer", local * adam_step_bytes_per_parameter(per_parameter_, !p_.is_16bit()));
     adam.cost = Cost::kOptimizer;
     s.step.push_back(adam);
+    // Transformer Engine casts each updated FP8 linear weight to FP8 and its transpose once per
+    // step (the first micro-batch; the others reuse them): read 2 bytes, write two 1-byte copies.
+    if (fp8_linear > 0) {
+      WorkOp cast = memory(Phase::kStep, "fp8_weight_cast_transpose", 4 * fp8_linear);
+      cast.cost = Cost::kOptimizer;
+      s.step.push_back(cast);
+    }
   }
 
   bool per_microbatch_gradients() const {

@@ -150,7 +150,7 @@ TEST(SearchCli, FindsPlansForLlama405BOn16kGpusAndSaysWhatItDropped) {
 
 // The dev validation set (configs/validation/dev-set.json): the targets are MAPE <= 8 %
 // and no case worse than 15 %. Six NeMo FP8 cases on H100 (5B-22B models) are over-predicted by
-// 17-25 % (docs/validation.md), which puts the overall MAPE at 8.7 %: the targets are not met and
+// 17-24 % (docs/validation.md), which puts the overall MAPE at 8.6 %: the targets are not met and
 // the test does not pretend they are. It guards against regressions instead: every other case
 // within its 15 % tolerance, the six within 26 %, the MAPE of the rest at most 8 % and the
 // overall MAPE at most 9 %.

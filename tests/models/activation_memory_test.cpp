@@ -57,6 +57,15 @@ TEST_F(Korthikanti, TensorSequenceParallelSelectiveRecompute) {
   EXPECT_DOUBLE_EQ(bytes(8, true, true), s * b * h * 34 / t);
 }
 
+// Transformer Engine FP8 keeps linears' inputs in FP8: the QKV and fc1 inputs (2sbh each) and
+// the fc2 input (8sbh) halve, and the output projection keeps an FP8 copy (sbh) beside the
+// attention output flash attention's backward needs: 34 - 1 - 1 - 4 + 1 = 29.
+TEST_F(Korthikanti, Fp8KeepsLinearInputsInOneByte) {
+  ActivationSettings x = settings(1, false, false);
+  x.linear_input_bytes = 1;
+  EXPECT_DOUBLE_EQ(layer_activation_bytes(model, layer, x), s * b * h * (29 + 5 * a * s / h));
+}
+
 TEST_F(Korthikanti, FullRecomputeKeepsTheLayerInput) {
   EXPECT_DOUBLE_EQ(checkpointed_layer_bytes(model, settings(8, false, false)), 2 * s * b * h);
   // With sequence parallelism the checkpointed input is itself split across the TP ranks.

@@ -189,6 +189,14 @@ TEST(Lowering, CollectiveBytesMatchHandCounts) {
   plan.grad_reduce_in_bf16 = false;
   plan.precision = Precision::kFp16;
   EXPECT_DOUBLE_EQ(lower_training(m, plan, layout, cluster).stages[0].step[0].bytes, stage0 * 2);
+  // FP8: once per step, Transformer Engine casts the stage's layer weights (not the embedding)
+  // to FP8 and their transpose: 4 bytes per parameter, after the optimizer.
+  plan.precision = Precision::kBf16;
+  plan.fp8_format = Fp8Format::kHybrid;
+  const auto fp8_step = lower_training(m, plan, layout, cluster).stages[0].step;
+  ASSERT_EQ(fp8_step.back().name, "fp8_weight_cast_transpose");
+  EXPECT_EQ(fp8_step.back().cost, Cost::kOptimizer);
+  EXPECT_DOUBLE_EQ(fp8_step.back().bytes, 4 * (4 * per_layer / 2));
 }
 
 }  // namespace
