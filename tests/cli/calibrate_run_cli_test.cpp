@@ -21,7 +21,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path temp(const std::string& name) { return fs::path(::testing::TempDir()) / name; }
+// Per process: two test runs at once (a sanitizer build beside the release build) share TempDir.
+fs::path temp(const std::string& name) {
+  return fs::path(::testing::TempDir()) / (std::to_string(getpid()) + "-" + name);
+}
 
 TEST(CalibrateRunCli, CpuAllSuitesThenFit) {
   const fs::path records = temp("cpu-all.records.json");
