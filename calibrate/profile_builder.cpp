@@ -37,6 +37,23 @@ void widen(std::map<std::string, FitRange>& ranges, const std::string& variable,
   }
 }
 
+// A nonnegative fit can zero a coefficient that the cost form needs positive when the records
+// are noisy (a loaded machine). Then the fit is redone with that feature alone, and `note` says
+// so. Without this, the builder would write a profile that its own reader rejects.
+LinearCostFit fit_keeping_positive(const std::vector<LinearPoint>& points, std::size_t required, std::string& note,
+                                   const std::string& why) {
+  LinearCostFit lin = fit_linear_cost(points);
+  if (lin.coefficients[required] > 0) return lin;
+  std::vector<LinearPoint> alone;
+  for (const auto& p : points) alone.push_back({{p.features[required]}, p.time_s});
+  const LinearCostFit one = fit_linear_cost(alone);
+  lin.coefficients.assign(points.front().features.size(), 0.0);
+  lin.coefficients[required] = one.coefficients[0];
+  lin.error = one.error;
+  note = why;
+  return lin;
+}
+
 std::string weak_note(const FitError& e) {
   if (!e.loo_mape) return "weak: too few points for a leave-one-out error";
   return {};
@@ -283,7 +300,8 @@ class Builder {
         widen(fit.ranges, "seq_kv", static_cast<double>(a.seq_kv));
         fit.records.push_back(i);
       }
-      LinearCostFit lin = fit_linear_cost(points);
+      LinearCostFit lin = fit_keeping_positive(
+          points, 0, fit.note, "no positive long-sequence cost beside the saturation term: one rate for every length");
       fit.id = fmt::format("attention/{}/{}/d{}", to_string(pass), causal ? "causal" : "full", head_dim);
       fit.model = AttentionFit{pass, causal, head_dim, {lin.coefficients[0], lin.coefficients[1]}};
       fit.error = lin.error;
@@ -301,7 +319,8 @@ class Builder {
       widen(fit.ranges, "kv_bytes", kv);
       fit.records.push_back(i);
     }
-    LinearCostFit lin = fit_linear_cost(points);
+    LinearCostFit lin =
+        fit_keeping_positive(points, 1, fit.note, "no positive per-byte cost beside the launch term: per-byte cost alone");
     fit.id = "decode_attention";
     fit.model = DecodeAttentionFit{lin.coefficients[0], lin.coefficients[1]};
     fit.error = lin.error;

@@ -127,6 +127,40 @@ TEST(MemoryFit, CacheAndMemoryRegimesAreSeparateSegments) {
   }
 }
 
+// Noisy records can make the nonnegative fit zero a coefficient the cost form needs positive
+// (attention's long-sequence cost, decode's per-byte cost). The builder then fits that term alone
+// and says so, and the profile it writes reads back: a CPU run on a loaded machine once wrote
+// inverse_peak_s_per_flop 0, which the profile reader rightly refuses.
+TEST(ProfileBuilder, ACoefficientTheFormNeedsPositiveIsNeverWrittenAsZero) {
+  RecordSet set = harness_record_set("noisy");
+  for (std::int64_t length : {256, 512, 1024, 2048}) {
+    AttentionRecord a{AttentionPass::kForward, 1, 8, 8, length, length, 64, false, Dtype::kFp32, "eigen"};
+    // Time per FLOP falling as 1 / length: all of it in the saturation term, none at long lengths.
+    add_record(set, a, attention_pass_flops(a) * 1e-9 / static_cast<double>(length));
+    AttentionRecord decode{AttentionPass::kDecode, 4, 8, 8, 1, length, 64, false, Dtype::kFp32, "eigen"};
+    add_record(set, decode, 2e-5);  // a launch cost only: no per-byte cost visible
+  }
+  const Profile profile = build_profile(set, {"noisy", "", std::nullopt, "test"});
+  const std::string path = ::testing::TempDir() + "/positive-coefficients.json";
+  std::ofstream(path) << profile_to_json(profile).dump(1);
+  const Profile back = load_profile(path);  // throws InputErrors on a zero coefficient
+  int checked = 0;
+  for (const auto& f : back.fits) {
+    if (const auto* a = std::get_if<AttentionFit>(&f.model); a && f.id.starts_with("attention/forward/")) {
+      EXPECT_GT(a->efficiency.inverse_peak_s_per_flop, 0.0);
+      EXPECT_EQ(a->efficiency.half_saturation_s_per_flop_token, 0.0);
+      EXPECT_NE(f.note.find("one rate for every length"), std::string::npos) << f.note;
+      ++checked;
+    }
+    if (const auto* d = std::get_if<DecodeAttentionFit>(&f.model); d && f.id == "decode_attention") {
+      EXPECT_GT(d->seconds_per_byte, 0.0);
+      EXPECT_EQ(d->launch_s, 0.0);
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 2);
+}
+
 TEST(BusBandwidth, FactorsFollowNcclTestsConventions) {
   // doc/PERFORMANCE.md of nccl-tests: busbw = algbw x factor.
   const int n = 8;
