@@ -360,9 +360,10 @@ void Replay::build_stage_lanes(std::int64_t cls, std::int64_t s) {
     send.nominal_s =
         costs_.collective(CollectiveKind::kSendRecv, w_.p2p_bytes, 2, w_.p2p_crosses_nodes ? 2 : 1).seconds;
     // 1F1B blocks the compute stream on its sends (Megatron's send_forward_recv_backward);
-    // interleaving overlaps them.
-    const LaneId send_lane = v_ == 1 ? lane : (backward ? send_bwd_lane_[cell] : send_fwd_lane_[cell]);
-    send.stream = v_ == 1 ? kComputeStream : (backward ? kSendBackward : kSendForward);
+    // interleaving overlaps them unless overlap_p2p_comm is off.
+    const bool blocking = v_ == 1 || !w_.overlap_p2p_comm;
+    const LaneId send_lane = blocking ? lane : (backward ? send_bwd_lane_[cell] : send_fwd_lane_[cell]);
+    send.stream = blocking ? kComputeStream : (backward ? kSendBackward : kSendForward);
     const ActivityId deps[] = {id};
     const ActivityId sid = record(
         sim_.add_transfer(send_lane, src, dst, transfer_bytes(src, dst, send.nominal_s), deps), send_lane, send, deps);

@@ -150,14 +150,14 @@ TEST(SearchCli, FindsPlansForLlama405BOn16kGpusAndSaysWhatItDropped) {
 
 // The dev validation set (configs/validation/dev-set.json): the targets are MAPE <= 8 %
 // and no case worse than 15 %. Six NeMo FP8 cases on H100 (5B-22B models) are over-predicted by
-// 17-24 % (docs/validation.md), which puts the overall MAPE at 8.6 %: the targets are not met and
-// the test does not pretend they are. It guards against regressions instead: every other case
-// within its 15 % tolerance, the six within 26 %, the MAPE of the rest at most 8 % and the
-// overall MAPE at most 9 %.
+// 17-24 % (docs/validation.md); the overall MAPE is 7.99 %. The second target is not met and the
+// test does not pretend it is. It guards against regressions instead: every other case within
+// its 15 % tolerance, the six within 26 %, the MAPE of the rest at most 6 % and the overall
+// MAPE at most 8 %.
 TEST(ValidateCli, DevSetHoldsItsAccuracyWithTheDocumentedFp8Outliers) {
   CommandResult r = run_clustersim({"validate", kSource + "/configs/validation/dev-set.json", "--format", "json"});
   nlohmann::json j = nlohmann::json::parse(r.out);
-  EXPECT_LE(j["mape"].get<double>(), 0.09);
+  EXPECT_LE(j["mape"].get<double>(), 0.08);
   const std::set<std::string> known = {"nemo2407-llama3-8b_8gpu",  "nemo2407-llama2-13b_16gpu",
                                        "nemo2407-gpt3-5b_64gpu",   "nemo2407-gpt3-20b_64gpu",
                                        "nemo2407-nemotron-8b_64gpu", "nemo2407-nemotron-22b_64gpu"};
@@ -174,7 +174,7 @@ TEST(ValidateCli, DevSetHoldsItsAccuracyWithTheDocumentedFp8Outliers) {
     }
     outside += error > 0.15 ? 1 : 0;
   }
-  EXPECT_LE(others_error / others, 0.08);
+  EXPECT_LE(others_error / others, 0.06);
   EXPECT_EQ(r.exit_code, outside > 0 ? 1 : 0);
   EXPECT_EQ(j["comparisons"].size(), 30u);
 }
