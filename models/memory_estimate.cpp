@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "stage_parameters.hpp"
+
 namespace clustersim {
 
 namespace {
@@ -97,55 +99,6 @@ double adam_step_bytes_per_parameter(const BytesPerParameter& per, bool fp32_wei
 }
 
 namespace {
-
-struct StageParameters {
-  std::int64_t dense = 0;   // sharded over DP*CP by the distributed optimizer
-  std::int64_t expert = 0;  // sharded over the expert data-parallel group
-};
-
-std::int64_t on_one_gpu(std::int64_t parameters, Sharding sharding, const ParallelLayout& L) {
-  switch (sharding) {
-    case Sharding::kTensorParallel: return parameters / L.tp;
-    case Sharding::kReplicated: return parameters;
-    case Sharding::kExpert: return parameters / (L.ep * L.etp);
-  }
-  return parameters;
-}
-
-StageParameters layer_parameters(const LayerShapes& layer, const ParallelLayout& L) {
-  StageParameters p;
-  for (const auto& l : layer.linears) {
-    std::int64_t n = on_one_gpu(l.parameters(), l.sharding, L);
-    (l.sharding == Sharding::kExpert ? p.expert : p.dense) += n;
-  }
-  for (const auto& v : layer.vectors) p.dense += on_one_gpu(v.size, v.sharding, L);
-  return p;
-}
-
-StageParameters stage_parameters(const ModelShapes& shapes, const ParallelLayout& L,
-                                 std::int64_t rank) {
-  // Layers of one kind (dense or MoE) have the same shapes: each kind is counted once.
-  std::optional<StageParameters> per_layer[2];
-  StageParameters p;
-  for (const auto& chunk : L.chunks[static_cast<std::size_t>(rank)]) {
-    for (std::int64_t i = chunk.first_layer; i < chunk.first_layer + chunk.num_layers; ++i) {
-      const auto& layer = shapes.layers[static_cast<std::size_t>(i)];
-      std::optional<StageParameters>& one = per_layer[layer.moe ? 1 : 0];
-      if (!one) one = layer_parameters(layer, L);
-      p.dense += one->dense;
-      p.expert += one->expert;
-    }
-  }
-  const bool first = rank == 0, last = rank == L.pp - 1;
-  if (first) p.dense += shapes.embedding / L.tp + shapes.position_embedding;
-  if (last) {
-    p.dense += shapes.final_norm;
-    // A tied output layer still needs its own copy of the embedding on the last stage.
-    if (shapes.lm_head.copies > 0) p.dense += shapes.lm_head.parameters() / L.tp;
-    else if (!first) p.dense += shapes.embedding / L.tp;
-  }
-  return p;
-}
 
 // Micro-batches (in units of a whole stage's layers) whose activations a pipeline rank holds
 // at its peak: 1F1B warm-up, or Megatron-LM's interleaved warm-up.

@@ -6,6 +6,7 @@
 
 #include "gradient_buckets.hpp"
 #include "memory_estimate.hpp"
+#include "stage_parameters.hpp"
 #include "model_shapes.hpp"
 #include "training_flops.hpp"
 
@@ -461,12 +462,8 @@ class Lowering {
     // (optim_grads_params) also gathers the layer's parameters before its forward and again
     // before its backward. Prefetching hides them behind compute where it can.
     if (per_microbatch_gradients() && l_.dp * l_.cp > 1) {
-      double params = 0;
-      for (const auto& lin : linears) {
-        if (lin.sharding == Sharding::kExpert) continue;  // expert parameters: expert DP, below
-        double n = static_cast<double>(lin.parameters());
-        params += lin.sharding == Sharding::kTensorParallel ? n / static_cast<double>(l_.tp) : n;
-      }
+      // The layer's dense parameters (expert parameters go over the expert DP group, below).
+      const double params = static_cast<double>(layer_parameters(shapes_.layers[static_cast<std::size_t>(index)], l_).dense);
       const std::int64_t ranks = l_.dp * l_.cp;
       if (p_.data_parallel_sharding_strategy == DpSharding::kOptimGradsParams) {
         fwd.push_back(collective(Phase::kForward, "fsdp_param_all_gather", Cost::kDpComm, CollectiveKind::kAllGather,
@@ -565,28 +562,11 @@ class Lowering {
 
   void step_ops(StageProgram& s) {
     // Parameters this rank holds.
-    double dense = 0, expert = 0, layer_dense = 0, fp8_linear = 0;
     const std::int64_t r = s.pp_rank;
-    for (const auto& chunk : l_.chunks[static_cast<std::size_t>(r)]) {
-      for (std::int64_t i = 0; i < chunk.num_layers; ++i) {
-        for (const auto& lin : shapes_.layers[static_cast<std::size_t>(chunk.first_layer + i)].linears) {
-          double p = static_cast<double>(lin.parameters());
-          double n = 0;
-          if (lin.sharding == Sharding::kExpert) {
-            n = p / static_cast<double>(l_.ep * l_.etp);
-            expert += n;
-          } else {
-            n = lin.sharding == Sharding::kTensorParallel ? p / static_cast<double>(l_.tp) : p;
-            dense += n;
-            layer_dense += n;
-          }
-          if (dtype_ == Dtype::kFp8 && lin.role != Role::kRouter) fp8_linear += n;
-        }
-      }
-    }
-    double embedding = static_cast<double>(m_.vocab_size * m_.hidden_size) / static_cast<double>(l_.tp);
-    if (r == 0) dense += embedding;
-    if (r == l_.pp - 1 && (!m_.tie_word_embeddings || l_.pp > 1)) dense += embedding;
+    const StageParameters held = stage_parameters(shapes_, l_, r);
+    const double dense = static_cast<double>(held.dense), expert = static_cast<double>(held.expert);
+    const double layer_dense = static_cast<double>(held.layer_dense);
+    const double fp8_linear = dtype_ == Dtype::kFp8 ? static_cast<double>(held.fp8_linear) : 0.0;
     s.dense_parameters = dense;
     s.expert_parameters = expert;
     s.parameters = dense + expert;

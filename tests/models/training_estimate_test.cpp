@@ -172,10 +172,12 @@ TEST(Lowering, CollectiveBytesMatchHandCounts) {
   // Data parallel with the distributed optimizer: FP32 gradients reduce-scattered and BF16
   // parameters all-gathered over DP = 4, for the parameters this rank holds.
   ModelShapes shapes = model_shapes(m);
-  double per_layer = 0;
+  double per_layer = 0, norms = 0;
   for (const auto& l : shapes.layers[0].linears) per_layer += static_cast<double>(l.parameters());
-  double stage0 = 4 * per_layer / 2 + static_cast<double>(m.vocab_size * m.hidden_size) / 2;
-  // Norm vectors are not synchronised here (replicated, tiny); linears split over TP = 2.
+  for (const auto& v : shapes.layers[0].vectors) norms += static_cast<double>(v.size);
+  EXPECT_DOUBLE_EQ(norms, 4 * h);  // two LayerNorms, weight and bias, replicated over TP
+  // Linears split over TP = 2; the norms are replicated; the embedding is vocabulary-parallel.
+  double stage0 = 4 * (per_layer / 2 + norms) + static_cast<double>(m.vocab_size * m.hidden_size) / 2;
   const auto& step = w.stages[0].step;
   ASSERT_GE(step.size(), 3u);
   EXPECT_EQ(step[0].collective, CollectiveKind::kReduceScatter);
@@ -222,6 +224,7 @@ Workload lower_sharded_dp8(DpSharding sharding, double& per_layer) {
   per_layer = 0;
   const ModelShapes shapes = model_shapes(m);
   for (const auto& l : shapes.layers[0].linears) per_layer += static_cast<double>(l.parameters());
+  for (const auto& v : shapes.layers[0].vectors) per_layer += static_cast<double>(v.size);
   return lower_training(m, plan, layout, cluster);
 }
 
@@ -246,9 +249,10 @@ TEST(Lowering, Zero3GathersEachLayerAndReducesItsGradientsEveryMicroBatch) {
   EXPECT_EQ(gathers, 2);     // before forward and before backward
   EXPECT_EQ(reductions, 1);  // after backward
   // The layers' gradients are not reduced again at the end of the step: only the input
-  // embedding's and the (untied) output layer's.
+  // embedding's, the (untied) output layer's and the final norm's.
   double embedding = static_cast<double>(m.vocab_size * m.hidden_size);
-  EXPECT_DOUBLE_EQ(w.stages[0].step[0].bytes, 2 * embedding * 4);
+  const double final_norm = static_cast<double>(model_shapes(m).final_norm);
+  EXPECT_DOUBLE_EQ(w.stages[0].step[0].bytes, (2 * embedding + final_norm) * 4);
 }
 
 TEST(Lowering, Zero2ReducesEachLayersGradientsEveryMicroBatchAndGathersParametersOncePerStep) {
@@ -268,13 +272,15 @@ TEST(Lowering, Zero2ReducesEachLayersGradientsEveryMicroBatchAndGathersParameter
   }
   EXPECT_EQ(gathers, 0);  // ZeRO-2 keeps whole parameters
   EXPECT_EQ(reductions, 1);
-  // The step reduces only the embeddings' gradients but gathers every updated parameter.
+  // The step reduces only the embeddings' and the final norm's gradients but gathers every
+  // updated parameter.
   double embedding = static_cast<double>(m.vocab_size * m.hidden_size);
+  const double final_norm = static_cast<double>(model_shapes(m).final_norm);
   ASSERT_EQ(w.stages[0].step.size(), 3u);
   EXPECT_EQ(w.stages[0].step[0].collective, CollectiveKind::kReduceScatter);
-  EXPECT_DOUBLE_EQ(w.stages[0].step[0].parameters, 2 * embedding);
+  EXPECT_DOUBLE_EQ(w.stages[0].step[0].parameters, 2 * embedding + final_norm);
   EXPECT_EQ(w.stages[0].step[1].collective, CollectiveKind::kAllGather);
-  EXPECT_DOUBLE_EQ(w.stages[0].step[1].parameters, 2 * embedding + 8 * per_layer);
+  EXPECT_DOUBLE_EQ(w.stages[0].step[1].parameters, 2 * embedding + final_norm + 8 * per_layer);
 }
 
 // Context parallelism: Transformer Engine's ring over load-balanced causal chunks runs a causal
