@@ -28,10 +28,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Per process: other builds of this test may run at the same time on the machine.
-fs::path temp(const std::string& name) {
-  return fs::path(::testing::TempDir()) / (std::to_string(getpid()) + "-" + name);
-}
 
 // A tiny GPT-2-style model: 4 layers, hidden 256, 4 heads, sequence 256.
 constexpr const char* kTinyGpt =
@@ -81,8 +77,8 @@ TEST(CalibrateReplayCli, RunFitReplayValidate) {
   const auto wall_start = std::chrono::steady_clock::now();
   const std::optional<double> busy_start = machine_busy_s();
   const double own_start = own_cpu_s();
-  const fs::path records = temp("replay-loop.records.json");
-  const fs::path profile = temp("replay-loop.profile.json");
+  const fs::path records = temp_path("replay-loop.records.json");
+  const fs::path profile = temp_path("replay-loop.profile.json");
   const CommandResult run = run_clustersim(
       {"calibrate", "run", "--backend", "cpu", "--suite", "all", "-o", records.string()});
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -92,8 +88,8 @@ TEST(CalibrateReplayCli, RunFitReplayValidate) {
 
   nlohmann::json cases = nlohmann::json::array();
   for (const ReplayPlan& p : kPlans) {
-    const fs::path out = temp(std::string("replay-loop.") + p.name + ".json");
-    const fs::path timeline = temp(std::string("replay-loop.") + p.name + ".timeline.json");
+    const fs::path out = temp_path(std::string("replay-loop.") + p.name + ".json");
+    const fs::path timeline = temp_path(std::string("replay-loop.") + p.name + ".timeline.json");
     const CommandResult replay = run_clustersim(
         {"calibrate", "replay", "--backend", "cpu", "--model", kTinyGpt, "--plan", p.plan, "--gpus", "2",
          "--profile", profile.string(), "--iterations", "5", "-o", out.string(), "--timeline", timeline.string()});
@@ -118,7 +114,7 @@ TEST(CalibrateReplayCli, RunFitReplayValidate) {
     }
     cases.push_back(c);
   }
-  const fs::path all = temp("replay-loop.cases.json");
+  const fs::path all = temp_path("replay-loop.cases.json");
   std::ofstream(all) << nlohmann::json{{"cases", cases}}.dump(2);
 
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
@@ -151,7 +147,7 @@ TEST(CalibrateReplayCli, RunFitReplayValidate) {
 }
 
 TEST(CalibrateReplayCli, UnsupportedRequestsAreUsageErrors) {
-  const fs::path out = temp("replay-bad.json");
+  const fs::path out = temp_path("replay-bad.json");
   const char* cp2 = R"({"context_parallel_size":2,"micro_batch_size":1,"global_batch_size":1,"seq_length":256})";
   const CommandResult cp = run_clustersim(
       {"calibrate", "replay", "--model", kTinyGpt, "--plan", cp2, "--gpus", "2", "-o", out.string()});

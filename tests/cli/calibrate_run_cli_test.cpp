@@ -21,14 +21,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Per process: two test runs at once (a sanitizer build beside the release build) share TempDir.
-fs::path temp(const std::string& name) {
-  return fs::path(::testing::TempDir()) / (std::to_string(getpid()) + "-" + name);
-}
 
 TEST(CalibrateRunCli, CpuAllSuitesThenFit) {
-  const fs::path records = temp("cpu-all.records.json");
-  const fs::path profile = temp("cpu-all.profile.json");
+  const fs::path records = temp_path("cpu-all.records.json");
+  const fs::path profile = temp_path("cpu-all.profile.json");
   const CommandResult run =
       run_clustersim({"calibrate", "run", "--backend", "cpu", "--suite", "all", "-o", records.string()});
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -47,21 +43,21 @@ TEST(CalibrateRunCli, CpuAllSuitesThenFit) {
 
 TEST(CalibrateRunCli, CudaWithoutADeviceIsAUsageError) {
   const CommandResult r = run_clustersim(
-      {"calibrate", "run", "--backend", "cuda", "--suite", "gemm", "-o", temp("cuda.json").string()});
+      {"calibrate", "run", "--backend", "cuda", "--suite", "gemm", "-o", temp_path("cuda.json").string()});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("--backend cuda"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
 }
 
 TEST(CalibrateRunCli, UnknownSuiteAndMissingOutputAreUsageErrors) {
-  EXPECT_EQ(run_clustersim({"calibrate", "run", "--suite", "gemms", "-o", temp("x.json").string()}).exit_code, 2);
+  EXPECT_EQ(run_clustersim({"calibrate", "run", "--suite", "gemms", "-o", temp_path("x.json").string()}).exit_code, 2);
   EXPECT_EQ(run_clustersim({"calibrate", "run", "--suite", "gemm"}).exit_code, 2);
 }
 
 // Start a full CPU run, kill it (SIGKILL: no chance to clean up) once the file holds a record,
 // and load what it left.
 TEST(CalibrateRunCli, KilledRunLeavesAValidRecordsFile) {
-  const fs::path records = temp("killed.records.json");
+  const fs::path records = temp_path("killed.records.json");
   fs::remove(records);
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);

@@ -1,8 +1,6 @@
 // estimate, search and validate end to end.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -190,8 +188,7 @@ TEST(ValidateCli, FullAttentionConventionIsNeMosFormula) {
         {"plan", {{"micro_batch_size", 1}, {"global_batch_size", 8}, {"seq_length", 8192}, {"bf16", true}}},
         {"measured", {{"tokens_per_s_per_gpu", 1e4}, {"tflops_per_gpu", 1e4 * nemo_flops_per_token / 1e12}}},
         {"flops_convention", "full_attention"}, {"tolerance", 10.0}}}}};
-  const std::string path = (std::filesystem::path(::testing::TempDir()) / "full-attention-cases.json").string();
-  std::ofstream(path) << cases.dump();
+  const std::string path = write_temp("full-attention-cases.json", cases.dump());
   CommandResult r = run_clustersim({"validate", path, "--format", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   nlohmann::json j = nlohmann::json::parse(r.out);
@@ -207,8 +204,7 @@ TEST(ValidateCli, APlanEstimatedNotToFitIsReported) {
       {{{"id", "70b-on-one-node"}, {"source", "made up"}, {"model", "llama-3-70b"}, {"cluster", "h100-ndr"},
         {"num_gpus", 8}, {"plan", {{"global_batch_size", 8}, {"seq_length", 8192}, {"bf16", true}}},
         {"measured", {{"tokens_per_s_per_gpu", 100}}}, {"tolerance", 10.0}}}}};
-  const std::string path = (std::filesystem::path(::testing::TempDir()) / "not-fitting-cases.json").string();
-  std::ofstream(path) << cases.dump();
+  const std::string path = write_temp("not-fitting-cases.json", cases.dump());
   CommandResult r = run_clustersim({"validate", path, "--format", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   nlohmann::json j = nlohmann::json::parse(r.out);

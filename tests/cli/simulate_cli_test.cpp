@@ -17,12 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string write_temp(const std::string& name, const std::string& text) {
-  const fs::path path = fs::path(::testing::TempDir()) / name;
-  std::ofstream(path) << text;
-  return path.string();
-}
-
 struct Plan {
   const char* label;
   const char* model;
