@@ -1,11 +1,11 @@
-#include "alpha_beta_fitter.hpp"
+#include "calibrate/alpha_beta_fitter.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "fit_quality.hpp"
-#include "least_squares.hpp"
+#include "calibrate/fit_quality.hpp"
+#include "calibrate/least_squares.hpp"
 
 namespace clustersim::calibrate {
 

@@ -6,8 +6,8 @@
 // so a few wild points do not drag it); alpha and 1/beta are kept >= 0.
 #include <vector>
 
-#include "cost_forms.hpp"
-#include "profile.hpp"
+#include "models/cost/cost_forms.hpp"
+#include "models/cost/profile.hpp"
 
 namespace clustersim::calibrate {
 

@@ -3,7 +3,7 @@
 // context length.
 #include <fmt/format.h>
 
-#include "sweeps.hpp"
+#include "calibrate/sweeps.hpp"
 
 namespace clustersim::calibrate {
 

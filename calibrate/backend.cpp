@@ -1,12 +1,12 @@
-#include "backend.hpp"
+#include "calibrate/backend.hpp"
 
 #include <chrono>
 #include <ctime>
 #include <fstream>
 
-#include "cpu_backend.hpp"
+#include "calibrate/cpu_backend.hpp"
 #if defined(CLUSTERSIM_HAVE_CUDA) && CLUSTERSIM_HAVE_CUDA
-#include "cuda_backend.hpp"
+#include "calibrate/cuda_backend.hpp"
 #endif
 
 extern char** environ;

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "measurement_record.hpp"
-#include "sweep_case.hpp"
+#include "models/cost/measurement_record.hpp"
+#include "calibrate/sweep_case.hpp"
 
 namespace clustersim::calibrate {
 

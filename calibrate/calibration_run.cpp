@@ -1,10 +1,10 @@
-#include "calibration_run.hpp"
+#include "calibrate/calibration_run.hpp"
 
 #include <fmt/format.h>
 
 #include <chrono>
 
-#include "sample_statistics.hpp"
+#include "calibrate/sample_statistics.hpp"
 
 namespace clustersim::calibrate {
 

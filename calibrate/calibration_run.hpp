@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "backend.hpp"
-#include "record_file_writer.hpp"
-#include "sweep_case.hpp"
+#include "calibrate/backend.hpp"
+#include "calibrate/record_file_writer.hpp"
+#include "calibrate/sweep_case.hpp"
 
 namespace clustersim::calibrate {
 

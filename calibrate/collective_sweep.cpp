@@ -2,7 +2,7 @@
 // reduce-scatter, all-to-all and send/recv, with NCCL_ALGO / NCCL_PROTO pinned per run on GPUs.
 #include <fmt/format.h>
 
-#include "sweeps.hpp"
+#include "calibrate/sweeps.hpp"
 
 namespace clustersim::calibrate {
 

@@ -2,9 +2,9 @@
 // one thread per call, timed as a replay rank runs them: on every rank thread at once
 // (cpu_rank_threads; inputs shared read-only, outputs per call), between barriers of all of
 // them, like the GEMM suite. A scaling probe of the reference, not a fast CPU attention.
-#include "attention_reference.hpp"
-#include "cpu_backend.hpp"
-#include "thread_communicator.hpp"
+#include "kernels/attention_reference.hpp"
+#include "calibrate/cpu_backend.hpp"
+#include "calibrate/thread_communicator.hpp"
 
 namespace clustersim::calibrate {
 

@@ -1,4 +1,4 @@
-#include "cpu_backend.hpp"
+#include "calibrate/cpu_backend.hpp"
 
 #include <fmt/format.h>
 

@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "backend.hpp"
+#include "calibrate/backend.hpp"
 
 namespace clustersim::calibrate {
 

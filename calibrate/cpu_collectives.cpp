@@ -2,8 +2,8 @@
 // buffers sized by nccl-tests' conventions.
 #include <stdexcept>
 
-#include "cpu_backend.hpp"
-#include "thread_communicator.hpp"
+#include "calibrate/cpu_backend.hpp"
+#include "calibrate/thread_communicator.hpp"
 
 namespace clustersim::calibrate {
 

@@ -6,8 +6,8 @@
 // VM a GEMM whose operands outgrow the cache runs at half the rate with both cores busy.
 #include <Eigen/Dense>
 
-#include "cpu_backend.hpp"
-#include "thread_communicator.hpp"
+#include "calibrate/cpu_backend.hpp"
+#include "calibrate/thread_communicator.hpp"
 
 namespace clustersim::calibrate {
 

@@ -4,8 +4,8 @@
 // operations (workload_replay.cpp: memcpy of half their bytes) see with its peers running.
 #include <cstring>
 
-#include "cpu_backend.hpp"
-#include "thread_communicator.hpp"
+#include "calibrate/cpu_backend.hpp"
+#include "calibrate/thread_communicator.hpp"
 
 namespace clustersim::calibrate {
 

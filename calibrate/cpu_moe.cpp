@@ -11,9 +11,9 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "cpu_backend.hpp"
-#include "sample_statistics.hpp"
-#include "thread_communicator.hpp"
+#include "calibrate/cpu_backend.hpp"
+#include "calibrate/sample_statistics.hpp"
+#include "calibrate/thread_communicator.hpp"
 
 namespace clustersim::calibrate {
 

@@ -13,9 +13,9 @@
 #include <stdexcept>
 #include <thread>
 
-#include "cpu_backend.hpp"
-#include "sample_statistics.hpp"
-#include "thread_communicator.hpp"
+#include "calibrate/cpu_backend.hpp"
+#include "calibrate/sample_statistics.hpp"
+#include "calibrate/thread_communicator.hpp"
 
 namespace clustersim::calibrate {
 

@@ -1,17 +1,17 @@
-#include "cuda_backend.hpp"
+#include "calibrate/cuda_backend.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "attention.hpp"
-#include "cuda_device.hpp"
-#include "device_info.hpp"
-#include "gemm_run.hpp"
-#include "memory_copy.hpp"
-#include "moe_layer.hpp"
-#include "nccl_collective.hpp"
-#include "routing_generator.hpp"
-#include "tp_overlap.hpp"
+#include "kernels/attention.hpp"
+#include "kernels/cuda_device.hpp"
+#include "kernels/device_info.hpp"
+#include "kernels/gemm_run.hpp"
+#include "kernels/memory_copy.hpp"
+#include "kernels/moe_layer.hpp"
+#include "kernels/nccl_collective.hpp"
+#include "calibrate/routing_generator.hpp"
+#include "kernels/tp_overlap.hpp"
 
 namespace clustersim::calibrate {
 

@@ -4,7 +4,7 @@
 // BackendUnavailable when no CUDA device is usable. Uses only kernels/' CUDA-free headers.
 #include <memory>
 
-#include "backend.hpp"
+#include "calibrate/backend.hpp"
 
 namespace clustersim::calibrate {
 

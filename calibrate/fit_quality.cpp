@@ -1,4 +1,4 @@
-#include "fit_quality.hpp"
+#include "calibrate/fit_quality.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -3,7 +3,7 @@
 #include <functional>
 #include <vector>
 
-#include "profile.hpp"
+#include "models/cost/profile.hpp"
 
 namespace clustersim::calibrate {
 

@@ -1,11 +1,11 @@
-#include "gemm_fitter.hpp"
+#include "calibrate/gemm_fitter.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "fit_quality.hpp"
-#include "least_squares.hpp"
+#include "calibrate/fit_quality.hpp"
+#include "calibrate/least_squares.hpp"
 
 namespace clustersim::calibrate {
 

@@ -7,8 +7,8 @@
 #include <optional>
 #include <vector>
 
-#include "cost_forms.hpp"
-#include "profile.hpp"
+#include "models/cost/cost_forms.hpp"
+#include "models/cost/profile.hpp"
 
 namespace clustersim::calibrate {
 

@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "sweeps.hpp"
+#include "calibrate/sweeps.hpp"
 
 namespace clustersim::calibrate {
 

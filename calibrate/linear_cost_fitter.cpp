@@ -1,8 +1,8 @@
-#include "linear_cost_fitter.hpp"
+#include "calibrate/linear_cost_fitter.hpp"
 
-#include "cost_forms.hpp"
-#include "fit_quality.hpp"
-#include "least_squares.hpp"
+#include "models/cost/cost_forms.hpp"
+#include "calibrate/fit_quality.hpp"
+#include "calibrate/least_squares.hpp"
 
 namespace clustersim::calibrate {
 

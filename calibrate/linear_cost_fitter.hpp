@@ -4,7 +4,7 @@
 // decode attention, MoE all-to-all, overlap.
 #include <vector>
 
-#include "profile.hpp"
+#include "models/cost/profile.hpp"
 
 namespace clustersim::calibrate {
 

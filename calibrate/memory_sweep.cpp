@@ -2,7 +2,7 @@
 // bandwidth that prices memory-bound operations (norms, activations, casts, the optimizer).
 #include <fmt/format.h>
 
-#include "sweeps.hpp"
+#include "calibrate/sweeps.hpp"
 
 namespace clustersim::calibrate {
 

@@ -2,7 +2,7 @@
 // uniform, Zipf and Dirichlet routing (and a routing file when the case names one).
 #include <fmt/format.h>
 
-#include "sweeps.hpp"
+#include "calibrate/sweeps.hpp"
 
 namespace clustersim::calibrate {
 

@@ -2,7 +2,7 @@
 // models at TP = --gpus, decomposed into chunks and (GPUs) fused over copy engines.
 #include <fmt/format.h>
 
-#include "sweeps.hpp"
+#include "calibrate/sweeps.hpp"
 
 namespace clustersim::calibrate {
 

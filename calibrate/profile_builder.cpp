@@ -1,4 +1,4 @@
-#include "profile_builder.hpp"
+#include "calibrate/profile_builder.hpp"
 
 #include <fmt/format.h>
 
@@ -7,12 +7,12 @@
 #include <set>
 #include <tuple>
 
-#include "alpha_beta_fitter.hpp"
-#include "gemm_fitter.hpp"
-#include "linear_cost_fitter.hpp"
-#include "record_json.hpp"
-#include "sample_statistics.hpp"
-#include "serve_iteration_fitter.hpp"
+#include "calibrate/alpha_beta_fitter.hpp"
+#include "calibrate/gemm_fitter.hpp"
+#include "calibrate/linear_cost_fitter.hpp"
+#include "models/cost/record_json.hpp"
+#include "calibrate/sample_statistics.hpp"
+#include "calibrate/serve_iteration_fitter.hpp"
 
 namespace clustersim::calibrate {
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "cluster_spec.hpp"
-#include "profile.hpp"
+#include "models/inputs/cluster_spec.hpp"
+#include "models/cost/profile.hpp"
 
 namespace clustersim::calibrate {
 

@@ -1,4 +1,4 @@
-#include "record_file_writer.hpp"
+#include "calibrate/record_file_writer.hpp"
 
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "record_json.hpp"
+#include "models/cost/record_json.hpp"
 
 namespace clustersim::calibrate {
 

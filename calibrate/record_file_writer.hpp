@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "measurement_record.hpp"
+#include "models/cost/measurement_record.hpp"
 
 namespace clustersim::calibrate {
 

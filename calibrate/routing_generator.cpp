@@ -1,4 +1,4 @@
-#include "routing_generator.hpp"
+#include "calibrate/routing_generator.hpp"
 
 #include <algorithm>
 #include <cmath>

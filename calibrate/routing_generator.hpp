@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "moe_reference.hpp"
+#include "kernels/moe_reference.hpp"
 
 namespace clustersim::calibrate {
 

@@ -1,4 +1,4 @@
-#include "sample_statistics.hpp"
+#include "calibrate/sample_statistics.hpp"
 
 #include <algorithm>
 #include <cmath>

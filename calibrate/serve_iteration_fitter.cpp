@@ -1,11 +1,11 @@
-#include "serve_iteration_fitter.hpp"
+#include "calibrate/serve_iteration_fitter.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <set>
 
-#include "fit_quality.hpp"
-#include "least_squares.hpp"
+#include "calibrate/fit_quality.hpp"
+#include "calibrate/least_squares.hpp"
 
 namespace clustersim::calibrate {
 

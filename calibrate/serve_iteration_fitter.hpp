@@ -8,7 +8,7 @@
 // batch of 95, where its kernels change). Least absolute relative error, coefficients >= 0.
 #include <vector>
 
-#include "profile.hpp"
+#include "models/cost/profile.hpp"
 
 namespace clustersim::calibrate {
 

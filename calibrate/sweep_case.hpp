@@ -7,8 +7,8 @@
 #include <variant>
 #include <vector>
 
-#include "collective_reference.hpp"
-#include "routing_generator.hpp"
+#include "kernels/collective_reference.hpp"
+#include "calibrate/routing_generator.hpp"
 
 namespace clustersim::calibrate {
 

@@ -1,10 +1,10 @@
-#include "sweeps.hpp"
+#include "calibrate/sweeps.hpp"
 
 #include <set>
 #include <stdexcept>
 
-#include "model_shapes.hpp"
-#include "preset_path.hpp"
+#include "models/accounting/model_shapes.hpp"
+#include "models/inputs/preset_path.hpp"
 
 namespace clustersim::calibrate {
 

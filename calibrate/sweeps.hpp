@@ -5,8 +5,8 @@
 // that expose tile and wave quantisation. Pure C++; labels are unique and deterministic.
 #include <vector>
 
-#include "model_spec.hpp"
-#include "sweep_case.hpp"
+#include "models/inputs/model_spec.hpp"
+#include "calibrate/sweep_case.hpp"
 
 namespace clustersim::calibrate {
 

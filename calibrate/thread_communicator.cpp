@@ -1,4 +1,4 @@
-#include "thread_communicator.hpp"
+#include "calibrate/thread_communicator.hpp"
 
 #include <pthread.h>
 #include <sched.h>

@@ -1,5 +1,5 @@
 // The CPU replay of a lowered training iteration (workload_replay.hpp).
-#include "workload_replay.hpp"
+#include "calibrate/workload_replay.hpp"
 
 #include <fmt/format.h>
 
@@ -17,9 +17,9 @@
 #include <thread>
 #include <tuple>
 
-#include "attention_reference.hpp"
-#include "cpu_backend.hpp"
-#include "thread_communicator.hpp"
+#include "kernels/attention_reference.hpp"
+#include "calibrate/cpu_backend.hpp"
+#include "calibrate/thread_communicator.hpp"
 
 namespace clustersim::calibrate {
 

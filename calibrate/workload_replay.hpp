@@ -1,5 +1,5 @@
 #pragma once
-// Runs a lowered training iteration (models/workload.hpp) for real on this machine's cores: one
+// Runs a lowered training iteration (models/lowering/workload.hpp) for real on this machine's cores: one
 // std::thread per rank of the plan, real Eigen GEMMs of the lowered shapes, the CPU attention
 // reference, memory-bound operations as memcpy over buffers of the lowered bytes, collectives
 // between threads (ThreadCommunicator) with the lowered nccl-tests sizes, pipeline transfers
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "workload.hpp"
+#include "models/lowering/workload.hpp"
 
 namespace clustersim::calibrate {
 

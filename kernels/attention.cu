@@ -1,4 +1,4 @@
-#include "attention.hpp"
+#include "kernels/attention.hpp"
 
 #include <cuda_bf16.h>
 
@@ -7,8 +7,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "attention_reference.hpp"
-#include "cuda_timing.hpp"
+#include "kernels/attention_reference.hpp"
+#include "kernels/cuda_timing.hpp"
 
 namespace clustersim::kernels {
 

@@ -1,4 +1,4 @@
-#include "collective_reference.hpp"
+#include "kernels/collective_reference.hpp"
 
 #include <cstddef>
 #include <stdexcept>

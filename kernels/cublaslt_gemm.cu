@@ -1,4 +1,4 @@
-#include "cublaslt_gemm.hpp"
+#include "kernels/cublaslt_gemm.hpp"
 
 #include <cublasLt.h>
 #include <cuda_bf16.h>
@@ -18,9 +18,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "cuda_check.hpp"
-#include "gemm_reference.hpp"
-#include "lt_matmul.hpp"
+#include "kernels/cuda_check.hpp"
+#include "kernels/gemm_reference.hpp"
+#include "kernels/lt_matmul.hpp"
 
 namespace clustersim::kernels {
 

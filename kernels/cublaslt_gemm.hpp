@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "gemm_shape.hpp"
+#include "kernels/gemm_shape.hpp"
 
 namespace clustersim::kernels {
 

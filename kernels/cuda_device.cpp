@@ -1,4 +1,4 @@
-#include "cuda_device.hpp"
+#include "kernels/cuda_device.hpp"
 
 #include <cuda_runtime_api.h>
 

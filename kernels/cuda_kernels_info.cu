@@ -1,4 +1,4 @@
-#include "cuda_kernels_info.hpp"
+#include "kernels/cuda_kernels_info.hpp"
 
 namespace clustersim::kernels {
 

@@ -1,4 +1,4 @@
-#include "cuda_timing.hpp"
+#include "kernels/cuda_timing.hpp"
 
 #include <cuda_bf16.h>
 
@@ -6,7 +6,7 @@
 #include <bit>
 #include <stdexcept>
 
-#include "cupti_timer.hpp"
+#include "kernels/cupti_timer.hpp"
 
 namespace clustersim::kernels::detail {
 

@@ -13,8 +13,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "cuda_check.hpp"
-#include "kernel_run.hpp"
+#include "kernels/cuda_check.hpp"
+#include "kernels/kernel_run.hpp"
 
 namespace clustersim::kernels::detail {
 

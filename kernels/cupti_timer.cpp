@@ -1,4 +1,4 @@
-#include "cupti_timer.hpp"
+#include "kernels/cupti_timer.hpp"
 
 #include <cupti.h>
 
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "kernel_span.hpp"
+#include "kernels/kernel_span.hpp"
 
 namespace clustersim::kernels::detail {
 

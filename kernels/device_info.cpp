@@ -1,11 +1,11 @@
-#include "device_info.hpp"
+#include "kernels/device_info.hpp"
 
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 #include <dlfcn.h>
 
-#include "cuda_check.hpp"
-#include "nccl_collective.hpp"
+#include "kernels/cuda_check.hpp"
+#include "kernels/nccl_collective.hpp"
 
 namespace clustersim::kernels {
 

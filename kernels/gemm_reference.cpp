@@ -1,4 +1,4 @@
-#include "gemm_reference.hpp"
+#include "kernels/gemm_reference.hpp"
 
 #include <algorithm>
 #include <cstddef>

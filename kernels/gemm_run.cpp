@@ -1,9 +1,9 @@
-#include "gemm_run.hpp"
+#include "kernels/gemm_run.hpp"
 
 #include <algorithm>
 #include <stdexcept>
 
-#include "cublaslt_gemm.hpp"
+#include "kernels/cublaslt_gemm.hpp"
 
 namespace clustersim::kernels {
 

@@ -1,4 +1,4 @@
-#include "gemm_shape.hpp"
+#include "kernels/gemm_shape.hpp"
 
 #include <stdexcept>
 

@@ -1,4 +1,4 @@
-#include "kernel_span.hpp"
+#include "kernels/kernel_span.hpp"
 
 #include <algorithm>
 #include <stdexcept>

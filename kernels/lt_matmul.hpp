@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "cublaslt_gemm.hpp"
-#include "gemm_shape.hpp"
+#include "kernels/cublaslt_gemm.hpp"
+#include "kernels/gemm_shape.hpp"
 
 namespace clustersim::kernels {
 

@@ -1,4 +1,4 @@
-#include "memory_copy.hpp"
+#include "kernels/memory_copy.hpp"
 
 #include <cuda_runtime_api.h>
 
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda_timing.hpp"
+#include "kernels/cuda_timing.hpp"
 
 namespace clustersim::kernels {
 

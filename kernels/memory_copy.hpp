@@ -4,7 +4,7 @@
 // element for element at a small size before timing. CUDA-free header; memory_copy.cu.
 #include <cstdint>
 
-#include "kernel_run.hpp"
+#include "kernels/kernel_run.hpp"
 
 namespace clustersim::kernels {
 

@@ -1,4 +1,4 @@
-#include "moe_layer.hpp"
+#include "kernels/moe_layer.hpp"
 
 #include <cuda_bf16.h>
 
@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "lt_matmul.hpp"
-#include "nccl_group.hpp"
+#include "kernels/lt_matmul.hpp"
+#include "kernels/nccl_group.hpp"
 
 namespace clustersim::kernels {
 

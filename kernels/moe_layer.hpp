@@ -12,8 +12,8 @@
 // overlap of the phases yet. CUDA-free header; implementation moe_layer.cu.
 #include <cstdint>
 
-#include "kernel_run.hpp"
-#include "moe_reference.hpp"
+#include "kernels/kernel_run.hpp"
+#include "kernels/moe_reference.hpp"
 
 namespace clustersim::kernels {
 

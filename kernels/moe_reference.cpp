@@ -1,4 +1,4 @@
-#include "moe_reference.hpp"
+#include "kernels/moe_reference.hpp"
 
 #include <algorithm>
 #include <cstddef>

@@ -1,9 +1,9 @@
-#include "nccl_collective.hpp"
+#include "kernels/nccl_collective.hpp"
 
 #include <cmath>
 #include <stdexcept>
 
-#include "nccl_group.hpp"
+#include "kernels/nccl_group.hpp"
 
 namespace clustersim::kernels {
 

@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <string>
 
-#include "collective_reference.hpp"
-#include "kernel_run.hpp"
+#include "kernels/collective_reference.hpp"
+#include "kernels/kernel_run.hpp"
 
 namespace clustersim::kernels {
 

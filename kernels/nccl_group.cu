@@ -1,4 +1,4 @@
-#include "nccl_group.hpp"
+#include "kernels/nccl_group.hpp"
 
 #include <cstdlib>
 #include <stdexcept>

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda_timing.hpp"
+#include "kernels/cuda_timing.hpp"
 
 #define NCCL_CHECK(call)                                                                     \
   do {                                                                                       \

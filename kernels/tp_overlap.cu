@@ -1,4 +1,4 @@
-#include "tp_overlap.hpp"
+#include "kernels/tp_overlap.hpp"
 
 #include <cuda_bf16.h>
 
@@ -8,8 +8,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "lt_matmul.hpp"
-#include "nccl_group.hpp"
+#include "kernels/lt_matmul.hpp"
+#include "kernels/nccl_group.hpp"
 
 namespace clustersim::kernels {
 

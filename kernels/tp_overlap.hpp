@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <string>
 
-#include "kernel_run.hpp"
+#include "kernels/kernel_run.hpp"
 
 namespace clustersim::kernels {
 

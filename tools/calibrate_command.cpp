@@ -1,4 +1,4 @@
-#include "calibrate_command.hpp"
+#include "tools/calibrate_command.hpp"
 
 #include <fmt/format.h>
 
@@ -8,17 +8,17 @@
 #include <iostream>
 #include <memory>
 
-#include "backend.hpp"
-#include "calibrate_replay_command.hpp"
-#include "calibration_run.hpp"
-#include "cli_common.hpp"
-#include "record_file_writer.hpp"
-#include "sweeps.hpp"
-#include "measurement_import.hpp"
-#include "preset_path.hpp"
-#include "profile_builder.hpp"
-#include "profile_json.hpp"
-#include "record_json.hpp"
+#include "calibrate/backend.hpp"
+#include "tools/calibrate_replay_command.hpp"
+#include "calibrate/calibration_run.hpp"
+#include "tools/cli_common.hpp"
+#include "calibrate/record_file_writer.hpp"
+#include "calibrate/sweeps.hpp"
+#include "traces/measurement_import.hpp"
+#include "models/inputs/preset_path.hpp"
+#include "calibrate/profile_builder.hpp"
+#include "models/cost/profile_json.hpp"
+#include "models/cost/record_json.hpp"
 
 namespace clustersim::cli {
 

@@ -1,4 +1,4 @@
-#include "calibrate_replay_command.hpp"
+#include "tools/calibrate_replay_command.hpp"
 
 #include <fmt/format.h>
 
@@ -10,11 +10,11 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "backend.hpp"
-#include "cli_common.hpp"
-#include "parallel_layout.hpp"
-#include "workload.hpp"
-#include "workload_replay.hpp"
+#include "calibrate/backend.hpp"
+#include "tools/cli_common.hpp"
+#include "models/inputs/parallel_layout.hpp"
+#include "models/lowering/workload.hpp"
+#include "calibrate/workload_replay.hpp"
 
 namespace clustersim::cli {
 

@@ -1,4 +1,4 @@
-#include "cli_common.hpp"
+#include "tools/cli_common.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <map>
 
-#include "preset_path.hpp"
-#include "profile_json.hpp"
+#include "models/inputs/preset_path.hpp"
+#include "models/cost/profile_json.hpp"
 
 namespace clustersim::cli {
 

@@ -5,11 +5,11 @@
 #include <optional>
 #include <string>
 
-#include "cluster_spec.hpp"
-#include "input_error.hpp"
-#include "model_spec.hpp"
-#include "profile.hpp"
-#include "train_plan.hpp"
+#include "models/inputs/cluster_spec.hpp"
+#include "models/inputs/input_error.hpp"
+#include "models/inputs/model_spec.hpp"
+#include "models/cost/profile.hpp"
+#include "models/inputs/train_plan.hpp"
 
 namespace clustersim::cli {
 

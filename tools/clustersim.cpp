@@ -5,16 +5,16 @@
 #include <exception>
 #include <iostream>
 
-#include "calibrate_command.hpp"
-#include "cli_common.hpp"
-#include "estimate_command.hpp"
-#include "explain_command.hpp"
-#include "search_command.hpp"
-#include "simulate_command.hpp"
-#include "serve_command.hpp"
-#include "validate_command.hpp"
-#include "input_error.hpp"
-#include "whatif_command.hpp"
+#include "tools/calibrate_command.hpp"
+#include "tools/cli_common.hpp"
+#include "tools/estimate_command.hpp"
+#include "tools/explain_command.hpp"
+#include "tools/search_command.hpp"
+#include "tools/simulate_command.hpp"
+#include "tools/serve_command.hpp"
+#include "tools/validate_command.hpp"
+#include "models/inputs/input_error.hpp"
+#include "tools/whatif_command.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "estimate_command.hpp"
+#include "tools/estimate_command.hpp"
 
 #include <fmt/format.h>
 
@@ -6,11 +6,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "cli_common.hpp"
-#include "operation_table.hpp"
-#include "training_estimate.hpp"
-#include "training_run.hpp"
-#include "units_format.hpp"
+#include "tools/cli_common.hpp"
+#include "tools/operation_table.hpp"
+#include "models/planning/training_estimate.hpp"
+#include "tools/training_run.hpp"
+#include "tools/units_format.hpp"
 
 namespace clustersim::cli {
 

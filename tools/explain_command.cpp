@@ -1,4 +1,4 @@
-#include "explain_command.hpp"
+#include "tools/explain_command.hpp"
 
 #include <fmt/format.h>
 
@@ -6,9 +6,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "cli_common.hpp"
-#include "explain.hpp"
-#include "units_format.hpp"
+#include "tools/cli_common.hpp"
+#include "models/accounting/explain.hpp"
+#include "tools/units_format.hpp"
 
 namespace clustersim::cli {
 

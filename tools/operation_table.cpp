@@ -1,11 +1,11 @@
-#include "operation_table.hpp"
+#include "tools/operation_table.hpp"
 
 #include <fmt/format.h>
 
 #include <string>
 #include <vector>
 
-#include "units_format.hpp"
+#include "tools/units_format.hpp"
 
 namespace clustersim::cli {
 

@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
-#include "cost_model.hpp"
-#include "training_run.hpp"
+#include "models/cost/cost_model.hpp"
+#include "tools/training_run.hpp"
 
 namespace clustersim::cli {
 

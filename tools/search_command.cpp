@@ -1,4 +1,4 @@
-#include "search_command.hpp"
+#include "tools/search_command.hpp"
 
 #include <fmt/format.h>
 
@@ -6,9 +6,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "cli_common.hpp"
-#include "plan_search.hpp"
-#include "units_format.hpp"
+#include "tools/cli_common.hpp"
+#include "models/planning/plan_search.hpp"
+#include "tools/units_format.hpp"
 
 namespace clustersim::cli {
 

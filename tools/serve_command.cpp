@@ -1,4 +1,4 @@
-#include "serve_command.hpp"
+#include "tools/serve_command.hpp"
 
 #include <fmt/format.h>
 
@@ -7,14 +7,14 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "chrome_trace_writer.hpp"
-#include "cli_common.hpp"
-#include "cost_model.hpp"
-#include "request_trace_reader.hpp"
-#include "serve_deployment.hpp"
-#include "serve_engine.hpp"
-#include "serve_metrics.hpp"
-#include "serve_workload.hpp"
+#include "traces/chrome_trace_writer.hpp"
+#include "tools/cli_common.hpp"
+#include "models/cost/cost_model.hpp"
+#include "traces/request_trace_reader.hpp"
+#include "models/inputs/serve_deployment.hpp"
+#include "sim/serving/serve_engine.hpp"
+#include "sim/serving/serve_metrics.hpp"
+#include "models/inputs/serve_workload.hpp"
 
 namespace clustersim::cli {
 

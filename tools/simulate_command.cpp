@@ -1,4 +1,4 @@
-#include "simulate_command.hpp"
+#include "tools/simulate_command.hpp"
 
 #include <fmt/format.h>
 
@@ -9,11 +9,11 @@
 #include <set>
 #include <sstream>
 
-#include "child_process.hpp"
-#include "cli_common.hpp"
-#include "cost_model.hpp"
-#include "network_simulation.hpp"
-#include "training_scenario.hpp"
+#include "sim/platform/child_process.hpp"
+#include "tools/cli_common.hpp"
+#include "models/cost/cost_model.hpp"
+#include "sim/platform/network_simulation.hpp"
+#include "sim/training/training_scenario.hpp"
 
 namespace clustersim::cli {
 

@@ -2,9 +2,9 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
-#include "profile.hpp"
-#include "training_replay.hpp"
-#include "training_run.hpp"
+#include "models/cost/profile.hpp"
+#include "sim/training/training_replay.hpp"
+#include "tools/training_run.hpp"
 
 namespace clustersim::cli {
 

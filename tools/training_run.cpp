@@ -1,9 +1,9 @@
-#include "training_run.hpp"
+#include "tools/training_run.hpp"
 
 #include <fmt/format.h>
 
-#include "cost_model.hpp"
-#include "units_format.hpp"
+#include "models/cost/cost_model.hpp"
+#include "tools/units_format.hpp"
 
 namespace clustersim::cli {
 

@@ -6,15 +6,15 @@
 #include <ostream>
 #include <string>
 
-#include "cli_common.hpp"
-#include "cluster_spec.hpp"
-#include "memory_estimate.hpp"
-#include "model_spec.hpp"
-#include "parallel_layout.hpp"
-#include "profile.hpp"
-#include "train_plan.hpp"
-#include "training_estimate.hpp"
-#include "workload.hpp"
+#include "tools/cli_common.hpp"
+#include "models/inputs/cluster_spec.hpp"
+#include "models/accounting/memory_estimate.hpp"
+#include "models/inputs/model_spec.hpp"
+#include "models/inputs/parallel_layout.hpp"
+#include "models/cost/profile.hpp"
+#include "models/inputs/train_plan.hpp"
+#include "models/planning/training_estimate.hpp"
+#include "models/lowering/workload.hpp"
 
 namespace clustersim::cli {
 

@@ -1,4 +1,4 @@
-#include "units_format.hpp"
+#include "tools/units_format.hpp"
 
 #include <fmt/format.h>
 

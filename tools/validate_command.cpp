@@ -1,4 +1,4 @@
-#include "validate_command.hpp"
+#include "tools/validate_command.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -9,12 +9,12 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "cli_common.hpp"
-#include "simulate_command.hpp"
-#include "training_flops.hpp"
-#include "training_run.hpp"
-#include "units_format.hpp"
-#include "validation_case.hpp"
+#include "tools/cli_common.hpp"
+#include "tools/simulate_command.hpp"
+#include "models/accounting/training_flops.hpp"
+#include "tools/training_run.hpp"
+#include "tools/units_format.hpp"
+#include "models/inputs/validation_case.hpp"
 
 namespace clustersim::cli {
 

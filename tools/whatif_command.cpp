@@ -1,4 +1,4 @@
-#include "whatif_command.hpp"
+#include "tools/whatif_command.hpp"
 
 #include <fmt/format.h>
 
@@ -8,15 +8,15 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "chrome_trace_writer.hpp"
-#include "cli_common.hpp"
-#include "input_error.hpp"
-#include "straggler_job_meta_reader.hpp"
-#include "straggler_trace_reader.hpp"
-#include "straggler_whatif.hpp"
-#include "trace_dependency_graph.hpp"
-#include "trace_replay.hpp"
-#include "whatif_scenario.hpp"
+#include "traces/chrome_trace_writer.hpp"
+#include "tools/cli_common.hpp"
+#include "models/inputs/input_error.hpp"
+#include "traces/straggler_job_meta_reader.hpp"
+#include "traces/straggler_trace_reader.hpp"
+#include "sim/whatif/straggler_whatif.hpp"
+#include "sim/whatif/trace_dependency_graph.hpp"
+#include "sim/whatif/trace_replay.hpp"
+#include "sim/whatif/whatif_scenario.hpp"
 
 namespace clustersim::cli {
 

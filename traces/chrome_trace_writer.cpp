@@ -1,4 +1,4 @@
-#include "chrome_trace_writer.hpp"
+#include "traces/chrome_trace_writer.hpp"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>

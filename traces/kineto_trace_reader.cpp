@@ -1,4 +1,4 @@
-#include "kineto_trace_reader.hpp"
+#include "traces/kineto_trace_reader.hpp"
 
 #include <fmt/format.h>
 
@@ -9,9 +9,9 @@
 #include <tuple>
 #include <unordered_map>
 
-#include "input_error.hpp"
-#include "json_reader.hpp"
-#include "measurement_input.hpp"
+#include "models/inputs/input_error.hpp"
+#include "models/inputs/json_reader.hpp"
+#include "traces/measurement_input.hpp"
 
 namespace clustersim {
 

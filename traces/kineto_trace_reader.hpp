@@ -24,7 +24,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "measurement_record.hpp"
+#include "models/cost/measurement_record.hpp"
 
 namespace clustersim {
 

@@ -1,14 +1,14 @@
-#include "measurement_import.hpp"
+#include "traces/measurement_import.hpp"
 
 #include <algorithm>
 
-#include "input_error.hpp"
-#include "kineto_trace_reader.hpp"
-#include "measurement_input.hpp"
-#include "nccl_tests_common.hpp"
-#include "nccl_tests_json_reader.hpp"
-#include "nccl_tests_log_reader.hpp"
-#include "published_table_reader.hpp"
+#include "models/inputs/input_error.hpp"
+#include "traces/kineto_trace_reader.hpp"
+#include "traces/measurement_input.hpp"
+#include "traces/nccl_tests_common.hpp"
+#include "traces/nccl_tests_json_reader.hpp"
+#include "traces/nccl_tests_log_reader.hpp"
+#include "traces/published_table_reader.hpp"
 
 namespace clustersim {
 

@@ -2,7 +2,7 @@
 // One entry point for every measurement format clustersim imports.
 #include <string>
 
-#include "measurement_record.hpp"
+#include "models/cost/measurement_record.hpp"
 
 namespace clustersim {
 

@@ -1,4 +1,4 @@
-#include "measurement_input.hpp"
+#include "traces/measurement_input.hpp"
 
 #include <fmt/format.h>
 #include <zlib.h>
@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <array>
 
-#include "input_error.hpp"
+#include "models/inputs/input_error.hpp"
 
 namespace clustersim {
 

@@ -1,4 +1,4 @@
-#include "nccl_tests_common.hpp"
+#include "traces/nccl_tests_common.hpp"
 
 #include <fmt/format.h>
 

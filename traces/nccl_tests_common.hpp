@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "measurement_record.hpp"
+#include "models/cost/measurement_record.hpp"
 
 namespace clustersim {
 

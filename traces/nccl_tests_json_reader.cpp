@@ -1,13 +1,13 @@
-#include "nccl_tests_json_reader.hpp"
+#include "traces/nccl_tests_json_reader.hpp"
 
 #include <fmt/format.h>
 
 #include <cmath>
 #include <set>
 
-#include "json_reader.hpp"
-#include "measurement_input.hpp"
-#include "nccl_tests_common.hpp"
+#include "models/inputs/json_reader.hpp"
+#include "traces/measurement_input.hpp"
+#include "traces/nccl_tests_common.hpp"
 
 namespace clustersim {
 

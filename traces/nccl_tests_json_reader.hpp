@@ -16,7 +16,7 @@
 #include <optional>
 #include <string>
 
-#include "measurement_record.hpp"
+#include "models/cost/measurement_record.hpp"
 
 namespace clustersim {
 

@@ -1,4 +1,4 @@
-#include "nccl_tests_log_reader.hpp"
+#include "traces/nccl_tests_log_reader.hpp"
 
 #include <fmt/format.h>
 
@@ -8,9 +8,9 @@
 #include <set>
 #include <vector>
 
-#include "input_error.hpp"
-#include "measurement_input.hpp"
-#include "nccl_tests_common.hpp"
+#include "models/inputs/input_error.hpp"
+#include "traces/measurement_input.hpp"
+#include "traces/nccl_tests_common.hpp"
 
 namespace clustersim {
 

@@ -1,4 +1,4 @@
-#include "published_table_reader.hpp"
+#include "traces/published_table_reader.hpp"
 
 #include <fmt/format.h>
 
@@ -9,10 +9,10 @@
 #include <set>
 #include <vector>
 
-#include "cost_forms.hpp"
-#include "input_error.hpp"
-#include "json_reader.hpp"
-#include "measurement_input.hpp"
+#include "models/cost/cost_forms.hpp"
+#include "models/inputs/input_error.hpp"
+#include "models/inputs/json_reader.hpp"
+#include "traces/measurement_input.hpp"
 
 namespace clustersim {
 

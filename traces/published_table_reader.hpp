@@ -5,7 +5,7 @@
 // bandwidth conventions: docs/profiles.md, section "Published tables".
 #include <string>
 
-#include "measurement_record.hpp"
+#include "models/cost/measurement_record.hpp"
 
 namespace clustersim {
 

@@ -1,4 +1,4 @@
-#include "request_trace_reader.hpp"
+#include "traces/request_trace_reader.hpp"
 
 #include <fmt/format.h>
 

@@ -8,7 +8,7 @@
 // A bad line is an InputError naming the file and "line N".
 #include <string>
 
-#include "serve_workload.hpp"
+#include "models/inputs/serve_workload.hpp"
 
 namespace clustersim::traces {
 

@@ -1,4 +1,4 @@
-#include "straggler_job_meta_reader.hpp"
+#include "traces/straggler_job_meta_reader.hpp"
 
 #include <fmt/format.h>
 
@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "input_error.hpp"
-#include "json_reader.hpp"
+#include "models/inputs/input_error.hpp"
+#include "models/inputs/json_reader.hpp"
 
 namespace clustersim::traces {
 

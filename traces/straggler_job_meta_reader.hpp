@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "straggler_trace.hpp"
+#include "traces/straggler_trace.hpp"
 
 namespace clustersim::traces {
 

@@ -1,4 +1,4 @@
-#include "straggler_trace.hpp"
+#include "traces/straggler_trace.hpp"
 
 namespace clustersim::traces {
 

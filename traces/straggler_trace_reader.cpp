@@ -1,4 +1,4 @@
-#include "straggler_trace_reader.hpp"
+#include "traces/straggler_trace_reader.hpp"
 
 #include <fmt/format.h>
 #include <zlib.h>
@@ -9,8 +9,8 @@
 #include <limits>
 #include <vector>
 
-#include "input_error.hpp"
-#include "json_reader.hpp"
+#include "models/inputs/input_error.hpp"
+#include "models/inputs/json_reader.hpp"
 
 namespace clustersim::traces {
 

@@ -1,4 +1,4 @@
-#include "trace_file_writer.hpp"
+#include "traces/trace_file_writer.hpp"
 
 #include <zlib.h>
 

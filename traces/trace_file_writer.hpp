@@ -3,7 +3,7 @@
 // both). Throws std::runtime_error when the file cannot be written.
 #include <string>
 
-#include "chrome_trace_writer.hpp"
+#include "traces/chrome_trace_writer.hpp"
 
 namespace clustersim::traces {
 

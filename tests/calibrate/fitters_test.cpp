@@ -9,13 +9,13 @@
 #include <string>
 #include <utility>
 
-#include "alpha_beta_fitter.hpp"
-#include "gemm_fitter.hpp"
-#include "linear_cost_fitter.hpp"
-#include "measurement_record.hpp"
-#include "profile_builder.hpp"
-#include "profile_json.hpp"
-#include "serve_iteration_fitter.hpp"
+#include "calibrate/alpha_beta_fitter.hpp"
+#include "calibrate/gemm_fitter.hpp"
+#include "calibrate/linear_cost_fitter.hpp"
+#include "models/cost/measurement_record.hpp"
+#include "calibrate/profile_builder.hpp"
+#include "models/cost/profile_json.hpp"
+#include "calibrate/serve_iteration_fitter.hpp"
 
 namespace clustersim::calibrate {
 namespace {

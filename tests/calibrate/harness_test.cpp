@@ -11,16 +11,16 @@
 #include <set>
 #include <thread>
 
-#include "calibration_run.hpp"
-#include "collective_reference.hpp"
-#include "cpu_backend.hpp"
-#include "gemm_reference.hpp"
-#include "moe_reference.hpp"
-#include "record_file_writer.hpp"
-#include "record_json.hpp"
-#include "routing_generator.hpp"
-#include "sweeps.hpp"
-#include "thread_communicator.hpp"
+#include "calibrate/calibration_run.hpp"
+#include "kernels/collective_reference.hpp"
+#include "calibrate/cpu_backend.hpp"
+#include "kernels/gemm_reference.hpp"
+#include "kernels/moe_reference.hpp"
+#include "calibrate/record_file_writer.hpp"
+#include "models/cost/record_json.hpp"
+#include "calibrate/routing_generator.hpp"
+#include "calibrate/sweeps.hpp"
+#include "calibrate/thread_communicator.hpp"
 
 namespace clustersim::calibrate {
 namespace {

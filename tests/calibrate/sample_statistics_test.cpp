@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "sample_statistics.hpp"
+#include "calibrate/sample_statistics.hpp"
 
 namespace clustersim::calibrate {
 namespace {

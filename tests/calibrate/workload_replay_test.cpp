@@ -5,7 +5,7 @@
 
 #include <stdexcept>
 
-#include "workload_replay.hpp"
+#include "calibrate/workload_replay.hpp"
 
 namespace clustersim::calibrate {
 namespace {

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "run_command.hpp"
+#include "tests/cli/run_command.hpp"
 
 namespace clustersim::test {
 namespace {

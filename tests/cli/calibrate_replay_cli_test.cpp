@@ -21,7 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "run_command.hpp"
+#include "tests/cli/run_command.hpp"
 
 namespace clustersim::test {
 namespace {

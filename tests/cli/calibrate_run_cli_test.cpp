@@ -13,8 +13,8 @@
 #include <fstream>
 #include <thread>
 
-#include "record_json.hpp"
-#include "run_command.hpp"
+#include "models/cost/record_json.hpp"
+#include "tests/cli/run_command.hpp"
 
 namespace clustersim::test {
 namespace {

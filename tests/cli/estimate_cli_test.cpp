@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "run_command.hpp"
+#include "tests/cli/run_command.hpp"
 
 namespace clustersim::test {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "run_command.hpp"
+#include "tests/cli/run_command.hpp"
 
 namespace clustersim::test {
 namespace {

@@ -1,4 +1,4 @@
-#include "run_command.hpp"
+#include "tests/cli/run_command.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>

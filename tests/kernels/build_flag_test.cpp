@@ -6,7 +6,7 @@
 #include <string>
 
 #if defined(CLUSTERSIM_HAVE_CUDA) && CLUSTERSIM_HAVE_CUDA
-#include "cuda_kernels_info.hpp"
+#include "kernels/cuda_kernels_info.hpp"
 #endif
 
 namespace clustersim::kernels {

@@ -5,12 +5,12 @@
 #include <stdexcept>
 #include <vector>
 
-#include "gemm_reference.hpp"
-#include "gemm_shape.hpp"
+#include "kernels/gemm_reference.hpp"
+#include "kernels/gemm_shape.hpp"
 
 #if defined(CLUSTERSIM_HAVE_CUDA) && CLUSTERSIM_HAVE_CUDA
-#include "cublaslt_gemm.hpp"
-#include "cuda_device.hpp"
+#include "kernels/cublaslt_gemm.hpp"
+#include "kernels/cuda_device.hpp"
 #endif
 
 namespace clustersim::kernels {

@@ -7,11 +7,11 @@
 #include <cstdint>
 #include <string>
 
-#include "attention.hpp"
-#include "cuda_device.hpp"
-#include "memory_copy.hpp"
-#include "moe_layer.hpp"
-#include "tp_overlap.hpp"
+#include "kernels/attention.hpp"
+#include "kernels/cuda_device.hpp"
+#include "kernels/memory_copy.hpp"
+#include "kernels/moe_layer.hpp"
+#include "kernels/tp_overlap.hpp"
 
 namespace clustersim::kernels {
 namespace {

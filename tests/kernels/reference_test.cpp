@@ -9,10 +9,10 @@
 #include <random>
 #include <vector>
 
-#include "attention_reference.hpp"
-#include "collective_reference.hpp"
-#include "kernel_span.hpp"
-#include "moe_reference.hpp"
+#include "kernels/attention_reference.hpp"
+#include "kernels/collective_reference.hpp"
+#include "kernels/kernel_span.hpp"
+#include "kernels/moe_reference.hpp"
 
 namespace clustersim::kernels {
 namespace {

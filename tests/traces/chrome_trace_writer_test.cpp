@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "chrome_trace_writer.hpp"
+#include "traces/chrome_trace_writer.hpp"
 
 namespace clustersim::traces {
 namespace {

@@ -3,9 +3,9 @@
 #include <filesystem>
 #include <numeric>
 
-#include "input_error.hpp"
-#include "kineto_trace_reader.hpp"
-#include "measurement_import.hpp"
+#include "models/inputs/input_error.hpp"
+#include "traces/kineto_trace_reader.hpp"
+#include "traces/measurement_import.hpp"
 
 namespace clustersim {
 namespace {

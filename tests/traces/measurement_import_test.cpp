@@ -4,9 +4,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "input_error.hpp"
-#include "measurement_import.hpp"
-#include "record_json.hpp"
+#include "models/inputs/input_error.hpp"
+#include "traces/measurement_import.hpp"
+#include "models/cost/record_json.hpp"
 
 namespace clustersim {
 namespace {

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "input_error.hpp"
-#include "measurement_import.hpp"
-#include "nccl_tests_json_reader.hpp"
+#include "models/inputs/input_error.hpp"
+#include "traces/measurement_import.hpp"
+#include "traces/nccl_tests_json_reader.hpp"
 
 namespace clustersim {
 namespace {

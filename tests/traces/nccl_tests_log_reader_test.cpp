@@ -3,10 +3,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "input_error.hpp"
-#include "measurement_import.hpp"
-#include "nccl_tests_common.hpp"
-#include "nccl_tests_log_reader.hpp"
+#include "models/inputs/input_error.hpp"
+#include "traces/measurement_import.hpp"
+#include "traces/nccl_tests_common.hpp"
+#include "traces/nccl_tests_log_reader.hpp"
 
 namespace clustersim {
 namespace {

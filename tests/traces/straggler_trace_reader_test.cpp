@@ -8,9 +8,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "input_error.hpp"
-#include "straggler_job_meta_reader.hpp"
-#include "straggler_trace_reader.hpp"
+#include "models/inputs/input_error.hpp"
+#include "traces/straggler_job_meta_reader.hpp"
+#include "traces/straggler_trace_reader.hpp"
 
 namespace clustersim::traces {
 namespace {

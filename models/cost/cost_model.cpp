@@ -1,0 +1,276 @@
+#include "models/cost/cost_model.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+namespace clustersim {
+
+namespace {
+
+bool outside(const Fit& fit, const std::string& variable, double value) {
+  auto it = fit.ranges.find(variable);
+  if (it == fit.ranges.end()) return false;
+  // A tolerance of one part in 1e9 keeps the fitted end points themselves inside.
+  return value < it->second.min * (1 - 1e-9) || value > it->second.max * (1 + 1e-9);
+}
+
+PricedOp priced(const Fit& fit, double seconds, bool extrapolated, std::string how = {}) {
+  PricedOp p;
+  p.seconds = seconds;
+  p.extrapolated = extrapolated;
+  p.roofline_default = fit.origin == FitOrigin::kRooflineDefault;
+  p.basis = how.empty() ? fit.id : fmt::format("{} ({})", fit.id, how);
+  return p;
+}
+
+// Ring steps of a collective over n ranks: latency terms scale with them.
+double ring_steps(CollectiveKind kind, int n) {
+  switch (kind) {
+    case CollectiveKind::kAllReduce:
+      return 2.0 * (n - 1);
+    case CollectiveKind::kSendRecv:
+      return 1.0;
+    default:
+      return n - 1.0;
+  }
+}
+
+// Prefer measured fits over roofline defaults.
+int preference(const Fit& f) { return f.origin == FitOrigin::kFitted ? 0 : 1; }
+
+// Points a fit needs before `calibrate report` calls it ok (docs/profiles.md, "Adding a GPU").
+constexpr std::int64_t kEnoughPoints = 6;
+
+}  // namespace
+
+CostModel::CostModel(Profile profile, std::string profile_file, const ClusterSpec& cluster)
+    : profile_(std::move(profile)),
+      file_(std::move(profile_file)),
+      gpus_per_node_(static_cast<int>(cluster.node.gpus_per_node)) {}
+
+void CostModel::missing(const std::string& what, const std::string& hint) const {
+  throw_input_error(file_, "/fits", fmt::format("no fit prices {}", what), hint);
+}
+
+PricedOp CostModel::gemm(const GemmShapeDims& shape, Dtype dtype) const {
+  // Measured before roofline; a fit of enough points before one of a few (a single best-shape
+  // figure fits only an SM rate); then the same dtype before its sibling (FP16 and BF16 run on
+  // the same tensor cores at the same rate).
+  const Fit* best = nullptr;
+  int best_score = std::numeric_limits<int>::max();
+  for (const auto& f : profile_.fits) {
+    const auto* g = std::get_if<GemmFit>(&f.model);
+    if (!g) continue;
+    bool same = g->dtype == dtype;
+    bool sibling = (dtype == Dtype::kBf16 && g->dtype == Dtype::kFp16) ||
+                   (dtype == Dtype::kFp16 && g->dtype == Dtype::kBf16);
+    if (!same && !sibling) continue;
+    bool few = f.origin == FitOrigin::kFitted && f.error.points < kEnoughPoints;
+    int score = 100 * preference(f) + 10 * (few ? 1 : 0) + (same ? 0 : 1);
+    if (score < best_score) {
+      best_score = score;
+      best = &f;
+    }
+  }
+  const bool substituted = best && std::get<GemmFit>(best->model).dtype != dtype;
+  if (!best) {
+    missing(fmt::format("a {} GEMM", to_string(dtype)),
+            "measure GEMMs of this dtype, or refit with --cluster to add a roofline default");
+  }
+  const auto& g = std::get<GemmFit>(best->model);
+  double in = bytes_per_element(dtype);
+  double out = dtype == Dtype::kFp8 ? 2.0 : in;
+  double t = gemm_time_s(shape, nullptr, in, out, g.parameters);
+  bool extrapolated = outside(*best, "m", static_cast<double>(shape.m)) ||
+                      outside(*best, "n", static_cast<double>(shape.n)) ||
+                      outside(*best, "k", static_cast<double>(shape.k));
+  return priced(*best, t, extrapolated || substituted,
+                substituted ? fmt::format("used for {}", to_string(dtype)) : "");
+}
+
+PricedOp CostModel::attention(const AttentionRecord& shape) const {
+  if (shape.pass == AttentionPass::kDecode) {
+    for (const auto& f : profile_.fits) {
+      if (const auto* d = std::get_if<DecodeAttentionFit>(&f.model)) {
+        double kv = decode_kv_bytes(shape);
+        return priced(f, d->launch_s + kv * d->seconds_per_byte, outside(f, "kv_bytes", kv));
+      }
+    }
+    missing("decode attention", "measure decode attention, or refit with --cluster");
+  }
+  // The fit of the same pass (a forward+backward fit serves either, scaled by FLOPs), same
+  // causality if possible, nearest head dimension.
+  const Fit* best = nullptr;
+  double best_score = std::numeric_limits<double>::infinity();
+  for (const auto& f : profile_.fits) {
+    const auto* a = std::get_if<AttentionFit>(&f.model);
+    if (!a) continue;
+    bool same_pass = a->pass == shape.pass;
+    if (!same_pass && a->pass != AttentionPass::kForwardBackward) continue;
+    // Measured before roofline, then same pass, causality, nearest head dimension.
+    double score = 1e5 * preference(f) + (same_pass ? 0 : 1000) + (a->causal == shape.causal ? 0 : 100) +
+                   std::abs(std::log2(static_cast<double>(a->head_dim) / static_cast<double>(shape.head_dim)));
+    if (score < best_score) {
+      best_score = score;
+      best = &f;
+    }
+  }
+  if (!best) {
+    missing(fmt::format("attention {}", to_string(shape.pass)),
+            "measure attention, or refit with --cluster to add a roofline default");
+  }
+  const auto& a = std::get<AttentionFit>(best->model);
+  double flops = attention_pass_flops(shape);
+  bool exact = best_score < 1;  // same pass, same causality, same head dim
+  return priced(*best, saturating_time_s(a.efficiency, flops, static_cast<double>(shape.seq_kv)),
+                !exact || outside(*best, "seq_kv", static_cast<double>(shape.seq_kv)),
+                exact ? "" : "nearest fit");
+}
+
+const Fit* CostModel::find_collective(CollectiveKind kind, int ranks, int nodes, bool network) const {
+  // Measured before roofline; then the exact shape; else the same kind in the same scope;
+  // else all_reduce in the scope.
+  const Fit* best = nullptr;
+  int best_rank = std::numeric_limits<int>::max();
+  for (const auto& f : profile_.fits) {
+    const auto* c = std::get_if<CollectiveFit>(&f.model);
+    if (!c || (c->nodes > 1) != network) continue;
+    int rank = 1000 * preference(f);
+    if (c->kind != kind) {
+      if (c->kind != CollectiveKind::kAllReduce) continue;
+      rank += 100;
+    }
+    if (c->ranks != ranks || c->nodes != nodes) rank += 10;
+    if (network && c->ranks / c->nodes != ranks / nodes) rank += 5;
+    if (rank < best_rank) {
+      best_rank = rank;
+      best = &f;
+    }
+  }
+  return best;
+}
+
+PricedOp CostModel::scaled_collective(const Fit& fit, CollectiveKind kind, double size_bytes,
+                                      int ranks, int nodes) const {
+  const auto& c = std::get<CollectiveFit>(fit.model);
+  if (c.kind == kind && c.ranks == ranks && c.nodes == nodes) {
+    return priced(fit, alpha_beta_time_s(c.segments, size_bytes), outside(fit, "size_bytes", size_bytes));
+  }
+  // Ring scaling: latency with the steps over the nodes (or ranks) a ring crosses, bandwidth
+  // with the nccl-tests bus factor; the segment is the one the fit uses at this size.
+  const AlphaBetaSegment& seg = alpha_beta_segment(c.segments, size_bytes);
+  bool network = c.nodes > 1;
+  double steps = network ? ring_steps(kind, nodes) / ring_steps(c.kind, c.nodes)
+                         : ring_steps(kind, ranks) / ring_steps(c.kind, c.ranks);
+  double bus = bus_bandwidth_factor(kind, ranks) / bus_bandwidth_factor(c.kind, c.ranks);
+  double t = seg.latency_s * steps + seg.seconds_per_byte * size_bytes * bus;
+  return priced(fit, t, true,
+                fmt::format("ring-scaled to {} over {}x{}", to_string(kind), ranks, nodes));
+}
+
+PricedOp CostModel::collective(CollectiveKind kind, double size_bytes, int ranks, int nodes) const {
+  if (ranks <= 1) return {0.0, false, false, "no peers"};
+  if (nodes <= 1) {
+    const Fit* f = find_collective(kind, ranks, 1, false);
+    if (!f) missing(fmt::format("{} inside a node", to_string(kind)), "measure it, or refit with --cluster");
+    return scaled_collective(*f, kind, size_bytes, ranks, 1);
+  }
+  // A measured multi-node shape with the same GPUs per node prices directly (or ring-scaled
+  // in the node count).
+  const int per_node = std::max(1, ranks / nodes);
+  const Fit* net = find_collective(kind, ranks, nodes, true);
+  if (!net) missing(fmt::format("{} across nodes", to_string(kind)), "measure it, or refit with --cluster");
+  const auto& nc = std::get<CollectiveFit>(net->model);
+  if (nc.ranks / nc.nodes == per_node || per_node == 1) {
+    return scaled_collective(*net, kind, size_bytes, ranks, nodes);
+  }
+  // Rail-optimised ring (what NCCL's rings do on such clusters): each of the g GPUs of a node
+  // has its own NIC on its own rail, every ring crosses the network once per node, so the g
+  // rails together carry the data and the ring runs at the slower of NVLink and g rails.
+  // Latency: the ring steps inside a node at NVLink latency plus those between nodes at the
+  // rail's.
+  const Fit* intra = find_collective(kind, per_node, 1, false);
+  const Fit* rail = find_collective(kind, nodes, nodes, true);
+  if (!intra || !rail) {
+    missing(fmt::format("the NVLink and rail parts of a multi-node {}", to_string(kind)),
+            "refit with --cluster");
+  }
+  const auto& intra_fit = std::get<CollectiveFit>(intra->model);
+  const auto& rail_fit = std::get<CollectiveFit>(rail->model);
+  const AlphaBetaSegment& intra_seg = alpha_beta_segment(intra_fit.segments, size_bytes);
+  const AlphaBetaSegment& rail_seg = alpha_beta_segment(rail_fit.segments, size_bytes / per_node);
+  // Seconds per byte of bus traffic (nccl-tests' busbw, inverted) on each kind of link.
+  double intra_bus_s = intra_seg.seconds_per_byte / bus_bandwidth_factor(intra_fit.kind, intra_fit.ranks);
+  double rail_bus_s = rail_seg.seconds_per_byte / bus_bandwidth_factor(rail_fit.kind, rail_fit.ranks) / per_node;
+  double latency = intra_seg.latency_s * ring_steps(kind, per_node) / ring_steps(intra_fit.kind, intra_fit.ranks) +
+                   rail_seg.latency_s * ring_steps(kind, nodes) / ring_steps(rail_fit.kind, rail_fit.nodes);
+  PricedOp total;
+  total.seconds = latency + size_bytes * bus_bandwidth_factor(kind, ranks) * std::max(intra_bus_s, rail_bus_s);
+  total.extrapolated = true;
+  total.roofline_default = intra->origin == FitOrigin::kRooflineDefault || rail->origin == FitOrigin::kRooflineDefault;
+  total.basis = fmt::format("rail ring: {} inside nodes, {} across {} rails", intra->id, rail->id, per_node);
+  return total;
+}
+
+PricedOp CostModel::moe_all_to_all(MoePhase phase, double bytes_per_rank, double imbalance,
+                                   int ranks) const {
+  const Fit* best = nullptr;
+  for (const auto& f : profile_.fits) {
+    const auto* a = std::get_if<AllToAllFit>(&f.model);
+    if (a && a->phase == phase && (!best || preference(f) < preference(*best))) best = &f;
+  }
+  if (!best) {
+    // Without a MoE fit, price it as an all_to_all collective of the routed bytes.
+    int nodes = std::max(1, ranks / std::max(1, gpus_per_node_));
+    PricedOp p = collective(CollectiveKind::kAllToAll, bytes_per_rank * imbalance * ranks, ranks, nodes);
+    p.extrapolated = true;
+    return p;
+  }
+  const auto& a = std::get<AllToAllFit>(best->model);
+  double t = linear_form(a.coefficients, all_to_all_features(bytes_per_rank, imbalance, ranks, gpus_per_node_));
+  return priced(*best, t, outside(*best, "ranks", ranks) || outside(*best, "bytes_per_rank", bytes_per_rank));
+}
+
+PricedOp CostModel::overlapped(OverlapPattern pattern, double gemm_s, double comm_s) const {
+  const Fit* best = nullptr;
+  for (const auto& f : profile_.fits) {
+    const auto* o = std::get_if<OverlapFit>(&f.model);
+    if (o && o->pattern == pattern && (!best || preference(f) < preference(*best))) best = &f;
+  }
+  if (!best) {
+    // Not measured: no overlap assumed (sequential), flagged.
+    return {gemm_s + comm_s, true, true, "no overlap fit: sequential"};
+  }
+  const auto& o = std::get<OverlapFit>(best->model);
+  double t = std::max(linear_form(o.coefficients, overlap_features(gemm_s, comm_s)), std::max(gemm_s, comm_s));
+  return priced(*best, t, gemm_s > 0 && outside(*best, "comm_over_gemm", comm_s / gemm_s));
+}
+
+PricedOp CostModel::memory_bound(double bytes) const {
+  const Fit* best = nullptr;
+  for (const auto& f : profile_.fits) {
+    if (std::holds_alternative<MemoryFit>(f.model) && (!best || preference(f) < preference(*best))) best = &f;
+  }
+  if (!best) missing("memory-bound kernels", "measure a copy kernel, or refit with --cluster");
+  const auto& m = std::get<MemoryFit>(best->model);
+  return priced(*best, alpha_beta_time_s(m.segments, bytes), outside(*best, "bytes", bytes));
+}
+
+const Fit* CostModel::serve_iteration(const std::string& model, std::int64_t tensor_parallel_size, ServePhase phase,
+                                     Dtype dtype) const {
+  auto sixteen = [](Dtype d) { return d == Dtype::kBf16 ? Dtype::kFp16 : d; };
+  for (const auto& f : profile_.fits) {
+    const auto* s = std::get_if<ServeIterationFit>(&f.model);
+    if (s && s->model == model && s->tensor_parallel_size == tensor_parallel_size && s->phase == phase &&
+        sixteen(s->dtype) == sixteen(dtype)) {
+      return &f;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace clustersim

@@ -1,0 +1,54 @@
+#pragma once
+// Prices operations from a profile's fits. Every price says which fit it came from and whether
+// it extrapolates (an input outside the fit's range, or a collective shape derived from a fit
+// of another shape). Missing fits are an InputError naming the profile, never a silent guess.
+#include <string>
+#include <vector>
+
+#include "models/inputs/cluster_spec.hpp"
+#include "models/cost/profile.hpp"
+
+namespace clustersim {
+
+struct PricedOp {
+  double seconds = 0;
+  bool extrapolated = false;
+  bool roofline_default = false;  // priced by a fit that was not measured
+  std::string basis;              // fit id, and how it was applied when not directly
+};
+
+class CostModel {
+ public:
+  // `profile_file` names the profile in error messages.
+  CostModel(Profile profile, std::string profile_file, const ClusterSpec& cluster);
+
+  PricedOp gemm(const GemmShapeDims& shape, Dtype dtype) const;
+  // Forward or backward (FlashAttention FLOP convention), or decode over a KV cache.
+  PricedOp attention(const AttentionRecord& shape) const;
+  // nccl-tests size convention (measurement_record.hpp). ranks spread evenly over nodes.
+  PricedOp collective(CollectiveKind kind, double size_bytes, int ranks, int nodes) const;
+  PricedOp moe_all_to_all(MoePhase phase, double bytes_per_rank, double imbalance, int ranks) const;
+  // A GEMM and a communication that overlap (tp_comm_overlap and the like).
+  PricedOp overlapped(OverlapPattern pattern, double gemm_s, double comm_s) const;
+  // Elementwise and normalisation kernels: bytes moved at the measured memory bandwidth.
+  PricedOp memory_bound(double bytes) const;
+  // A measured whole-iteration fit (ServeIterationFit) for this model, tensor-parallel degree,
+  // phase and dtype (FP16 and BF16 alike), or null: the serving engine then composes the
+  // iteration from the kernel prices above.
+  const Fit* serve_iteration(const std::string& model, std::int64_t tensor_parallel_size, ServePhase phase,
+                             Dtype dtype) const;
+
+  const Profile& profile() const { return profile_; }
+
+ private:
+  const Fit* find_collective(CollectiveKind kind, int ranks, int nodes, bool network) const;
+  PricedOp scaled_collective(const Fit& fit, CollectiveKind kind, double size_bytes, int ranks,
+                             int nodes) const;
+  [[noreturn]] void missing(const std::string& what, const std::string& hint) const;
+
+  Profile profile_;
+  std::string file_;
+  int gpus_per_node_;
+};
+
+}  // namespace clustersim

@@ -1,0 +1,80 @@
+#pragma once
+// The closed-form, schedule-aware estimate of one training iteration: every operation of the
+// lowered Workload priced by the CostModel, per-micro-batch stage times combined by the
+// pipeline schedule (1F1B or interleaved), exposed communication after overlap, the data-
+// parallel gradient/parameter tail and the optimizer. Formulas: docs/estimate.md.
+#include <array>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "models/inputs/cluster_spec.hpp"
+#include "models/cost/cost_model.hpp"
+#include "models/accounting/memory_estimate.hpp"
+#include "models/lowering/workload.hpp"
+
+namespace clustersim {
+
+struct StepBreakdown {
+  double compute_s = 0;    // the bottleneck stage's compute over all micro-batches
+  double bubble_s = 0;     // pipeline fill and drain
+  double optimizer_s = 0;
+  double tp_comm_s = 0, cp_comm_s = 0, ep_comm_s = 0, dp_comm_s = 0, pp_comm_s = 0;  // exposed
+};
+
+// Per micro-batch, one rank of one stage.
+struct StageTimes {
+  double forward_s = 0, backward_s = 0;  // including exposed communication
+  double compute_s = 0;
+  double tp_comm_s = 0, cp_comm_s = 0, ep_comm_s = 0;
+  double dp_in_microbatch_s = 0;             // exposed ZeRO-3/FSDP gathers and reductions
+  double dp_exposed_s = 0, optimizer_s = 0;  // once per step
+};
+
+struct TrainingEstimate {
+  double step_time_s = 0;
+  double tokens_per_s = 0;
+  double tokens_per_s_per_gpu = 0;
+  double tflops_per_gpu = 0;  // model FLOPs (no recomputation)
+  double mfu = 0;             // against the GPU's dense 16-bit peak
+  double hfu = 0;             // hardware FLOPs (recomputation included)
+  double memory_per_gpu_bytes = 0;  // the peak stage
+  bool fits_in_memory = false;
+  StepBreakdown breakdown;
+  std::vector<StageTimes> stages;
+  int priced_ops = 0;
+  int extrapolated_ops = 0;  // priced outside a fit's range or derived from another shape
+  int roofline_ops = 0;      // priced by a roofline default
+};
+
+// Prices already computed, by operation shape; a search over many plans shares one.
+class PriceCache {
+ public:
+  const PricedOp* find(const WorkOp& op) const;
+  void insert(const WorkOp& op, const PricedOp& price);
+  std::size_t size() const { return prices_.size(); }
+
+ private:
+  using Key = std::array<double, 16>;
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const;
+  };
+  static Key key_of(const WorkOp& op);
+  std::unordered_map<Key, PricedOp, KeyHash> prices_;
+};
+
+// One call of an operation (not multiplied by its count), before any overlap.
+PricedOp price_op(const WorkOp& op, const CostModel& costs);
+
+// The index of the pipeline stage whose forward + backward per micro-batch is longest.
+std::size_t bottleneck_stage(const TrainingEstimate& estimate);
+
+TrainingEstimate estimate_training(const Workload& workload, const CostModel& costs,
+                                   const ClusterSpec& cluster, const MemoryEstimate& memory,
+                                   PriceCache* cache = nullptr);
+
+// Fraction of a 1F1B pipeline that is bubble with uniform stages: (p-1)/(m+p-1); with v
+// interleaved model chunks per rank, (p-1)/(v m + p - 1).
+double pipeline_bubble_fraction(std::int64_t stages, std::int64_t microbatches, std::int64_t virtual_stages);
+
+}  // namespace clustersim

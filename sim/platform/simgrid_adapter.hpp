@@ -1,0 +1,85 @@
+#pragma once
+// The one place that talks to SimGrid (3.32, as Debian ships it). Everything else in clustersim
+// sees plain types: host and link indices, bytes, seconds. SimGrid keeps one engine per
+// process, so one SimgridSession exists at a time.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/platform/execution_plan.hpp"
+
+namespace clustersim::sim {
+
+class RailFabric;
+
+// Network model settings clustersim always uses: CM02 (pure max-min sharing, no TCP factors),
+// no cross-traffic, no TCP-gamma window cap. See ../shared/notes/simgrid.md.
+struct NetworkModelConfig {
+  static constexpr const char* kModel = "network/model:CM02";
+  static constexpr const char* kCrossTraffic = "network/crosstraffic:0";
+  static constexpr const char* kTcpGamma = "network/TCP-gamma:0";
+};
+
+struct Transfer {
+  std::int64_t src = 0;  // host index
+  std::int64_t dst = 0;
+  double bytes = 0;
+  double start_s = 0;  // when the transfer is issued
+};
+
+// A flat star platform: every host hangs off one switch by its own split-duplex link. The
+// fallback platform and test oracle for the rail-optimized fat-tree.
+struct StarPlatformSpec {
+  std::int64_t hosts = 0;
+  double link_bandwidth_bytes_per_s = 0;
+  double link_latency_s = 0;
+};
+
+class SimgridSession {
+ public:
+  // Creates the engine with clustersim's network model; SimGrid's own logging is limited to
+  // warnings so stdout/stderr stay ours.
+  SimgridSession();
+  ~SimgridSession();
+  SimgridSession(const SimgridSession&) = delete;
+  SimgridSession& operator=(const SimgridSession&) = delete;
+
+  void build_star_platform(const StarPlatformSpec& spec);
+
+  // Runs the transfers to completion; returns each transfer's finish time in seconds.
+  std::vector<double> run_transfers(const std::vector<Transfer>& transfers);
+
+  // Configuration values SimGrid actually uses, e.g. config_string("network/model").
+  std::string config_string(const std::string& key) const;
+  double config_double(const std::string& key) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The engine plus a platform of one host per GPU, executing ExecutionPlans (see
+// network_simulation.hpp for the semantics). Implemented in simgrid_network.cpp; the rail zone
+// in simgrid_rail_zone.cpp.
+class SimgridNetwork {
+ public:
+  enum class Platform { kRailZone, kFlatStar };
+  // The fabric must outlive this object (the routing zone asks it for routes).
+  SimgridNetwork(const RailFabric& fabric, Platform platform);
+  ~SimgridNetwork();
+  SimgridNetwork(const SimgridNetwork&) = delete;
+  SimgridNetwork& operator=(const SimgridNetwork&) = delete;
+
+  // Runs the plan to completion; fills one timing per activity and one finish time per
+  // background flow.
+  void execute(const ExecutionPlan& plan, std::vector<ActivityTiming>& timings,
+               std::vector<double>& background_finish_s);
+  double now_s() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace clustersim::sim

@@ -1,0 +1,816 @@
+#include "sim/serving/serve_engine.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <cmath>
+#include <limits>
+#include <queue>
+#include <random>
+#include <unordered_set>
+
+#include "models/accounting/integer_division.hpp"
+#include "sim/serving/serve_afd.hpp"
+
+namespace clustersim::sim {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// Send/recv time by message size, sampled from the CostModel on a log grid (per scope).
+struct TransferTable {
+  static constexpr double kMin = 1024, kMax = 1LL << 40;
+  static constexpr int kPoints = 61;
+  double seconds[2][kPoints] = {};
+  void build(const CostModel& cost) {
+    for (int scope = 0; scope < 2; ++scope) {
+      for (int i = 0; i < kPoints; ++i) {
+        const double bytes = kMin * std::pow(kMax / kMin, i / double(kPoints - 1));
+        seconds[scope][i] = cost.collective(CollectiveKind::kSendRecv, bytes, 2, scope == 0 ? 1 : 2).seconds;
+      }
+    }
+  }
+  double time_s(double bytes, bool same_node) const {
+    const auto& s = seconds[same_node ? 0 : 1];
+    if (bytes <= kMin) return s[0];
+    const double x = std::log(bytes / kMin) / std::log(kMax / kMin) * (kPoints - 1);
+    const int i = std::min(kPoints - 2, static_cast<int>(x));
+    return s[i] + (s[i + 1] - s[i]) * (x - i);
+  }
+};
+
+enum class Kind : std::uint8_t { kColocated, kPrefill, kDecode };
+enum class Phase : std::uint8_t { kWaiting, kPrefilling, kDecoding, kPending, kTransferring, kDone, kDropped };
+
+struct Req {
+  std::int32_t inst = -1;      // instance holding it
+  std::int32_t src = -1;       // prefill instance during a hand-off
+  std::int32_t target = 0;     // tokens to prefill (input, plus generated ones after a preemption)
+  std::int32_t done = 0;       // prefilled tokens (cached ones included)
+  std::int32_t cached = 0;
+  std::int32_t kv_tokens = 0;  // tokens whose KV is held
+  std::int32_t blocks = 0;
+  std::int32_t src_blocks = 0;  // blocks still held on the prefill instance during a hand-off
+  std::int32_t generated = 0;
+  std::int32_t preemptions = 0;
+  Phase phase = Phase::kWaiting;
+  double first_token_s = -1, finish_s = -1;
+};
+
+struct Entry {
+  std::int32_t req = 0;
+  std::int32_t tokens = 0;
+  bool prefill = false;
+};
+
+struct Inst {
+  std::int32_t plan = 0;
+  Kind kind = Kind::kColocated;
+  std::int64_t node = 0;
+  std::int32_t total_blocks = 0, free_blocks = 0, watermark_blocks = 0;
+  std::vector<std::int32_t> waiting;  // FIFO from waiting_head
+  std::size_t waiting_head = 0;
+  std::vector<std::int32_t> resumed;  // preempted, served before waiting (LIFO)
+  std::vector<std::int32_t> running;
+  std::vector<std::int32_t> pending;  // decode side: prefilled, waiting for blocks to transfer
+  std::size_t pending_head = 0;
+  std::vector<Entry> batch;
+  bool busy = false;
+  double iteration_start = 0;
+  std::int64_t outstanding = 0;
+  double egress_free = 0, ingress_free = 0;
+  // Accounting.
+  double busy_s = 0, kv_integral = 0, kv_last_t = 0;
+  std::int32_t kv_peak = 0;
+  std::int64_t iterations = 0, batch_tokens = 0;
+  double afd_closed_sum = 0, afd_event_sum = 0;
+  std::int64_t afd_iterations = 0;
+  // Prefix cache: hashes present, FIFO eviction.
+  std::unordered_set<std::uint64_t> cache;
+  std::vector<std::uint64_t> cache_fifo;
+  std::size_t cache_head = 0, cache_capacity = 0;
+};
+
+struct Event {
+  double t;
+  std::uint64_t seq;
+  std::int32_t kind;  // 0 iteration end, 1 transfer end
+  std::int32_t a;
+  bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
+};
+
+}  // namespace
+
+// Prefill chunks of one iteration: attention time of the composed price, and the sums the
+// measured prefill fit takes. A chunk after `prefix` cached tokens counts chunk*(2*prefix+chunk)
+// squared tokens: its attention work relative to a whole prompt's l^2 (equal when prefix = 0).
+struct PrefillWork {
+  double attention_s = 0;
+  std::int64_t sequences = 0;
+  double tokens = 0, squares = 0;
+  void add(const IterationCost& c, double prefix, double chunk) {
+    attention_s += c.prefill_attention_s(prefix, chunk);
+    sequences++;
+    tokens += chunk;
+    squares += chunk * (2 * prefix + chunk);
+  }
+};
+
+struct ServeSimulator::PoolPlan {
+  std::int32_t pool = 0;
+  Kind kind = Kind::kColocated;
+  bool entry = false;  // receives arrivals
+  bool measured = false;  // iterations priced by measured whole-iteration fits
+  std::int32_t cost = -1, draft_cost = -1;
+  std::int64_t instances = 0, first_gpu = 0, gpus_per_instance = 1;
+  std::int32_t blocks = 0;
+  std::int64_t gamma = 0;
+  double alpha = 0;
+  // AFD.
+  bool afd = false;
+  std::int32_t expert_cost = -1;
+  std::int64_t micro_batches = 0, attention_instances = 0;
+  double m2n_latency_s = 0, m2n_s_per_byte = 0, m2n_bytes_per_token = 0;
+  TransferTable transfer;
+};
+
+ServeSimulator::ServeSimulator(const ModelSpec& model, const ServeDeployment& d, const ClusterSpec& cluster,
+                               const CostModel& cost, const ModelSpec* draft)
+    : deployment_(d), gpus_per_node_(cluster.node.gpus_per_node) {
+  Diagnostics diag;
+  std::vector<std::int32_t> cost_of_pool(d.pools.size(), -1);
+  std::int64_t max_gamma = 0;
+  for (const auto& p : d.pools) {
+    if (p.speculative) max_gamma = std::max(max_gamma, p.speculative->draft_tokens);
+  }
+  for (std::size_t i = 0; i < d.pools.size(); ++i) {
+    const PoolSpec& p = d.pools[i];
+    if (p.role == PoolRole::kDraft && !draft) continue;
+    if (p.role == PoolRole::kExpert) continue;  // priced per attention pool below
+    InstanceShape s;
+    s.tp = p.tp;
+    s.pp = p.pp;
+    s.ep = p.ep;
+    s.gpus_per_node = gpus_per_node_;
+    s.max_tokens = std::max({p.max_batch_tokens, p.token_budget, p.max_sequences * (max_gamma + 1)});
+    s.max_sequences = p.max_sequences;
+    s.memory_fraction = p.memory_fraction;
+    s.hbm_bytes = cluster.gpu.hbm_bytes;
+    const ModelSpec& m = p.role == PoolRole::kDraft ? *draft : model;
+    costs_.push_back(std::make_unique<IterationCost>(m, s, cost, d.dtype));
+    cost_of_pool[i] = static_cast<std::int32_t>(costs_.size() - 1);
+    const double cap = costs_.back()->kv_capacity_tokens();
+    if (cap < static_cast<double>(p.kv_block_tokens) && p.role != PoolRole::kDraft) {
+      diag.error(d.source, p.pointer,
+                 fmt::format("the weights ({:.1f} GiB per GPU) leave no room for a KV cache in {:.0f}% of {:.0f} GiB",
+                             costs_.back()->weight_bytes_per_gpu() / (1 << 30), 100 * p.memory_fraction,
+                             static_cast<double>(cluster.gpu.hbm_bytes) / (1 << 30)),
+                 "raise tensor_parallel_size or pipeline_parallel_size");
+    }
+  }
+  diag.throw_if_errors();
+  PricedOp sync = cost.collective(CollectiveKind::kSendRecv, 4096, 2, 2);
+  sync_s_ = sync.seconds;
+
+  std::int64_t gpu = 0;
+  for (std::size_t i = 0; i < d.pools.size(); ++i) {
+    const PoolSpec& p = d.pools[i];
+    gpu = p.first_gpu;
+    if (p.role == PoolRole::kDraft || p.role == PoolRole::kExpert) continue;
+    PoolPlan plan;
+    plan.pool = static_cast<std::int32_t>(i);
+    bool has_prefill = false;
+    for (const auto& q : d.pools) has_prefill = has_prefill || q.role == PoolRole::kPrefill;
+    plan.kind = p.role == PoolRole::kPrefill ? Kind::kPrefill
+                : (p.role == PoolRole::kDecode || p.role == PoolRole::kAttention ||
+                   (p.role == PoolRole::kTarget && has_prefill))
+                    ? Kind::kDecode
+                    : Kind::kColocated;
+    plan.entry = plan.kind != Kind::kDecode;
+    plan.cost = cost_of_pool[i];
+    plan.instances = p.instances();
+    plan.first_gpu = gpu;
+    plan.gpus_per_instance = p.gpus_per_instance();
+    plan.blocks = static_cast<std::int32_t>(
+        std::min(1e9, std::floor(costs_[static_cast<std::size_t>(plan.cost)]->kv_capacity_tokens() /
+                                 static_cast<double>(p.kv_block_tokens))));
+    plan.transfer.build(cost);
+    if (p.speculative) {
+      const auto di = static_cast<std::size_t>(d.pool(p.speculative->draft_pool) - d.pools.data());
+      plan.draft_cost = cost_of_pool[di];
+      plan.gamma = p.speculative->draft_tokens;
+      plan.alpha = p.speculative->acceptance_rate;
+    }
+    if (p.afd) {
+      const PoolSpec& e = *d.pool(p.afd->expert_pool);
+      InstanceShape s;
+      const std::int64_t n_e = std::max<std::int64_t>(1, e.gpus / e.tp);
+      s.tp = e.tp * n_e;  // experts spread over all expert GPUs
+      s.ep = n_e;
+      s.gpus_per_node = gpus_per_node_;
+      s.max_tokens = p.max_sequences * p.instances();
+      s.max_sequences = 1;
+      s.hbm_bytes = cluster.gpu.hbm_bytes;
+      costs_.push_back(std::make_unique<IterationCost>(model, s, cost, d.dtype));
+      plan.afd = true;
+      plan.expert_cost = static_cast<std::int32_t>(costs_.size() - 1);
+      plan.micro_batches = p.afd->micro_batches;
+      plan.attention_instances = p.instances();
+      // M2N: each token goes to top-k experts: h * k * bytes per token per direction.
+      plan.m2n_bytes_per_token = static_cast<double>(model.hidden_size) *
+                                 static_cast<double>(std::max<std::int64_t>(1, model.num_experts_per_tok)) *
+                                 bytes_per_element(d.dtype);
+      const double t1 = cost.collective(CollectiveKind::kSendRecv, 1 << 16, 2, 2).seconds;
+      const double t2 = cost.collective(CollectiveKind::kSendRecv, 1 << 24, 2, 2).seconds;
+      plan.m2n_s_per_byte = (t2 - t1) / ((1 << 24) - (1 << 16));
+      plan.m2n_latency_s = std::max(0.0, t1 - plan.m2n_s_per_byte * (1 << 16));
+    }
+    const IterationCost& ic = *costs_[static_cast<std::size_t>(plan.cost)];
+    plan.measured = plan.draft_cost < 0 && !plan.afd && (plan.kind == Kind::kDecode || ic.measured_prefill()) &&
+                    (plan.kind == Kind::kPrefill || ic.measured_decode());
+    plans_.push_back(std::move(plan));
+  }
+}
+
+ServeSimulator::~ServeSimulator() = default;
+
+std::vector<bool> ServeSimulator::measured_costs() const {
+  std::vector<bool> measured(costs_.size(), false);
+  for (const auto& plan : plans_) measured[static_cast<std::size_t>(plan.cost)] = plan.measured;
+  return measured;
+}
+
+bool ServeSimulator::extrapolated() const {
+  const std::vector<bool> measured = measured_costs();
+  for (std::size_t i = 0; i < costs_.size(); ++i) {
+    if (measured[i] ? costs_[i]->measured_extrapolated() : costs_[i]->extrapolated()) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> ServeSimulator::roofline_bases() const {
+  std::vector<std::string> out;
+  const std::vector<bool> measured = measured_costs();
+  for (std::size_t i = 0; i < costs_.size(); ++i) {
+    if (measured[i]) continue;
+    for (const auto& b : costs_[i]->roofline_bases()) {
+      if (std::find(out.begin(), out.end(), b) == out.end()) out.push_back(b);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* window, traces::ChromeTraceWriter* trace,
+                                 std::uint64_t seed) const {
+  const auto wall0 = std::chrono::steady_clock::now();
+  const ServeDeployment& d = deployment_;
+  const auto& reqs = set.requests;
+  const auto n_req = reqs.size();
+  std::vector<Req> rs(n_req);
+  std::vector<Inst> insts;
+  std::vector<std::int32_t> entry_insts, decode_insts;
+  for (std::size_t pi = 0; pi < plans_.size(); ++pi) {
+    const PoolPlan& plan = plans_[pi];
+    const PoolSpec& p = d.pools[static_cast<std::size_t>(plan.pool)];
+    for (std::int64_t k = 0; k < plan.instances; ++k) {
+      Inst in;
+      in.plan = static_cast<std::int32_t>(pi);
+      in.kind = plan.kind;
+      in.node = (plan.first_gpu + k * plan.gpus_per_instance) / gpus_per_node_;
+      in.total_blocks = in.free_blocks = plan.blocks;
+      in.watermark_blocks = static_cast<std::int32_t>(std::ceil(p.watermark * plan.blocks));
+      in.batch.reserve(static_cast<std::size_t>(p.max_sequences) + 8);
+      in.running.reserve(static_cast<std::size_t>(p.max_sequences) + 8);
+      in.cache_capacity = set.hash_ids.empty()
+                              ? 0
+                              : static_cast<std::size_t>(static_cast<double>(plan.blocks) * static_cast<double>(p.kv_block_tokens) /
+                                                         static_cast<double>(d.prefix_block_tokens));
+      if (in.cache_capacity > 0) in.cache.reserve(in.cache_capacity);
+      const auto id = static_cast<std::int32_t>(insts.size());
+      (plan.entry ? entry_insts : decode_insts).push_back(id);
+      insts.push_back(std::move(in));
+    }
+  }
+  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events;
+  std::uint64_t seq = 0;
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  double now = 0;
+  std::int64_t preemptions = 0, transfers = 0;
+  double transfer_sum = 0;
+  std::size_t rr_entry = 0, rr_decode = 0;
+  double cached_tokens = 0, prompt_tokens = 0;
+
+  auto pool_of = [&](const Inst& in) -> const PoolSpec& { return d.pools[static_cast<std::size_t>(plans_[static_cast<std::size_t>(in.plan)].pool)]; };
+  auto plan_of = [&](const Inst& in) -> const PoolPlan& { return plans_[static_cast<std::size_t>(in.plan)]; };
+  auto cost_of = [&](const Inst& in) -> const IterationCost& { return *costs_[static_cast<std::size_t>(plan_of(in).cost)]; };
+  auto blocks_for = [&](const Inst& in, std::int64_t tokens) {
+    const std::int64_t b = pool_of(in).kv_block_tokens;
+    return static_cast<std::int32_t>(ceil_div(tokens, b));
+  };
+  auto account = [&](Inst& in) {
+    const std::int32_t used = in.total_blocks - in.free_blocks;
+    in.kv_integral += static_cast<double>(used) * (now - in.kv_last_t);
+    in.kv_last_t = now;
+  };
+  auto change_blocks = [&](Inst& in, Req& r, std::int32_t blocks) {  // set r's blocks on `in`
+    account(in);
+    in.free_blocks -= blocks - r.blocks;
+    r.blocks = blocks;
+    in.kv_peak = std::max(in.kv_peak, in.total_blocks - in.free_blocks);
+  };
+  auto prefix_hit = [&](const Inst& in, std::size_t ri) -> std::int32_t {
+    const ServeRequest& q = reqs[ri];
+    if (in.cache_capacity == 0) return 0;
+    std::int64_t hit = 0;
+    for (auto h = q.hash_begin; h < q.hash_end; ++h) {
+      if (!in.cache.count(set.hash_ids[h])) break;
+      hit += d.prefix_block_tokens;
+    }
+    return static_cast<std::int32_t>(std::min<std::int64_t>(hit, q.input_tokens - 1));
+  };
+  auto cache_insert = [&](Inst& in, std::size_t ri) {
+    const ServeRequest& q = reqs[ri];
+    if (in.cache_capacity == 0) return;
+    for (auto h = q.hash_begin; h < q.hash_end; ++h) {
+      const std::uint64_t id = set.hash_ids[h];
+      if (!in.cache.insert(id).second) continue;
+      in.cache_fifo.push_back(id);
+      if (in.cache.size() > in.cache_capacity) {
+        in.cache.erase(in.cache_fifo[in.cache_head++]);
+        if (in.cache_head > 4096 && in.cache_head * 2 > in.cache_fifo.size()) {
+          in.cache_fifo.erase(in.cache_fifo.begin(), in.cache_fifo.begin() + static_cast<std::ptrdiff_t>(in.cache_head));
+          in.cache_head = 0;
+        }
+      }
+    }
+  };
+  auto route = [&](const std::vector<std::int32_t>& cands, std::size_t& rr, std::size_t ri) {
+    if (d.router == RouterPolicy::kRoundRobin) return cands[rr++ % cands.size()];
+    std::int32_t best = cands.front();
+    double best_score = -kInf;
+    for (auto c : cands) {
+      const Inst& in = insts[static_cast<std::size_t>(c)];
+      double score;
+      if (d.router == RouterPolicy::kLeastOutstanding) {
+        score = -static_cast<double>(in.outstanding);
+      } else {  // KV-aware: prefix hits first, then free KV after what is queued
+        score = 1e6 * prefix_hit(in, ri) + static_cast<double>(in.free_blocks) -
+                static_cast<double>(in.outstanding) * 1e-3 -
+                static_cast<double>((in.waiting.size() - in.waiting_head) + (in.pending.size() - in.pending_head)) * 64;
+      }
+      if (score > best_score) {
+        best_score = score;
+        best = c;
+      }
+    }
+    return best;
+  };
+  auto finish = [&](Inst& in, std::int32_t ri) {
+    Req& r = rs[static_cast<std::size_t>(ri)];
+    change_blocks(in, r, 0);
+    r.phase = Phase::kDone;
+    r.finish_s = now;
+    in.outstanding--;
+  };
+  std::function<void(Inst&, std::int32_t)> preempt;
+  std::function<void(std::int32_t)> try_start;
+  std::function<void(std::int32_t)> admit_transfers;
+  auto enqueue_entry = [&](std::int32_t ri) {
+    const auto inst = route(entry_insts, rr_entry, static_cast<std::size_t>(ri));
+    Inst& in = insts[static_cast<std::size_t>(inst)];
+    rs[static_cast<std::size_t>(ri)].inst = inst;
+    in.outstanding++;
+    in.waiting.push_back(ri);
+    return inst;
+  };
+  preempt = [&](Inst& in, std::int32_t ri) {
+    Req& r = rs[static_cast<std::size_t>(ri)];
+    change_blocks(in, r, 0);
+    r.preemptions++;
+    preemptions++;
+    r.kv_tokens = 0;
+    r.done = 0;
+    r.cached = 0;
+    r.target = reqs[static_cast<std::size_t>(ri)].input_tokens + r.generated;
+    r.phase = Phase::kWaiting;
+    if (in.kind == Kind::kDecode) {  // recompute on a prefill instance
+      in.outstanding--;
+      const auto e = route(entry_insts, rr_entry, static_cast<std::size_t>(ri));
+      Inst& pe = insts[static_cast<std::size_t>(e)];
+      r.inst = e;
+      pe.outstanding++;
+      pe.resumed.push_back(ri);
+      if (!pe.busy) try_start(e);
+    } else {
+      in.resumed.push_back(ri);
+    }
+  };
+  // Decode-side block growth for the running requests (preempting from the back when short).
+  auto grow_running = [&](Inst& in, std::int32_t step, std::int64_t& kv_sum, std::int64_t& decodes) {
+    std::size_t i = 0;
+    while (i < in.running.size()) {
+      const std::int32_t ri = in.running[i];
+      Req& r = rs[static_cast<std::size_t>(ri)];
+      if (r.phase != Phase::kDecoding) {
+        ++i;
+        continue;
+      }
+      const std::int32_t need = blocks_for(in, r.kv_tokens + step);
+      bool self = false, stuck = false;
+      while (need - r.blocks > in.free_blocks) {
+        // Victim: the most recently admitted request that holds blocks here.
+        std::size_t j = in.running.size();
+        while (j > i) {
+          const Phase ph = rs[static_cast<std::size_t>(in.running[j - 1])].phase;
+          if (ph == Phase::kDecoding || ph == Phase::kPrefilling) break;
+          --j;
+        }
+        if (j == i) {  // only r itself (or transfers in flight) left
+          if (in.running.size() == i + 1 || j == i) {
+            stuck = true;
+            break;
+          }
+        }
+        const std::int32_t victim = in.running[j - 1];
+        in.running.erase(in.running.begin() + static_cast<std::ptrdiff_t>(j - 1));
+        preempt(in, victim);
+        if (victim == ri) {
+          self = true;
+          break;
+        }
+      }
+      if (self) break;
+      if (stuck) {
+        // Nothing else to preempt: r gives up its blocks and recomputes later.
+        in.running.erase(in.running.begin() + static_cast<std::ptrdiff_t>(i));
+        preempt(in, ri);
+        continue;
+      }
+      change_blocks(in, r, need);
+      in.batch.push_back({ri, step, false});
+      kv_sum += r.kv_tokens;
+      decodes++;
+      ++i;
+    }
+  };
+  auto next_candidate = [&](Inst& in) -> std::int32_t {
+    if (!in.resumed.empty()) return in.resumed.back();
+    if (in.waiting_head < in.waiting.size()) return in.waiting[in.waiting_head];
+    return -1;
+  };
+  auto pop_candidate = [&](Inst& in) {
+    if (!in.resumed.empty()) {
+      in.resumed.pop_back();
+    } else if (++in.waiting_head > 4096 && in.waiting_head * 2 > in.waiting.size()) {
+      in.waiting.erase(in.waiting.begin(), in.waiting.begin() + static_cast<std::ptrdiff_t>(in.waiting_head));
+      in.waiting_head = 0;
+    }
+  };
+  // Admits new prefills within `budget` tokens; returns tokens used.
+  auto admit_prefills = [&](Inst& in, std::int64_t budget, bool chunked, PrefillWork& pf, std::int64_t& sampling) {
+    const PoolSpec& p = pool_of(in);
+    const IterationCost& c = cost_of(in);
+    std::int64_t used = 0;
+    while (budget - used > 0) {
+      const std::int32_t ri = next_candidate(in);
+      if (ri < 0) break;
+      if (static_cast<std::int64_t>(in.running.size()) >= p.max_sequences) break;
+      Req& r = rs[static_cast<std::size_t>(ri)];
+      if (r.target == 0) r.target = reqs[static_cast<std::size_t>(ri)].input_tokens;
+      const std::int32_t need_blocks = blocks_for(in, r.target + 1);
+      if (need_blocks > in.total_blocks - in.watermark_blocks) {  // can never fit: drop
+        pop_candidate(in);
+        r.phase = Phase::kDropped;
+        in.outstanding--;
+        continue;
+      }
+      if (in.free_blocks - need_blocks < in.watermark_blocks) break;
+      if (r.preemptions == 0 || r.done == 0) {
+        r.cached = r.preemptions == 0 ? prefix_hit(in, static_cast<std::size_t>(ri)) : 0;
+        r.done = r.cached;
+        r.kv_tokens = r.cached;
+        if (r.preemptions == 0) {
+          cached_tokens += r.cached;
+          prompt_tokens += r.target;
+        }
+      }
+      const std::int64_t remaining = r.target - r.done;
+      if (!chunked && used > 0 && used + remaining > budget) break;
+      pop_candidate(in);
+      change_blocks(in, r, need_blocks);
+      r.phase = Phase::kPrefilling;
+      in.running.push_back(ri);
+      const auto chunk = static_cast<std::int32_t>(chunked ? std::min<std::int64_t>(remaining, budget - used) : remaining);
+      in.batch.push_back({ri, chunk, true});
+      pf.add(c, r.done, chunk);
+      if (r.done + chunk >= r.target) sampling++;
+      used += chunk;
+    }
+    return used;
+  };
+  try_start = [&](std::int32_t id) {
+    Inst& in = insts[static_cast<std::size_t>(id)];
+    if (in.busy) return;
+    const PoolSpec& p = pool_of(in);
+    const PoolPlan& plan = plan_of(in);
+    const IterationCost& c = cost_of(in);
+    in.batch.clear();
+    PrefillWork pf;
+    std::int64_t tokens = 0, sampling = 0, kv_sum = 0, decodes = 0;
+    const std::int32_t step = plan.gamma > 0 ? static_cast<std::int32_t>(plan.gamma + 1) : 1;
+    if (p.scheduler == ServeScheduler::kSarathi) {
+      // Decodes first, then ongoing prefill chunks, then new prefills, within the budget.
+      if (in.kind != Kind::kPrefill) grow_running(in, step, kv_sum, decodes);
+      tokens = decodes * step;
+      sampling = decodes;
+      for (auto ri : in.running) {
+        Req& r = rs[static_cast<std::size_t>(ri)];
+        if (r.phase != Phase::kPrefilling || tokens >= p.token_budget) continue;
+        const auto chunk = static_cast<std::int32_t>(std::min<std::int64_t>(r.target - r.done, p.token_budget - tokens));
+        in.batch.push_back({ri, chunk, true});
+        pf.add(c, r.done, chunk);
+        if (r.done + chunk >= r.target) sampling++;
+        tokens += chunk;
+      }
+      if (in.kind != Kind::kDecode) tokens += admit_prefills(in, p.token_budget - tokens, true, pf, sampling);
+    } else {
+      // vLLM: a batch of whole prefills when any fits, else one decode step of all running.
+      if (in.kind != Kind::kDecode) tokens = admit_prefills(in, p.max_batch_tokens, false, pf, sampling);
+      if (in.batch.empty() && in.kind != Kind::kPrefill) {
+        grow_running(in, step, kv_sum, decodes);
+        tokens = decodes * step;
+        sampling = decodes;
+      }
+    }
+    if (in.batch.empty()) return;
+    double t = 0;
+    if (plan.measured) {
+      // Measured whole iterations (docs/serve.md): prefill chunks by the prefill fit, decodes by
+      // the decode fit over their contexts including the new token; one intercept per iteration.
+      const ServeIterationFit* mp = c.measured_prefill();
+      const ServeIterationFit* md = c.measured_decode();
+      if (pf.sequences > 0) t += mp->seconds(pf.sequences, pf.tokens, pf.squares);
+      if (decodes > 0) {
+        t += md->seconds(decodes, static_cast<double>(kv_sum + decodes), 0);
+        if (pf.sequences > 0) t -= std::min(md->segment(decodes).intercept_s, mp->segment(pf.sequences).intercept_s);
+      }
+    } else {
+      t = c.linear_s(tokens) + c.logits_s(sampling) + pf.attention_s;
+      if (decodes > 0) t += c.decode_attention_s(static_cast<double>(kv_sum) * step);
+    }
+    if (plan.draft_cost >= 0 && decodes > 0) {
+      const IterationCost& dc = *costs_[static_cast<std::size_t>(plan.draft_cost)];
+      const double draft = static_cast<double>(plan.gamma) *
+                           (dc.linear_s(decodes) + dc.logits_s(decodes) + dc.decode_attention_s(static_cast<double>(kv_sum)));
+      t = std::max(t, draft) + sync_s_;
+    }
+    if (plan.afd && decodes > 0) {
+      // Ping-pong micro-batches against the expert pool (all attention instances alike).
+      const IterationCost& ec = *costs_[static_cast<std::size_t>(plan.expert_cost)];
+      const double layers = static_cast<double>(c.layers());
+      AfdStageTimes st;
+      const std::int64_t m0 = plan.micro_batches;
+      auto stages = [&](std::int64_t m) {
+        const std::int64_t b = ceil_div(decodes, m);
+        st.attention_s = (c.attention_linear_s(b) + c.decode_attention_s(static_cast<double>(kv_sum) / static_cast<double>(m))) / layers;
+        st.expert_s = ec.ffn_linear_s(b * plan.attention_instances) / layers;
+        st.comm_s = plan.m2n_latency_s + plan.m2n_s_per_byte * plan.m2n_bytes_per_token * static_cast<double>(b);
+      };
+      stages(std::max<std::int64_t>(m0, 2));
+      const std::int64_t m = m0 > 0 ? m0 : afd_min_micro_batches(st);
+      stages(m);
+      const double closed = afd_closed_form_s(st, m, c.layers());
+      const double event = afd_event_level_s(st, m, c.layers());
+      in.afd_closed_sum += closed;
+      in.afd_event_sum += event;
+      in.afd_iterations++;
+      t = event + c.logits_s(sampling);
+    }
+    t += d.iteration_overhead_s;
+    in.busy = true;
+    in.iteration_start = now;
+    in.iterations++;
+    in.batch_tokens += tokens;
+    in.busy_s += t;
+    events.push({now + t, seq++, 0, id});
+  };
+  auto kv_transfer_s = [&](const Inst& src, const Inst& dst, double tokens) {
+    const double bytes = cost_of(src).kv_bytes_per_token() * tokens;
+    const std::int64_t shards = std::min(pool_of(src).tp * pool_of(src).pp, pool_of(dst).tp * pool_of(dst).pp);
+    return plan_of(src).transfer.time_s(bytes / static_cast<double>(shards), src.node == dst.node);
+  };
+  admit_transfers = [&](std::int32_t id) {
+    Inst& dst = insts[static_cast<std::size_t>(id)];
+    const PoolSpec& p = pool_of(dst);
+    while (dst.pending_head < dst.pending.size()) {
+      const std::int32_t ri = dst.pending[dst.pending_head];
+      Req& r = rs[static_cast<std::size_t>(ri)];
+      const std::int32_t need = blocks_for(dst, r.kv_tokens + 1);
+      if (static_cast<std::int64_t>(dst.running.size()) >= p.max_sequences) break;
+      if (need > dst.total_blocks - dst.watermark_blocks) {
+        dst.pending_head++;
+        r.phase = Phase::kDropped;
+        dst.outstanding--;
+        Inst& src = insts[static_cast<std::size_t>(r.src)];
+        change_blocks(src, r, 0);
+        try_start(r.src);
+        continue;
+      }
+      if (dst.free_blocks - need < dst.watermark_blocks) break;
+      dst.pending_head++;
+      Inst& src = insts[static_cast<std::size_t>(r.src)];
+      // Reserve on the decode side; the prefill side keeps its blocks until the copy is done.
+      r.src_blocks = r.blocks;
+      r.blocks = 0;
+      change_blocks(dst, r, need);
+      const double dur = kv_transfer_s(src, dst, r.kv_tokens);
+      const double start = std::max({now, src.egress_free, dst.ingress_free});
+      src.egress_free = dst.ingress_free = start + dur;
+      r.phase = Phase::kTransferring;
+      r.inst = id;
+      transfers++;
+      transfer_sum += start + dur - now;
+      dst.running.push_back(ri);  // counted against max_num_seqs while in flight
+      events.push({start + dur, seq++, 1, ri});
+      if (trace && window && start < window->end_s && start + dur > window->begin_s) {
+        trace->add_span({id, 1, "kv_transfer", "transfer", start, dur, {{"tokens", std::to_string(r.kv_tokens)}}});
+      }
+    }
+    if (dst.pending_head > 4096 && dst.pending_head * 2 > dst.pending.size()) {
+      dst.pending.erase(dst.pending.begin(), dst.pending.begin() + static_cast<std::ptrdiff_t>(dst.pending_head));
+      dst.pending_head = 0;
+    }
+  };
+
+  std::size_t next = 0;
+  while (true) {
+    const double ta = next < n_req ? reqs[next].arrival_s : kInf;
+    const double te = events.empty() ? kInf : events.top().t;
+    if (ta == kInf && te == kInf) break;
+    if (ta <= te) {
+      now = ta;
+      const auto ri = static_cast<std::int32_t>(next++);
+      try_start(enqueue_entry(ri));
+      continue;
+    }
+    const Event ev = events.top();
+    events.pop();
+    now = ev.t;
+    if (ev.kind == 1) {  // KV arrived on the decode instance
+      Req& r = rs[static_cast<std::size_t>(ev.a)];
+      Inst& src = insts[static_cast<std::size_t>(r.src)];
+      account(src);
+      src.free_blocks += r.src_blocks;
+      r.src_blocks = 0;
+      r.phase = Phase::kDecoding;
+      try_start(r.src);
+      try_start(r.inst);
+      continue;
+    }
+    // Iteration end.
+    const std::int32_t id = ev.a;
+    Inst& in = insts[static_cast<std::size_t>(id)];
+    const PoolPlan& plan = plan_of(in);
+    const double start = in.iteration_start;
+    if (trace && window && start < window->end_s && now > window->begin_s) {
+      std::int64_t pre = 0, dec = 0;
+      for (const auto& e : in.batch) (e.prefill ? pre : dec) += e.tokens;
+      trace->add_span({id, 0, pre > 0 ? (dec > 0 ? "mixed" : "prefill") : "decode", "iteration", start, now - start,
+                       {{"prefill_tokens", std::to_string(pre)}, {"decode_tokens", std::to_string(dec)},
+                        {"sequences", std::to_string(in.batch.size())}}});
+    }
+    in.busy = false;
+    bool removed = false;
+    for (const auto& e : in.batch) {
+      Req& r = rs[static_cast<std::size_t>(e.req)];
+      if (r.phase == Phase::kWaiting || r.inst != id) continue;  // preempted meanwhile
+      const ServeRequest& q = reqs[static_cast<std::size_t>(e.req)];
+      std::int32_t produced = 0;
+      if (e.prefill) {
+        r.done += e.tokens;
+        r.kv_tokens += e.tokens;
+        if (r.done >= r.target) {
+          produced = 1;
+          if (r.preemptions == 0) cache_insert(in, static_cast<std::size_t>(e.req));
+        }
+      } else {
+        produced = 1;
+        if (plan.gamma > 0) {
+          while (produced <= plan.gamma && uniform(rng) < plan.alpha) produced++;
+        }
+        r.kv_tokens += produced;
+      }
+      if (produced == 0) continue;
+      if (r.first_token_s < 0) r.first_token_s = now;
+      r.generated = std::min(q.output_tokens, r.generated + produced);
+      if (r.generated >= q.output_tokens) {
+        finish(in, e.req);
+        removed = true;
+      } else if (e.prefill) {
+        if (in.kind == Kind::kPrefill) {  // hand off to a decode instance
+          r.phase = Phase::kPending;
+          r.src = id;
+          removed = true;
+          const auto dst = route(decode_insts, rr_decode, static_cast<std::size_t>(e.req));
+          insts[static_cast<std::size_t>(dst)].outstanding++;
+          in.outstanding--;
+          insts[static_cast<std::size_t>(dst)].pending.push_back(e.req);
+          admit_transfers(dst);
+        } else {
+          r.phase = Phase::kDecoding;
+        }
+      }
+    }
+    if (removed) {
+      in.running.erase(std::remove_if(in.running.begin(), in.running.end(),
+                                      [&](std::int32_t ri) {
+                                        const Req& r = rs[static_cast<std::size_t>(ri)];
+                                        return r.phase == Phase::kDone || r.phase == Phase::kPending ||
+                                               r.phase == Phase::kDropped;
+                                      }),
+                       in.running.end());
+    }
+    if (in.kind == Kind::kDecode) admit_transfers(id);
+    try_start(id);
+  }
+
+  ServeOutcome out;
+  out.makespan_s = now;
+  out.preemptions = preemptions;
+  out.kv_transfers = transfers;
+  out.kv_transfer_s_mean = transfers > 0 ? transfer_sum / static_cast<double>(transfers) : 0;
+  out.prefix_hit_share = prompt_tokens > 0 ? cached_tokens / prompt_tokens : 0;
+  out.requests.resize(n_req);
+  for (std::size_t i = 0; i < n_req; ++i) {
+    const Req& r = rs[i];
+    const ServeRequest& q = reqs[i];
+    RequestOutcome& o = out.requests[i];
+    o.arrival_s = q.arrival_s;
+    o.input_tokens = q.input_tokens;
+    o.output_tokens = q.output_tokens;
+    o.cached_tokens = r.cached;
+    o.preemptions = r.preemptions;
+    o.finished = r.phase == Phase::kDone;
+    if (!o.finished) continue;
+    o.ttft_s = r.first_token_s - q.arrival_s;
+    o.e2e_s = r.finish_s - q.arrival_s;
+    o.tpot_s = q.output_tokens > 1 ? (r.finish_s - r.first_token_s) / (q.output_tokens - 1) : 0;
+  }
+  for (auto& in : insts) account(in);
+  for (std::size_t pi = 0; pi < plans_.size(); ++pi) {
+    const PoolPlan& plan = plans_[pi];
+    const PoolSpec& p = d.pools[static_cast<std::size_t>(plan.pool)];
+    PoolOutcome po;
+    po.name = p.name;
+    po.role = p.role;
+    po.instances = plan.instances;
+    po.gpus = p.gpus;
+    po.kv_blocks_per_instance = plan.blocks;
+    if (plan.measured) {
+      const IterationCost& ic = *costs_[static_cast<std::size_t>(plan.cost)];
+      if (plan.kind != Kind::kDecode) po.measured_fits.push_back(ic.measured_basis(ServePhase::kPrefill));
+      if (plan.kind != Kind::kPrefill) po.measured_fits.push_back(ic.measured_basis(ServePhase::kDecode));
+    }
+    std::int64_t tokens = 0, afd_n = 0;
+    double busy = 0, kv = 0, afd_c = 0, afd_e = 0;
+    for (const auto& in : insts) {
+      if (in.plan != static_cast<std::int32_t>(pi)) continue;
+      busy += in.busy_s;
+      kv += in.total_blocks > 0 ? in.kv_integral / static_cast<double>(in.total_blocks) : 0;
+      po.kv_utilisation_peak = std::max(po.kv_utilisation_peak,
+                                        in.total_blocks > 0 ? static_cast<double>(in.kv_peak) / in.total_blocks : 0.0);
+      po.iterations += in.iterations;
+      tokens += in.batch_tokens;
+      afd_c += in.afd_closed_sum;
+      afd_e += in.afd_event_sum;
+      afd_n += in.afd_iterations;
+    }
+    const double span = std::max(now, 1e-12) * static_cast<double>(plan.instances);
+    po.busy_share = busy / span;
+    po.kv_utilisation_mean = kv / span;
+    po.mean_batch_tokens = po.iterations > 0 ? static_cast<double>(tokens) / static_cast<double>(po.iterations) : 0;
+    if (afd_n > 0) {
+      po.afd_closed_form_s = afd_c / static_cast<double>(afd_n);
+      po.afd_event_level_s = afd_e / static_cast<double>(afd_n);
+    }
+    out.pools.push_back(po);
+  }
+  out.gpus = d.total_gpus();
+  if (trace) {
+    for (std::size_t i = 0; i < insts.size(); ++i) {
+      const PoolSpec& p = pool_of(insts[i]);
+      trace->name_process(static_cast<std::int64_t>(i), fmt::format("{} instance {} ({})", p.name, i, to_string(p.role)));
+      trace->name_thread(static_cast<std::int64_t>(i), 0, "iterations");
+      trace->name_thread(static_cast<std::int64_t>(i), 1, "kv transfers in");
+    }
+  }
+  out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  return out;
+}
+
+}  // namespace clustersim::sim
