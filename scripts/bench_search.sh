@@ -16,7 +16,7 @@ for _ in $(seq "$runs"); do
   end=$(date +%s.%N)
   walls+=("$(echo "$end - $start" | bc -l)")
   rates+=("$(echo "$line" | sed -E 's/.*\(([0-9]+) per second;.*/\1/')")
-  estimated+=("$(echo "$line" | sed -E 's/.*estimated, ([0-9]+) per second\).*/\1/')")
+  estimated+=("$(echo "$line" | sed -E 's/.*estimated, ([0-9]+) per second;.*/\1/')")
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "search llama-3.1-405b on 16384 x h100-ndr: $line"

@@ -39,6 +39,18 @@ ClusterSpec load_cluster(const std::string& argument, Diagnostics& diag) {
   return cluster;
 }
 
+void apply_fleet_option(const std::string& fleet, ClusterSpec& cluster) {
+  if (fleet.empty()) return;
+  Diagnostics diag;
+  cluster.fleet = load_fleet_spec(fleet, "--fleet", diag);
+}
+
+void add_fleet_option(CLI::App& cmd, std::string& fleet) {
+  cmd.add_option("--fleet", fleet,
+                 "Fleet variability and step overheads: a preset in configs/fleets/, a file, or none "
+                 "(default: the cluster's \"fleet\")");
+}
+
 TrainPlan load_plan(const std::string& plan_argument, const std::string& megatron_args,
                     Diagnostics& diag) {
   if (!plan_argument.empty() && !megatron_args.empty()) {

@@ -25,6 +25,11 @@ struct ExitWithCode {
 
 ModelSpec load_model(const std::string& argument, Diagnostics& diag);
 ClusterSpec load_cluster(const std::string& argument, Diagnostics& diag);
+// --fleet: a fleet preset, file, inline JSON or "none" replaces the cluster's fleet; empty
+// keeps it.
+void apply_fleet_option(const std::string& fleet, ClusterSpec& cluster);
+// Adds --fleet to a command.
+void add_fleet_option(CLI::App& cmd, std::string& fleet);
 // From --plan (file, preset or inline JSON) or --from-megatron-args.
 TrainPlan load_plan(const std::string& plan_argument, const std::string& megatron_args,
                     Diagnostics& diag);

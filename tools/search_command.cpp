@@ -15,7 +15,7 @@ namespace clustersim::cli {
 namespace {
 
 struct SearchOptions {
-  std::string model, cluster, profile;
+  std::string model, cluster, profile, fleet;
   std::int64_t gpus = 0, global_batch_size = 0, seq_length = 0;
   std::size_t top = 10;
   bool fp8 = false;
@@ -31,6 +31,8 @@ void run(const SearchOptions& o) {
   ModelSpec model = load_model(o.model, diag);
   ClusterSpec cluster = load_cluster(o.cluster, diag);
   diag.throw_if_errors();
+  apply_fleet_option(o.fleet, cluster);
+  diag.throw_if_errors();
   LoadedProfile profile = load_profile_for(o.profile, cluster);
   CostModel costs(profile.profile, profile.file, cluster);
   SearchRequest req;
@@ -44,9 +46,10 @@ void run(const SearchOptions& o) {
   req.base.overlap_param_gather = true;
   SearchResult r = search_plans(model, cluster, costs, req);
   const double rate = r.seconds > 0 ? 1.0 / r.seconds : 0.0;
-  std::cerr << fmt::format("searched {} candidate plans in {:.2f} s ({:.0f} per second; {} estimated, {:.0f} per second)\n",
-                           r.enumerated, r.seconds, static_cast<double>(r.enumerated) * rate, r.evaluated,
-                           static_cast<double>(r.evaluated) * rate);
+  std::cerr << fmt::format(
+      "searched {} candidate plans in {:.2f} s ({:.0f} per second; {} estimated, {:.0f} per second; {} scheduled in full)\n",
+      r.enumerated, r.seconds, static_cast<double>(r.enumerated) * rate, r.evaluated, static_cast<double>(r.evaluated) * rate,
+      r.scheduled);
   if (o.format == Format::kJson) {
     nlohmann::ordered_json j;
     j["model"] = model.name;
@@ -58,6 +61,7 @@ void run(const SearchOptions& o) {
     j["invalid_reasons"] = r.invalid_reasons;
     j["too_big_for_memory"] = r.too_big;
     j["evaluated"] = r.evaluated;
+    j["scheduled"] = r.scheduled;
     auto list = nlohmann::ordered_json::array();
     for (const auto& p : r.best) {
       const auto& l = p.layout;
@@ -80,8 +84,10 @@ void run(const SearchOptions& o) {
   }
   std::cout << fmt::format("{} on {} x {} ({}), global batch {}, sequence {}, profile {}\n", model.name, o.gpus,
                            cluster.gpu.name, cluster.name, o.global_batch_size, o.seq_length, profile.file);
-  std::cout << fmt::format("{} plans enumerated: {} invalid, {} do not fit in {}, {} estimated\n", r.enumerated,
-                           r.invalid, r.too_big, human_bytes(static_cast<double>(cluster.gpu.hbm_bytes)), r.evaluated);
+  std::cout << fmt::format(
+      "{} plans enumerated: {} invalid, {} do not fit in {}, {} estimated ({} scheduled in full, the rest bounded out of the top {})\n",
+      r.enumerated, r.invalid, r.too_big, human_bytes(static_cast<double>(cluster.gpu.hbm_bytes)), r.evaluated, r.scheduled,
+      o.top);
   std::vector<std::pair<std::int64_t, std::string>> reasons;
   for (const auto& [why, n] : r.invalid_reasons) reasons.emplace_back(n, why);
   std::sort(reasons.rbegin(), reasons.rend());
@@ -126,6 +132,7 @@ void register_search_command(CLI::App& app) {
   cmd->add_option("--top", o->top, "How many plans to print")->default_str("10")->check(CLI::Range(1, 1000));
   cmd->add_flag("--fp8", o->fp8, "Train with FP8 GEMMs (Transformer Engine hybrid format)");
   cmd->add_option("--profile", o->profile, "Profile file or shipped name (default: the cluster GPU's)");
+  add_fleet_option(*cmd, o->fleet);
   add_format_option(*cmd, o->format);
   cmd->callback([o] { run(*o); });
 }

@@ -33,8 +33,9 @@ std::string to_wire(const sim::ReplayResult& r) {
   nlohmann::json j;
   const StepBreakdown& b = r.breakdown;
   j["t"] = r.step_time_s;
-  j["b"] = {b.compute_s, b.bubble_s, b.optimizer_s, b.tp_comm_s, b.cp_comm_s, b.ep_comm_s, b.dp_comm_s, b.pp_comm_s};
-  j["s"] = {r.straggler_s, r.contention_s};
+  j["b"] = {b.compute_s, b.bubble_s, b.optimizer_s, b.tp_comm_s, b.cp_comm_s, b.ep_comm_s,
+            b.dp_comm_s, b.pp_comm_s, b.fixed_s, b.variability_s};
+  j["s"] = {r.straggler_s, r.contention_s, r.variability_s};
   j["n"] = {r.critical_activities, r.replicas_simulated, r.activities, r.flows, r.trace_events};
   j["nodes"] = r.slow_nodes_on_path;
   auto causes = nlohmann::json::array();
@@ -51,7 +52,8 @@ sim::ReplayResult from_wire(const std::string& text) {
   const auto& v = j["b"];
   b.compute_s = v[0], b.bubble_s = v[1], b.optimizer_s = v[2], b.tp_comm_s = v[3];
   b.cp_comm_s = v[4], b.ep_comm_s = v[5], b.dp_comm_s = v[6], b.pp_comm_s = v[7];
-  r.straggler_s = j["s"][0], r.contention_s = j["s"][1];
+  b.fixed_s = v[8], b.variability_s = v[9];
+  r.straggler_s = j["s"][0], r.contention_s = j["s"][1], r.variability_s = j["s"][2];
   const auto& n = j["n"];
   r.critical_activities = n[0], r.replicas_simulated = n[1], r.activities = n[2], r.flows = n[3], r.trace_events = n[4];
   r.slow_nodes_on_path = j["nodes"].get<std::vector<std::int64_t>>();
@@ -96,6 +98,7 @@ ordered_json critical_path_json(const sim::ReplayResult& r) {
   }
   j["causes"] = causes;
   j["straggler_s"] = r.straggler_s;
+  j["variability_s"] = r.variability_s;
   j["contention_s"] = r.contention_s;
   j["slow_nodes"] = r.slow_nodes_on_path;
   return j;
@@ -188,8 +191,8 @@ void run(const SimulateOptions& o) {
     return;
   }
   print_estimate_table(result, profile.file, std::cout);
-  std::cout << fmt::format("  {:<12} {:>9.3f} s\n  {:<12} {:>9.3f} s\n", "straggler", r.straggler_s, "contention",
-                           r.contention_s);
+  std::cout << fmt::format("on the path  straggler {:.3f} s, contention {:.3f} s, variability {:.3f} s\n", r.straggler_s,
+                           r.contention_s, r.variability_s);
   std::cout << fmt::format("closed form  {:.3f} s (simulated/estimate {:.3f})\n", closed.step_time_s,
                            r.step_time_s / closed.step_time_s);
   std::cout << fmt::format("critical path ({} activities)\n", r.critical_activities);

@@ -29,6 +29,7 @@ void add_training_input_options(CLI::App& cmd, TrainingInputs& in) {
   cmd.add_option("--from-megatron-args", in.megatron_args, "A pasted Megatron-LM command line, instead of --plan");
   cmd.add_option("--profile", in.profile,
                  "Profile file or shipped name (default: the shipped profile of the cluster's GPU)");
+  add_fleet_option(cmd, in.fleet);
 }
 
 TrainingRun estimate_inputs(const TrainingInputs& in, LoadedProfile& profile) {
@@ -38,6 +39,7 @@ TrainingRun estimate_inputs(const TrainingInputs& in, LoadedProfile& profile) {
   ClusterSpec cluster = load_cluster(in.cluster, diag);
   TrainPlan plan = load_plan(in.plan, in.megatron_args, diag);
   diag.throw_if_errors();
+  apply_fleet_option(in.fleet, cluster);
   profile = load_profile_for(in.profile, cluster);
   TrainingRun result = run_estimate(model, plan, cluster, in.gpus, profile.profile, profile.file, diag);
   print_warnings(diag);
@@ -50,6 +52,7 @@ nlohmann::ordered_json estimate_json(const TrainingRun& run, const std::string& 
   nlohmann::ordered_json j;
   j["model"] = run.model.name;
   j["cluster"] = run.cluster.name;
+  j["fleet"] = run.cluster.fleet.name;
   j["profile"] = profile_file;
   j["num_gpus"] = run.layout.world;
   j["plan"] = {{"tensor_model_parallel_size", run.layout.tp},
@@ -73,7 +76,8 @@ nlohmann::ordered_json estimate_json(const TrainingRun& run, const std::string& 
   j["breakdown"] = {{"compute_s", b.compute_s},     {"bubble_s", b.bubble_s},
                     {"optimizer_s", b.optimizer_s}, {"tp_comm_s", b.tp_comm_s},
                     {"cp_comm_s", b.cp_comm_s},     {"ep_comm_s", b.ep_comm_s},
-                    {"dp_comm_s", b.dp_comm_s},     {"pp_comm_s", b.pp_comm_s}};
+                    {"dp_comm_s", b.dp_comm_s},     {"pp_comm_s", b.pp_comm_s},
+                    {"fixed_s", b.fixed_s},         {"variability_s", b.variability_s}};
   j["priced_ops"] = {{"total", e.priced_ops},
                      {"extrapolated", e.extrapolated_ops},
                      {"roofline_default", e.roofline_ops}};
@@ -84,8 +88,8 @@ void print_estimate_table(const TrainingRun& run, const std::string& profile_fil
   const TrainingEstimate& e = run.estimate;
   const StepBreakdown& b = e.breakdown;
   const ParallelLayout& l = run.layout;
-  out << fmt::format("model        {} on {} x {} ({}), profile {}\n", run.model.name, l.world,
-                     run.cluster.gpu.name, run.cluster.name, profile_file);
+  out << fmt::format("model        {} on {} x {} ({}), profile {}, fleet {}\n", run.model.name, l.world,
+                     run.cluster.gpu.name, run.cluster.name, profile_file, run.cluster.fleet.name);
   out << fmt::format("plan         TP {} PP {}{} CP {} EP {} DP {}, micro batch {}, global batch {} "
                      "({} micro-batches), sequence {}\n",
                      l.tp, l.pp, l.virtual_stages > 1 ? fmt::format(" (x{} virtual)", l.virtual_stages) : "",
@@ -109,6 +113,8 @@ void print_estimate_table(const TrainingRun& run, const std::string& profile_fil
   row("pp comm", b.pp_comm_s);
   row("dp comm", b.dp_comm_s);
   row("optimizer", b.optimizer_s);
+  row("fixed", b.fixed_s);
+  row("variability", b.variability_s);
   out << fmt::format("priced       {} operations: {} extrapolated beyond their fit, {} by roofline defaults\n",
                      e.priced_ops, e.extrapolated_ops, e.roofline_ops);
 }

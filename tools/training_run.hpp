@@ -35,7 +35,7 @@ TrainingRun run_estimate(const ModelSpec& model, const TrainPlan& plan, const Cl
 
 // The inputs of a training run on the command line (estimate, simulate).
 struct TrainingInputs {
-  std::string model, cluster, plan, megatron_args, profile;
+  std::string model, cluster, plan, megatron_args, profile, fleet;
   std::int64_t gpus = 0;
 };
 // --model, --cluster, --gpus, --plan, --from-megatron-args, --profile.

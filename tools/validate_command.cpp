@@ -23,6 +23,7 @@ namespace {
 struct ValidateOptions {
   std::string cases;
   std::string mode = "estimate";
+  std::string fleet;
   Format format = Format::kTable;
 };
 
@@ -80,6 +81,7 @@ void run(const ValidateOptions& o) {
     ClusterSpec cluster = load_cluster(c.cluster, diag);
     TrainPlan plan = load_plan(c.plan, "", diag);
     diag.throw_if_errors();
+    apply_fleet_option(o.fleet, cluster);
     LoadedProfile profile = load_profile_for(c.profile, cluster);
     TrainingRun r = run_estimate(model, plan, cluster, c.num_gpus, profile.profile, profile.file, diag);
     if (o.mode == "simulate") {
@@ -163,6 +165,7 @@ void register_validate_command(CLI::App& app) {
   cmd->add_option("--mode", o->mode, "estimate (closed form) or simulate (SimGrid replay)")
       ->check(CLI::IsMember({"estimate", "simulate"}))
       ->default_str("estimate");
+  add_fleet_option(*cmd, o->fleet);
   add_format_option(*cmd, o->format);
   cmd->callback([o] { run(*o); });
 }

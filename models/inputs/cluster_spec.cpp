@@ -132,6 +132,21 @@ ClusterSpec load_cluster_spec(const std::string& source, const std::string& disp
       }
     }
   }
+  if (auto fleet = r.string("fleet")) {
+    // A fleet that cannot be read is this file's error, at /fleet.
+    try {
+      Diagnostics fleet_diag;
+      c.fleet = load_fleet_spec(*fleet, doc.file + ":/fleet", fleet_diag);
+    } catch (const InputErrors& e) {
+      for (const InputError& err : e.errors()) {
+        if (err.file == doc.file + ":/fleet") {
+          diag.error(doc.file, r.pointer_of("fleet"), err.message, err.hint);
+        } else {
+          diag.error(err.file, err.pointer, err.message, err.hint);
+        }
+      }
+    }
+  }
   r.reject_unknown_keys();
   diag.throw_if_errors();
   return c;

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "models/inputs/fleet_spec.hpp"
 #include "models/inputs/input_error.hpp"
 
 namespace clustersim {
@@ -52,6 +53,7 @@ struct ClusterSpec {
   NodeSpec node;
   FabricSpec fabric;
   std::map<std::string, std::string> sources;  // JSON pointer -> where the number comes from
+  FleetSpec fleet;  // the "fleet" key: a fleet preset, file or "none" (default); --fleet overrides
 };
 
 ClusterSpec load_cluster_spec(const std::string& source, const std::string& display_name,

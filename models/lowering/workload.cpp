@@ -31,6 +31,7 @@ std::string_view to_string(Cost cost) {
     case Cost::kDpComm: return "dp_comm";
     case Cost::kPpComm: return "pp_comm";
     case Cost::kOptimizer: return "optimizer";
+    case Cost::kStepFixed: return "step_fixed";
   }
   return "?";
 }
@@ -88,6 +89,8 @@ class Lowering {
     // Some neighbouring stages on different nodes: the pipeline runs at its slowest hop's pace.
     w.p2p_crosses_nodes = nodes_spanned(l_.pp, l_.tp * l_.cp * l_.dp, gpn_) > 1 ? 1 : 0;
     w.tokens_per_step = static_cast<double>(l_.global_batch_size) * l_.seq_length;
+    w.grad_norm_all_reduce = collective(Phase::kStep, "grad_norm_all_reduce", Cost::kStepFixed, CollectiveKind::kAllReduce,
+                                        8, Group::kDp, l_.world, nodes_spanned(l_.world, 1, gpn_));
     w.overlap_grad_reduce = p_.overlap_grad_reduce;
     w.overlap_param_gather = p_.overlap_param_gather;
     w.overlap_moe_expert_parallel_comm = p_.overlap_moe_expert_parallel_comm;
@@ -594,6 +597,12 @@ class Lowering {
     double local = sharded ? dense / static_cast<double>(l_.dp * l_.cp) +
                                  expert / static_cast<double>(std::max<std::int64_t>(1, l_.expert_dp))
                            : dense + expert;
+    // Gradient clipping (Megatron-LM's default clip_grad 1.0): one pass over the local
+    // gradients for their norm, then the norm's all-reduce over every rank (the workload's
+    // grad_norm_all_reduce).
+    WorkOp norm = memory(Phase::kStep, "grad_norm", local * per_parameter_.grads);
+    norm.cost = Cost::kStepFixed;
+    s.step.push_back(norm);
     WorkOp adam = memory(Phase::kStep, "optimizer", local * adam_step_bytes_per_parameter(per_parameter_, !p_.is_16bit()));
     adam.cost = Cost::kOptimizer;
     s.step.push_back(adam);

@@ -22,7 +22,8 @@ namespace clustersim {
 enum class OpKind { kGemm, kAttention, kMemoryBound, kCollective, kMoeAllToAll };
 enum class Phase { kForward, kBackward, kRecompute, kStep };
 // What an operation's time is attributed to in breakdowns.
-enum class Cost { kCompute, kTpComm, kCpComm, kEpComm, kDpComm, kPpComm, kOptimizer };
+// kStepFixed: once-per-step host-side work of the step (the gradient-norm pass of clipping).
+enum class Cost { kCompute, kTpComm, kCpComm, kEpComm, kDpComm, kPpComm, kOptimizer, kStepFixed };
 // The process group a collective runs in.
 enum class Group { kTp, kCp, kEp, kEtp, kDp, kExpertDp, kPp };
 
@@ -90,6 +91,9 @@ struct Workload {
   // Parameters per data-parallel bucket on the first pipeline stage when gradient reduction
   // overlaps the backward (Megatron-LM's ddp_bucket_size); 0 = one bucket.
   double grad_bucket_parameters = 0;
+  // Gradient clipping's all-reduce of the squared norm over every rank, once per step (priced
+  // with the stage's kStepFixed ops; not in the stage lists, which hold per-group work).
+  WorkOp grad_norm_all_reduce;
 };
 
 // Lowers a validated plan (derive_layout) on a cluster.

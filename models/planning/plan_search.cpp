@@ -52,6 +52,13 @@ SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, co
   auto start = std::chrono::steady_clock::now();
   SearchResult result;
   PriceCache cache;
+  struct Candidate {
+    double lower_bound_s = 0;
+    TrainPlan plan;
+    ParallelLayout layout;
+    TrainingEstimate priced;  // stage prices; the schedule comes later
+  };
+  std::vector<Candidate> candidates;
   const ModelShapes shapes = model_shapes(model);  // the same for every candidate
   const std::int64_t gpn = cluster.node.gpus_per_node;
   const double hbm = static_cast<double>(cluster.gpu.hbm_bytes);
@@ -120,23 +127,37 @@ SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, co
                     continue;
                   }
                   Workload w = lower_training(model, shapes, plan, layout, cluster);
-                  TrainingEstimate e = estimate_training(w, costs, cluster, memory, &cache);
+                  TrainingEstimate priced = price_training_stages(w, costs, &cache);
                   ++result.evaluated;
-                  RankedPlan ranked{plan, layout, e};
-                  auto pos = std::lower_bound(result.best.begin(), result.best.end(), ranked,
-                                              [](const RankedPlan& a, const RankedPlan& b) {
-                                                return a.estimate.step_time_s < b.estimate.step_time_s;
-                                              });
-                  if (static_cast<std::size_t>(pos - result.best.begin()) < req.top) {
-                    result.best.insert(pos, std::move(ranked));
-                    if (result.best.size() > req.top) result.best.pop_back();
-                  }
+                  const double bound = step_time_lower_bound(priced, w, costs);
+                  candidates.push_back({bound, std::move(plan), layout, std::move(priced)});
                 }
               }
             }
           }
         }
       }
+    }
+  }
+  // Schedule the candidates in the order of their lower bound until the next bound cannot beat
+  // the slowest of the `top` kept: the same ranking as scheduling every candidate.
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.lower_bound_s < b.lower_bound_s; });
+  for (Candidate& c : candidates) {
+    if (result.best.size() >= req.top && c.lower_bound_s >= result.best.back().estimate.step_time_s) break;
+    const MemoryEstimate memory = estimate_memory(model, shapes, c.plan, c.layout);
+    const Workload w = lower_training(model, shapes, c.plan, c.layout, cluster);
+    TrainingEstimate e = std::move(c.priced);
+    schedule_training(e, w, costs, cluster, memory);
+    ++result.scheduled;
+    RankedPlan ranked{std::move(c.plan), c.layout, std::move(e)};
+    auto pos = std::lower_bound(result.best.begin(), result.best.end(), ranked,
+                                [](const RankedPlan& a, const RankedPlan& b) {
+                                  return a.estimate.step_time_s < b.estimate.step_time_s;
+                                });
+    if (static_cast<std::size_t>(pos - result.best.begin()) < req.top) {
+      result.best.insert(pos, std::move(ranked));
+      if (result.best.size() > req.top) result.best.pop_back();
     }
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

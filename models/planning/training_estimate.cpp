@@ -4,7 +4,9 @@
 #include <cstring>
 #include <numeric>
 
-#include "models/lowering/gradient_buckets.hpp"
+#include "models/cost/fleet_variability.hpp"
+#include "models/planning/iteration_graph.hpp"
+#include "models/planning/step_attribution.hpp"
 
 namespace clustersim {
 
@@ -173,23 +175,16 @@ std::size_t bottleneck_stage(const TrainingEstimate& e) {
   return bottleneck;
 }
 
-TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, const ClusterSpec& cluster,
-                                   const MemoryEstimate& memory, PriceCache* cache) {
+TrainingEstimate price_training_stages(const Workload& w, const CostModel& costs, PriceCache* cache) {
   TrainingEstimate e;
   Tally tally;
   PriceCache local;
   Pricer pricer(costs, tally, cache ? cache : &local);
   const ParallelLayout& l = w.layout;
-  const double m = static_cast<double>(l.num_microbatches);
-  const double p = static_cast<double>(l.pp);
-  const double v = static_cast<double>(l.virtual_stages);
 
-  // Data-parallel step collectives as Megatron-LM issues them: in buckets on the first
-  // pipeline stage, one per model chunk on the others (docs/estimate.md, "Step tail").
-  std::vector<std::vector<Bucket>> reductions(w.stages.size()), gathers(w.stages.size());
   // The middle stages of a pipeline run the same ops, so a stage whose ops equal the previous
   // stage's takes its prices and counts what pricing it counted: its micro-batch passes alone,
-  // or the whole stage (step buckets are sized differently on the first stage only).
+  // or the whole stage.
   StageTimes passes;
   Tally passes_tally, stage_tally;
   for (std::size_t r = 0; r < w.stages.size(); ++r) {
@@ -197,8 +192,6 @@ TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, co
     const bool same_passes = r > 0 && s.forward == w.stages[r - 1].forward && s.backward == w.stages[r - 1].backward;
     if (same_passes && r > 1 && s.step == w.stages[r - 1].step) {
       e.stages.push_back(e.stages.back());
-      reductions[r] = reductions[r - 1];
-      gathers[r] = gathers[r - 1];
       tally.add(stage_tally);
       continue;
     }
@@ -210,87 +203,79 @@ TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, co
       passes_tally = tally.since(before);
     }
     StageTimes t = passes;
+    if (w.grad_norm_all_reduce.group_ranks > 1) t.step_fixed_s += pricer.op(w.grad_norm_all_reduce);
     for (const auto& o : s.step) {
-      if (o.cost == Cost::kOptimizer) {
-        t.optimizer_s += pricer.op(o);
-        continue;
-      }
-      const double bucket = r == 0 ? w.grad_bucket_parameters : w.overlap_grad_reduce ? o.parameters / v : 0;
-      auto price_s = [&](double bytes) {
-        PricedOp p = costs.collective(o.collective, bytes, o.group_ranks, o.group_nodes);
-        tally.count(p);
-        return p.seconds;
-      };
-      const bool gather = o.collective == CollectiveKind::kAllGather;
-      std::vector<Bucket> b = split_into_buckets(gather ? BucketUse::kGather : BucketUse::kReduction, o.parameters,
-                                                 o.bytes, bucket, price_s);
-      auto& into = gather ? gathers[r] : reductions[r];
-      into.insert(into.end(), b.begin(), b.end());
+      if (o.cost == Cost::kOptimizer) t.optimizer_s += pricer.op(o);
+      if (o.cost == Cost::kStepFixed) t.step_fixed_s += pricer.op(o);
+      if (o.cost == Cost::kDpComm) tally.count(costs.collective(o.collective, o.bytes, o.group_ranks, o.group_nodes));
     }
     e.stages.push_back(t);
     stage_tally = tally.since(before);
   }
-  // Gradient reduction overlaps the last micro-batch's backward (overlap_grad_reduce), the
-  // parameter gather the next step's first forward (overlap_param_gather); stage r also has
-  // the pipeline's drain (fill) behind it: r chunks of backward (forward) before stage 0 ends
-  // (starts). Without overlap both are exposed whole.
-  double mean_forward = 0, mean_backward = 0;
-  for (const StageTimes& t : e.stages) {
-    mean_forward += t.forward_s / p;
-    mean_backward += t.backward_s / p;
-  }
-  auto serial_s = [](const std::vector<Bucket>& buckets) {
-    double sum = 0;
-    for (const Bucket& b : buckets) sum += b.seconds;
-    return sum;
-  };
-  for (std::size_t r = 0; r < e.stages.size(); ++r) {
-    StageTimes& t = e.stages[r];
-    const double chunks_ahead = static_cast<double>(r) / v;
-    const double reduce_s =
-        w.overlap_grad_reduce
-            ? std::max(0.0, reduction_overrun_s(reductions[r], t.backward_s) - chunks_ahead * mean_backward)
-            : serial_s(reductions[r]);
-    const double gather_s = w.overlap_param_gather
-                                ? std::max(0.0, gather_delay_s(gathers[r], t.forward_s) - chunks_ahead * mean_forward)
-                                : serial_s(gathers[r]);
-    t.dp_exposed_s = reduce_s + gather_s;
-  }
+  if (l.pp > 1) tally.count(costs.collective(CollectiveKind::kSendRecv, w.p2p_bytes, 2, w.p2p_crosses_nodes ? 2 : 1));
+  e.priced_ops = tally.priced;
+  e.extrapolated_ops = tally.extrapolated;
+  e.roofline_ops = tally.roofline;
+  return e;
+}
 
-  // Pipeline: the slowest stage sets the steady state; fill and drain cost (p - 1) chunks of
-  // the average stage ((p - 1) / v of a stage when interleaved).
-  const StageTimes& b = e.stages[bottleneck_stage(e)];
-  double per_microbatch = b.forward_s + b.backward_s;
-  double mean = mean_forward + mean_backward;
-  double pipeline_s = m * per_microbatch + (p - 1) * mean / v;
-
-  // Pipeline transfers: blocking in 1F1B (every micro-batch, forward and backward, plus the
-  // fill); when interleaved, overlapped with compute except during the fill
-  // (overlap_p2p_comm), or blocking for every chunk of every micro-batch.
-  double p2p_s = 0;
-  if (l.pp > 1) {
-    PricedOp one = costs.collective(CollectiveKind::kSendRecv, w.p2p_bytes, 2, w.p2p_crosses_nodes ? 2 : 1);
-    tally.count(one);
-    const double exposed = l.virtual_stages == 1 ? m + p - 1 : w.overlap_p2p_comm ? p - 1 : v * m + p - 1;
-    p2p_s = 2 * exposed * one.seconds;
+double step_time_lower_bound(const TrainingEstimate& priced, const Workload& w, const CostModel& costs) {
+  const ParallelLayout& l = w.layout;
+  const double m = static_cast<double>(l.num_microbatches), v = static_cast<double>(l.virtual_stages);
+  const double p2p_s =
+      l.pp > 1 ? costs.collective(CollectiveKind::kSendRecv, w.p2p_bytes, 2, w.p2p_crosses_nodes ? 2 : 1).seconds : 0.0;
+  const bool blocking = l.virtual_stages == 1 || !w.overlap_p2p_comm;
+  // Stage s cannot start before the first micro-batch's first chunk has passed the stages before
+  // it, runs all its own work in a row (blocking sends included), and its last backward still
+  // has to pass back through them: no schedule of these prices is faster.
+  double bound = 0, upstream = 0;
+  for (std::size_t s = 0; s < priced.stages.size(); ++s) {
+    const StageTimes& t = priced.stages[s];
+    double sends = 0;
+    if (blocking && l.pp > 1) {
+      const bool last = s + 1 == priced.stages.size(), first = s == 0;
+      sends = (v * m - (last ? m : 0)) + (v * m - (first ? m : 0));
+    }
+    bound = std::max(bound, upstream + m * (t.forward_s + t.backward_s) + sends * p2p_s + t.optimizer_s);
+    const double share = pipeline_chunk_share(l, static_cast<std::int64_t>(s), 0);
+    upstream += share * (t.forward_s + t.backward_s) + 2 * p2p_s;
   }
-  // The step ends when the last stage has synchronised its gradients and stepped.
-  double tail = 0;
-  for (const auto& t : e.stages) tail = std::max(tail, t.dp_exposed_s + t.optimizer_s);
-  std::size_t tail_stage = 0;
-  for (std::size_t r = 0; r < e.stages.size(); ++r) {
-    if (e.stages[r].dp_exposed_s + e.stages[r].optimizer_s >= tail) tail_stage = r;
-  }
+  return bound;
+}
 
-  e.step_time_s = pipeline_s + p2p_s + tail;
-  e.breakdown.compute_s = m * b.compute_s;
-  e.breakdown.tp_comm_s = m * b.tp_comm_s;
-  e.breakdown.cp_comm_s = m * b.cp_comm_s;
-  e.breakdown.ep_comm_s = m * b.ep_comm_s;
-  e.breakdown.bubble_s = (p - 1) * mean / v;
-  e.breakdown.pp_comm_s = p2p_s;
-  e.breakdown.dp_comm_s = e.stages[tail_stage].dp_exposed_s + m * b.dp_in_microbatch_s;
-  e.breakdown.optimizer_s = e.stages[tail_stage].optimizer_s;
+void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& costs, const ClusterSpec& cluster,
+                       const MemoryEstimate& memory) {
+  const ParallelLayout& l = w.layout;
+  // The iteration as the pipeline schedule runs it, each activity at its price: the step ends
+  // when the last stage has synchronised its gradients and stepped (iteration_graph.hpp).
+  const FleetSpec& fleet = cluster.fleet;
+  const IterationGraph graph = build_iteration_graph(w, e.stages, costs, 1, fleet.data_loading_s);
+  // The fleet: the job runs at its slowest host's pace, each TP/CP group's compute at its
+  // slowest GPU's (expected maxima, fleet_variability.hpp).
+  const std::int64_t gpn = std::max<std::int64_t>(1, cluster.node.gpus_per_node);
+  const double variability = fleet.enabled() ? expected_slowest_host_factor(fleet, (l.world + gpn - 1) / gpn) *
+                                                   expected_group_jitter_factor(fleet, l.tp * l.cp)
+                                             : 1.0;
+  std::vector<double> seconds;
+  if (variability != 1.0) {
+    seconds.resize(graph.activities.size());
+    for (std::size_t i = 0; i < seconds.size(); ++i) {
+      const IterationActivity& a = graph.activities[i];
+      const bool compute = a.kind == IterationActivityKind::kForward || a.kind == IterationActivityKind::kBackward;
+      seconds[i] = a.nominal_s * (compute ? variability : 1.0);
+    }
+  }
+  std::vector<double> shared_s;
+  const std::vector<ActivitySpan> spans = evaluate_with_shared_nics(graph, seconds, shared_s);
+  const StepAttribution attribution =
+      attribute_step(graph, spans, e.stages, [&](std::int32_t i, double extra, std::vector<PathSegment>& out) {
+        const IterationActivity& a = graph.activities[static_cast<std::size_t>(i)];
+        const bool compute = a.kind == IterationActivityKind::kForward || a.kind == IterationActivityKind::kBackward;
+        out.push_back(compute ? PathSegment{"variability", "fleet " + fleet.name + " (expected)", extra}
+                              : PathSegment{"contention", "shared NIC (expected)", extra});
+      });
+  e.step_time_s = attribution.step_time_s;
+  e.breakdown = attribution.breakdown;
 
   const double world = static_cast<double>(l.world);
   e.tokens_per_s = w.tokens_per_step / e.step_time_s;
@@ -302,9 +287,12 @@ TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, co
   e.hfu = w.hardware_flops_per_step / e.step_time_s / world / *peak;
   e.memory_per_gpu_bytes = memory.peak().bytes.total();
   e.fits_in_memory = e.memory_per_gpu_bytes <= static_cast<double>(cluster.gpu.hbm_bytes);
-  e.priced_ops = tally.priced;
-  e.extrapolated_ops = tally.extrapolated;
-  e.roofline_ops = tally.roofline;
+}
+
+TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, const ClusterSpec& cluster,
+                                   const MemoryEstimate& memory, PriceCache* cache) {
+  TrainingEstimate e = price_training_stages(w, costs, cache);
+  schedule_training(e, w, costs, cluster, memory);
   return e;
 }
 

@@ -20,6 +20,8 @@ struct StepBreakdown {
   double bubble_s = 0;     // pipeline fill and drain
   double optimizer_s = 0;
   double tp_comm_s = 0, cp_comm_s = 0, ep_comm_s = 0, dp_comm_s = 0, pp_comm_s = 0;  // exposed
+  double fixed_s = 0;        // per-step host costs: the batch load, gradient clipping
+  double variability_s = 0;  // the fleet's slow hosts, speed spread and per-op jitter
 };
 
 // Per micro-batch, one rank of one stage.
@@ -28,7 +30,8 @@ struct StageTimes {
   double compute_s = 0;
   double tp_comm_s = 0, cp_comm_s = 0, ep_comm_s = 0;
   double dp_in_microbatch_s = 0;             // exposed ZeRO-3/FSDP gathers and reductions
-  double dp_exposed_s = 0, optimizer_s = 0;  // once per step
+  double optimizer_s = 0;                    // once per step
+  double step_fixed_s = 0;                   // once per step: gradient clipping
 };
 
 struct TrainingEstimate {
@@ -68,6 +71,18 @@ PricedOp price_op(const WorkOp& op, const CostModel& costs);
 
 // The index of the pipeline stage whose forward + backward per micro-batch is longest.
 std::size_t bottleneck_stage(const TrainingEstimate& estimate);
+
+// The two halves of estimate_training: every stage's prices per micro-batch (stages and the
+// priced-operation counts), then the step as the schedule runs them (step time, breakdown,
+// throughput, memory verdict).
+TrainingEstimate price_training_stages(const Workload& workload, const CostModel& costs, PriceCache* cache = nullptr);
+void schedule_training(TrainingEstimate& priced, const Workload& workload, const CostModel& costs,
+                       const ClusterSpec& cluster, const MemoryEstimate& memory);
+
+// A step time no schedule of these prices can beat: for each stage, the first micro-batch's way
+// to it and back, and its own work (m micro-batches of forward and backward, blocking sends, its
+// optimizer) in a row.
+double step_time_lower_bound(const TrainingEstimate& priced, const Workload& workload, const CostModel& costs);
 
 TrainingEstimate estimate_training(const Workload& workload, const CostModel& costs,
                                    const ClusterSpec& cluster, const MemoryEstimate& memory,

@@ -11,6 +11,9 @@
 #include <utility>
 
 #include "traces/chrome_trace_writer.hpp"
+#include "models/cost/fleet_variability.hpp"
+#include "models/planning/iteration_graph.hpp"
+#include "models/planning/step_attribution.hpp"
 #include "sim/platform/network_simulation.hpp"
 #include "traces/trace_file_writer.hpp"
 
@@ -18,24 +21,7 @@ namespace clustersim::sim {
 
 namespace {
 
-enum class Kind : std::uint8_t { kForward, kBackward, kSend, kDpCollective, kOptimizer, kJoin };
-// Streams of a rank, the trace's tid.
-enum Stream : std::int32_t { kComputeStream = 0, kSendForward = 1, kSendBackward = 2, kDpStream = 3 };
-
-// What the replay knows about each activity it added (indexed by ActivityId).
-struct Meta {
-  Kind kind = Kind::kJoin;
-  std::int32_t cls = -1;    // replica class; -1: the stage's DP lane
-  std::int32_t stage = -1;
-  std::int32_t chunk = 0;
-  std::int32_t mb = 0;
-  std::int32_t stream = kComputeStream;
-  double nominal_s = 0;     // alone on the platform, at nominal speed
-  std::int64_t src = -1, dst = -1;  // transfers
-  std::int32_t ring = -1;   // DP collectives: index into Replay::rings_
-  ActivityId peer = -1;     // sends: the activity that receives
-  std::string_view name;
-};
+using Kind = IterationActivityKind;
 
 struct Ring {
   std::vector<std::int64_t> group;
@@ -56,17 +42,11 @@ RingCollective ring_kind(CollectiveKind k) {
   }
 }
 
-struct Segment {
-  std::int32_t cell = -1;  // cls * pp + stage for compute activities, -1 otherwise
-  std::string cause, detail;
-  double seconds = 0;
-};
-
 class Replay {
  public:
   Replay(const Workload& w, const TrainingEstimate& e, const CostModel& costs, const ClusterSpec& cluster,
          const ReplayOptions& o)
-      : w_(w), e_(e), costs_(costs), o_(o), l_(w.layout), sim_(cluster, w.layout.world) {
+      : w_(w), e_(e), costs_(costs), o_(o), l_(w.layout), sim_(cluster, w.layout.world), fleet_(cluster.fleet) {
     p_ = l_.pp;
     v_ = l_.virtual_stages;
     m_ = l_.num_microbatches;
@@ -83,23 +63,18 @@ class Replay {
     return static_cast<std::size_t>(((cls * p_ + s) * v_ + c) * m_ + mb);
   }
 
+  void draw_fleet_hosts();
   void choose_replicas();
+  double fleet_factor(std::int64_t d, std::int64_t s) const;
   void apply_perturbation();
-  ActivityId record(ActivityId id, LaneId lane, Meta meta, std::span<const ActivityId> deps);
-  void depend(ActivityId before, ActivityId after);
   double transfer_bytes(std::int64_t src, std::int64_t dst, double seconds) const;
   double ring_bytes(const Ring& ring, double seconds) const;
-  double price_collective(const WorkOp& op, double share) const;
   std::vector<std::int64_t> group_of(const WorkOp& op, std::int64_t s) const;
-  ActivityId add_ring(LaneId lane, const WorkOp& op, std::int64_t s, std::int64_t chunk, double share,
-                      std::span<const ActivityId> deps);
-  void build_stage_lanes(std::int64_t cls, std::int64_t s);
-  void wire_pipeline(std::int64_t cls, std::int64_t s);
-  void build_step(std::int64_t s);
-  std::vector<std::pair<bool, std::pair<std::int64_t, std::int64_t>>> schedule(std::int64_t s) const;
+  std::int64_t home_of(const IterationLane& lane) const;
+  void add_activities();
   std::string slow_link_on(std::span<const std::int32_t> links, double window) const;
-  std::vector<std::int32_t> links_of(const Meta& m) const;
-  void critical_path(ReplayResult& r);
+  std::vector<std::int32_t> links_of(std::int32_t activity) const;
+  void extra_time(std::int32_t activity, double extra_s, std::vector<PathSegment>& out, std::set<std::int64_t>& slow_nodes) const;
   void write_trace(ReplayResult& r);
 
   const Workload& w_;
@@ -114,17 +89,14 @@ class Replay {
   std::map<std::int64_t, CellSlow> slow_;    // (stage * dp + replica) -> slowdown
   std::set<std::int32_t> perturbed_links_;
 
-  std::vector<Meta> meta_;
-  std::vector<std::vector<ActivityId>> preds_;
-  std::vector<ActivityId> lane_last_;
-  std::vector<LaneId> compute_lane_, send_fwd_lane_, send_bwd_lane_;  // per cls * pp + s
-  std::vector<LaneId> dp_lane_;                                      // per stage
-  std::vector<ActivityId> fwd_, bwd_, send_f_, send_b_;               // per fb_index
-  std::vector<ActivityId> gather_;                                   // per s * v + c, at the start
-  std::vector<ActivityId> last_backward_;                            // per cls * pp + s
-  std::vector<ActivityId> optimizer_;                                // per cls * pp + s
+  const FleetSpec& fleet_;
+  std::vector<double> host_factor_;          // per host: persistent speed factor (1: none)
+  std::vector<bool> slow_host_;              // per host: drawn among the slow hosts
+  std::map<std::int64_t, double> cell_fleet_;  // (stage * dp + replica) -> its fleet factor
+  std::vector<double> jitter_;               // per activity: the group's op-jitter factor
+  IterationGraph graph_;
+  std::vector<std::int32_t> ring_of_;        // per activity: index into rings_, -1 if none
   std::vector<Ring> rings_;
-  ActivityId end_ = -1;
 };
 
 void Replay::choose_replicas() {
@@ -158,6 +130,14 @@ void Replay::choose_replicas() {
       explicit_replicas.insert(g % per_stage / (l_.tp * l_.cp));
     }
   }
+  // A replica with a GPU on a slow host runs explicitly (its pipeline is the slow one).
+  for (std::size_t h = 0; h < slow_host_.size(); ++h) {
+    if (!slow_host_[h]) continue;
+    const std::int64_t gpn = f.gpus_per_node();
+    for (std::int64_t g = static_cast<std::int64_t>(h) * gpn; g < std::min(l_.world, (static_cast<std::int64_t>(h) + 1) * gpn); ++g) {
+      explicit_replicas.insert(g % per_stage / (l_.tp * l_.cp));
+    }
+  }
   if (o_.full) {
     for (std::int64_t d = 0; d < l_.dp; ++d) replicas_.push_back(d);
     return;
@@ -171,10 +151,53 @@ void Replay::choose_replicas() {
   for (std::int64_t d : explicit_replicas) replicas_.push_back(d);
 }
 
+// Every host's persistent factor, drawn with the seed in host order: slow with the fleet's
+// probability, and a speed spread for all.
+void Replay::draw_fleet_hosts() {
+  if (!fleet_.enabled()) return;
+  const std::int64_t gpn = sim_.fabric().gpus_per_node();
+  const std::int64_t hosts = (l_.world + gpn - 1) / gpn;
+  FleetRandom random(o_.fleet_seed);
+  host_factor_.resize(static_cast<std::size_t>(hosts));
+  slow_host_.resize(static_cast<std::size_t>(hosts));
+  for (std::int64_t h = 0; h < hosts; ++h) {
+    const bool slow = random.uniform() < fleet_.slow_host_fraction;
+    const double spread = 1.0 + fleet_.host_speed_cv * random.standard_normal();
+    slow_host_[static_cast<std::size_t>(h)] = slow;
+    host_factor_[static_cast<std::size_t>(h)] = std::max(0.5, (slow ? fleet_.slow_host_slowdown : 1.0) * spread);
+  }
+}
+
+// The fleet factor of replica d at stage s: its slowest host (a TP group sits in one host, a CP
+// group may span several). The nominal class stands for every replica nothing else makes
+// explicit, so it runs at the slowest of their hosts: the DP collectives wait for them all.
+double Replay::fleet_factor(std::int64_t d, std::int64_t s) const {
+  if (host_factor_.empty()) return 1.0;
+  const std::int64_t gpn = sim_.fabric().gpus_per_node();
+  double worst = 0;
+  for (std::int64_t cp = 0; cp < l_.cp; ++cp) {
+    worst = std::max(worst, host_factor_[static_cast<std::size_t>(rank_of(cp, d, s) / gpn)]);
+  }
+  return worst;
+}
+
 void Replay::apply_perturbation() {
-  for (const auto& [cell, slow] : slow_) {
-    const std::int64_t s = cell / l_.dp, d = cell % l_.dp;
-    sim_.set_rank_slowdown(rank_of(0, d, s), slow.factor);
+  const bool nominal_stands_for_others = !o_.full;
+  std::set<std::int64_t> simulated(replicas_.begin() + (nominal_stands_for_others ? 1 : 0), replicas_.end());
+  for (std::size_t cls = 0; cls < replicas_.size(); ++cls) {
+    const std::int64_t d = replicas_[cls];
+    for (std::int64_t s = 0; s < l_.pp; ++s) {
+      double fleet = fleet_factor(d, s);
+      if (cls == 0 && nominal_stands_for_others && !host_factor_.empty()) {
+        for (std::int64_t other = 0; other < l_.dp; ++other) {
+          if (!simulated.count(other)) fleet = std::max(fleet, fleet_factor(other, s));
+        }
+      }
+      auto it = slow_.find(s * l_.dp + d);
+      const double scenario = it == slow_.end() ? 1.0 : it->second.factor;
+      if (fleet != 1.0) cell_fleet_[s * l_.dp + d] = fleet;
+      if (scenario * fleet != 1.0) sim_.set_rank_slowdown(rank_of(0, d, s), scenario * fleet);
+    }
   }
   for (const auto& lc : o_.perturbation.links) {
     if (lc.failed) {
@@ -184,22 +207,6 @@ void Replay::apply_perturbation() {
     }
   }
   for (const auto& b : o_.perturbation.background) sim_.add_background_flow({b.src, b.dst, b.bytes}, b.start_s);
-}
-
-ActivityId Replay::record(ActivityId id, LaneId lane, Meta meta, std::span<const ActivityId> deps) {
-  if (static_cast<std::size_t>(id) != meta_.size()) throw std::logic_error("activity ids out of order");
-  meta_.push_back(meta);
-  std::vector<ActivityId> preds;
-  if (lane_last_[static_cast<std::size_t>(lane)] >= 0) preds.push_back(lane_last_[static_cast<std::size_t>(lane)]);
-  preds.insert(preds.end(), deps.begin(), deps.end());
-  preds_.push_back(std::move(preds));
-  lane_last_[static_cast<std::size_t>(lane)] = id;
-  return id;
-}
-
-void Replay::depend(ActivityId before, ActivityId after) {
-  sim_.add_dependency(before, after);
-  preds_[static_cast<std::size_t>(after)].push_back(before);
 }
 
 // Bytes of one flow src -> dst that take `seconds` alone on the platform: the route's latency
@@ -235,11 +242,6 @@ double Replay::ring_bytes(const Ring& ring, double seconds) const {
   return hop_bytes * static_cast<double>(g) / steps;
 }
 
-double Replay::price_collective(const WorkOp& op, double share) const {
-  return costs_.collective(op.collective, op.bytes * share, op.group_ranks, op.group_nodes).seconds *
-         static_cast<double>(op.count);
-}
-
 // The DP (or expert-DP) group of stage s on rail 0, in rank order.
 std::vector<std::int64_t> Replay::group_of(const WorkOp& op, std::int64_t s) const {
   std::vector<std::int64_t> g;
@@ -254,207 +256,80 @@ std::vector<std::int64_t> Replay::group_of(const WorkOp& op, std::int64_t s) con
   return g;
 }
 
-ActivityId Replay::add_ring(LaneId lane, const WorkOp& op, std::int64_t s, std::int64_t chunk, double share,
-                            std::span<const ActivityId> deps) {
-  Ring ring{group_of(op, s), ring_kind(op.collective)};
-  const double seconds = price_collective(op, share);
-  Meta meta;
-  meta.kind = Kind::kDpCollective;
-  meta.stage = static_cast<std::int32_t>(s);
-  meta.chunk = static_cast<std::int32_t>(chunk);
-  meta.stream = kDpStream;
-  meta.nominal_s = ring.group.size() < 2 ? 0 : seconds;
-  meta.name = op.name;
-  meta.ring = static_cast<std::int32_t>(rings_.size());
-  const double bytes = ring.group.size() < 2 ? 0 : ring_bytes(ring, seconds);
-  const ActivityId id = sim_.add_ring_collective(lane, ring.kind, ring.group, bytes, deps);
-  rings_.push_back(std::move(ring));
-  return record(id, lane, meta, deps);
+// The GPU whose host runs a lane: the cell's representative rank; DP lanes and the step end run
+// on the stage's first rank.
+std::int64_t Replay::home_of(const IterationLane& lane) const {
+  if (lane.stage < 0) return 0;
+  return lane.cls >= 0 ? rep(lane.cls, lane.stage) : rank_of(0, 0, lane.stage);
 }
 
-// The stage's compute-stream order: (backward?, (chunk, micro-batch)). 1F1B: p - s - 1 warm-up
-// forwards, then one forward one backward, then the cool-down backwards. Interleaved
-// (Megatron): micro-batches in groups of p, chunk by chunk; (p - s - 1) * 2 + (v - 1) * p
-// warm-up forwards.
-std::vector<std::pair<bool, std::pair<std::int64_t, std::int64_t>>> Replay::schedule(std::int64_t s) const {
-  std::vector<std::pair<std::int64_t, std::int64_t>> fo, bo;
-  for (std::int64_t start = 0; start < m_; start += p_) {
-    for (std::int64_t c = 0; c < v_; ++c) {
-      for (std::int64_t mb = start; mb < std::min(start + p_, m_); ++mb) {
-        fo.emplace_back(c, mb);
-        bo.emplace_back(v_ - 1 - c, mb);
+// The iteration graph on the platform: compute at the representative rank's speed, pipeline
+// sends as transfers between neighbouring representatives, DP collectives as rings over the
+// stage's real DP group (rail 0: every rail carries the same traffic), each sized so that alone
+// on the platform it takes its nominal time.
+void Replay::add_activities() {
+  std::vector<LaneId> lanes;
+  for (const IterationLane& lane : graph_.lanes) lanes.push_back(sim_.add_lane(home_of(lane)));
+  ring_of_.assign(graph_.activities.size(), -1);
+  jitter_.assign(graph_.activities.size(), 1.0);
+  FleetRandom random(o_.fleet_seed + 1);  // per-activity draws, in activity order
+  const bool jitter = fleet_.enabled() && fleet_.op_jitter_cv > 0;
+  std::vector<ActivityId> deps;
+  std::vector<std::pair<ActivityId, ActivityId>> later;  // (before, after) with before added after
+  for (std::size_t i = 0; i < graph_.activities.size(); ++i) {
+    const IterationActivity& a = graph_.activities[i];
+    const auto id = static_cast<ActivityId>(i);
+    deps.clear();
+    for (std::int32_t p : graph_.preds(id)) {
+      if (p < id) {
+        deps.push_back(p);
+      } else {
+        later.push_back({p, id});
       }
     }
+    const LaneId lane = lanes[static_cast<std::size_t>(a.lane)];
+    ActivityId got = -1;
+    switch (a.kind) {
+      case Kind::kForward:
+      case Kind::kBackward:
+        if (jitter) jitter_[i] = draw_group_jitter_factor(fleet_, l_.tp * l_.cp, random);
+        got = sim_.add_compute(lane, rep(a.cls, a.stage), a.nominal_s * jitter_[i], deps);
+        break;
+      case Kind::kOptimizer: got = sim_.add_compute(lane, rep(a.cls, a.stage), a.nominal_s, deps); break;
+      case Kind::kHost: got = sim_.add_delay(lane, a.nominal_s, deps); break;
+      case Kind::kSend: {
+        const std::int64_t src = rep(a.cls, a.stage), dst = rep(a.cls, a.to_stage);
+        got = sim_.add_transfer(lane, src, dst, transfer_bytes(src, dst, a.nominal_s), deps);
+        break;
+      }
+      case Kind::kDpCollective: {
+        const WorkOp& op = w_.stages[static_cast<std::size_t>(a.stage)].step[static_cast<std::size_t>(a.dp_op)];
+        Ring ring{group_of(op, a.stage), ring_kind(op.collective)};
+        const double bytes = ring.group.size() < 2 ? 0 : ring_bytes(ring, a.nominal_s);
+        got = sim_.add_ring_collective(lane, ring.kind, ring.group, bytes, deps);
+        ring_of_[i] = static_cast<std::int32_t>(rings_.size());
+        rings_.push_back(std::move(ring));
+        break;
+      }
+      case Kind::kJoin: got = sim_.add_delay(lane, a.nominal_s, deps); break;
+    }
+    if (got != id) throw std::logic_error("activity ids out of order");
   }
-  const auto total = static_cast<std::int64_t>(fo.size());
-  const std::int64_t warm = v_ == 1 ? std::min(p_ - s - 1, total) : std::min((p_ - s - 1) * 2 + (v_ - 1) * p_, total);
-  std::vector<std::pair<bool, std::pair<std::int64_t, std::int64_t>>> order;
-  for (std::int64_t k = 0; k < warm; ++k) order.push_back({false, fo[static_cast<std::size_t>(k)]});
-  for (std::int64_t k = 0; k < total - warm; ++k) {
-    order.push_back({false, fo[static_cast<std::size_t>(warm + k)]});
-    order.push_back({true, bo[static_cast<std::size_t>(k)]});
-  }
-  for (std::int64_t k = total - warm; k < total; ++k) order.push_back({true, bo[static_cast<std::size_t>(k)]});
-  return order;
+  for (const auto& [before, after] : later) sim_.add_dependency(before, after);
 }
 
-void Replay::build_stage_lanes(std::int64_t cls, std::int64_t s) {
-  const std::size_t cell = static_cast<std::size_t>(cls * p_ + s);
-  const LaneId lane = compute_lane_[cell];
-  const std::int64_t src = rep(cls, s);
-  const StageTimes& t = e_.stages[static_cast<std::size_t>(s)];
-  const double layers = static_cast<double>(l_.layers_on_rank(s));
-  const bool gather_at_start = !gather_.empty();
-  std::vector<bool> first_forward_seen(static_cast<std::size_t>(v_), false);
-  for (const auto& [backward, cm] : schedule(s)) {
-    const auto [c, mb] = cm;
-    const double share =
-        layers > 0 ? static_cast<double>(l_.chunks[static_cast<std::size_t>(s)][static_cast<std::size_t>(c)].num_layers) / layers
-                   : 1.0 / static_cast<double>(v_);
-    Meta meta;
-    meta.kind = backward ? Kind::kBackward : Kind::kForward;
-    meta.cls = static_cast<std::int32_t>(cls);
-    meta.stage = static_cast<std::int32_t>(s);
-    meta.chunk = static_cast<std::int32_t>(c);
-    meta.mb = static_cast<std::int32_t>(mb);
-    meta.nominal_s = (backward ? t.backward_s : t.forward_s) * share;
-    meta.name = backward ? "backward" : "forward";
-    const ActivityId id = record(sim_.add_compute(lane, src, meta.nominal_s), lane, meta, {});
-    (backward ? bwd_ : fwd_)[fb_index(cls, s, c, mb)] = id;
-    if (backward) last_backward_[cell] = id;
-    if (!backward && gather_at_start && !first_forward_seen[static_cast<std::size_t>(c)]) {
-      // The forward cannot finish before its chunk's parameters are gathered.
-      first_forward_seen[static_cast<std::size_t>(c)] = true;
-      const ActivityId g = gather_[static_cast<std::size_t>(s * v_ + c)];
-      Meta join;
-      join.cls = static_cast<std::int32_t>(cls);
-      join.stage = static_cast<std::int32_t>(s);
-      join.name = "wait_param_gather";
-      const ActivityId deps[] = {g};
-      record(sim_.add_delay(lane, 0.0, deps), lane, join, deps);
-    }
-    // The neighbouring virtual stage this op sends to.
-    std::int64_t ns = -1, nc = c;
-    if (!backward) {
-      if (s + 1 < p_) {
-        ns = s + 1;
-      } else if (c + 1 < v_) {
-        ns = 0, nc = c + 1;
-      }
-    } else if (s > 0) {
-      ns = s - 1;
-    } else if (c > 0) {
-      ns = p_ - 1, nc = c - 1;
-    }
-    if (ns < 0) continue;
-    const std::int64_t dst = rep(cls, ns);
-    Meta send;
-    send.kind = Kind::kSend;
-    send.cls = static_cast<std::int32_t>(cls);
-    send.stage = static_cast<std::int32_t>(s);
-    send.chunk = static_cast<std::int32_t>(nc);
-    send.mb = static_cast<std::int32_t>(mb);
-    send.src = src;
-    send.dst = dst;
-    send.name = backward ? "send_backward" : "send_forward";
-    send.nominal_s =
-        costs_.collective(CollectiveKind::kSendRecv, w_.p2p_bytes, 2, w_.p2p_crosses_nodes ? 2 : 1).seconds;
-    // 1F1B blocks the compute stream on its sends (Megatron's send_forward_recv_backward);
-    // interleaving overlaps them unless overlap_p2p_comm is off.
-    const bool blocking = v_ == 1 || !w_.overlap_p2p_comm;
-    const LaneId send_lane = blocking ? lane : (backward ? send_bwd_lane_[cell] : send_fwd_lane_[cell]);
-    send.stream = blocking ? kComputeStream : (backward ? kSendBackward : kSendForward);
-    const ActivityId deps[] = {id};
-    const ActivityId sid = record(
-        sim_.add_transfer(send_lane, src, dst, transfer_bytes(src, dst, send.nominal_s), deps), send_lane, send, deps);
-    (backward ? send_b_ : send_f_)[fb_index(cls, ns, nc, mb)] = sid;  // indexed by the receiver
-  }
-}
-
-void Replay::wire_pipeline(std::int64_t cls, std::int64_t s) {
-  for (std::int64_t c = 0; c < v_; ++c) {
-    for (std::int64_t mb = 0; mb < m_; ++mb) {
-      const std::size_t i = fb_index(cls, s, c, mb);
-      if (send_f_[i] >= 0) {
-        depend(send_f_[i], fwd_[i]);
-        meta_[static_cast<std::size_t>(send_f_[i])].peer = fwd_[i];
-      }
-      if (send_b_[i] >= 0) {
-        depend(send_b_[i], bwd_[i]);
-        meta_[static_cast<std::size_t>(send_b_[i])].peer = bwd_[i];
-      } else if (s == p_ - 1 && c == v_ - 1) {
-        depend(fwd_[i], bwd_[i]);  // the loss: backward after its own forward
-      }
-    }
-  }
-}
-
-// Gradient reduction per chunk (when overlapped: as soon as the chunk's last backward starts on
-// every replica class), the optimizer on every class, then the parameter gather unless it
-// overlaps the next step's forward.
-void Replay::build_step(std::int64_t s) {
-  const StageProgram& prog = w_.stages[static_cast<std::size_t>(s)];
-  const LaneId lane = dp_lane_[static_cast<std::size_t>(s)];
-  const auto classes = static_cast<std::int64_t>(replicas_.size());
-  const bool chunked = w_.overlap_grad_reduce && v_ > 1;
-  const double layers = static_cast<double>(l_.layers_on_rank(s));
-  for (const WorkOp& op : prog.step) {
-    if (op.cost != Cost::kDpComm || op.collective == CollectiveKind::kAllGather) continue;
-    for (std::int64_t k = chunked ? v_ - 1 : 0; k >= 0; --k) {
-      std::vector<ActivityId> deps;
-      for (std::int64_t cls = 0; cls < classes; ++cls) {
-        const std::size_t cell = static_cast<std::size_t>(cls * p_ + s);
-        if (!w_.overlap_grad_reduce) {
-          deps.push_back(last_backward_[cell]);
-          continue;
-        }
-        // The chunk's last backward on this class: its predecessors mark its start.
-        ActivityId last = -1;
-        for (std::int64_t c = chunked ? k : 0; c <= (chunked ? k : v_ - 1); ++c) {
-          const ActivityId b = bwd_[fb_index(cls, s, c, m_ - 1)];
-          if (last < 0 || b > last) last = b;
-        }
-        for (ActivityId d : preds_[static_cast<std::size_t>(last)]) deps.push_back(d);
-      }
-      const double share =
-          chunked ? static_cast<double>(l_.chunks[static_cast<std::size_t>(s)][static_cast<std::size_t>(k)].num_layers) / layers
-                  : 1.0;
-      add_ring(lane, op, s, k, share, deps);
-    }
-  }
-  const ActivityId reduced = lane_last_[static_cast<std::size_t>(lane)];
-  std::vector<ActivityId> optimizers;
-  for (std::int64_t cls = 0; cls < classes; ++cls) {
-    const std::size_t cell = static_cast<std::size_t>(cls * p_ + s);
-    const LaneId cl = compute_lane_[cell];
-    Meta meta;
-    meta.kind = Kind::kOptimizer;
-    meta.cls = static_cast<std::int32_t>(cls);
-    meta.stage = static_cast<std::int32_t>(s);
-    meta.nominal_s = e_.stages[static_cast<std::size_t>(s)].optimizer_s;
-    meta.name = "optimizer";
-    std::vector<ActivityId> deps;
-    if (reduced >= 0) deps.push_back(reduced);
-    optimizer_[cell] = record(sim_.add_compute(cl, rep(cls, s), meta.nominal_s, deps), cl, meta, deps);
-    optimizers.push_back(optimizer_[cell]);
-  }
-  if (!w_.overlap_param_gather) {
-    for (const WorkOp& op : prog.step) {
-      if (op.cost == Cost::kDpComm && op.collective == CollectiveKind::kAllGather) add_ring(lane, op, s, 0, 1.0, optimizers);
-    }
-  }
-}
-
-std::vector<std::int32_t> Replay::links_of(const Meta& m) const {
+std::vector<std::int32_t> Replay::links_of(std::int32_t activity) const {
   const RailFabric& f = sim_.fabric();
+  const IterationActivity& m = graph_.activities[static_cast<std::size_t>(activity)];
   std::vector<std::int32_t> out;
   auto add_route = [&](std::int64_t a, std::int64_t b) {
     const FabricRoute r = f.route(a, b);
     for (std::int32_t i = 0; i < r.size; ++i) out.push_back(r.links[static_cast<std::size_t>(i)]);
   };
-  if (m.kind == Kind::kSend) add_route(m.src, m.dst);
-  if (m.kind == Kind::kDpCollective && m.ring >= 0) {
-    const auto& g = rings_[static_cast<std::size_t>(m.ring)].group;
+  if (m.kind == Kind::kSend) add_route(rep(m.cls, m.stage), rep(m.cls, m.to_stage));
+  const std::int32_t ring = ring_of_[static_cast<std::size_t>(activity)];
+  if (ring >= 0) {
+    const auto& g = rings_[static_cast<std::size_t>(ring)].group;
     for (std::size_t i = 0; i < g.size(); ++i) add_route(g[i], g[(i + 1) % g.size()]);
   }
   return out;
@@ -472,113 +347,58 @@ std::string Replay::slow_link_on(std::span<const std::int32_t> links, double win
   return best < 0 ? std::string("unknown") : sim_.fabric().link_name(best);
 }
 
-// Walks back from the end along the predecessor that finished last (the one that set each
-// start time) and attributes every activity's time on the way.
-void Replay::critical_path(ReplayResult& r) {
-  const StageTimes* st = e_.stages.data();
-  std::vector<Segment> segs;
+// Names the time an activity took beyond its nominal duration: a slowed rank's compute, a
+// transfer or ring stretched by a shared or perturbed link.
+void Replay::extra_time(std::int32_t activity, double extra_s, std::vector<PathSegment>& out,
+                        std::set<std::int64_t>& slow_nodes) const {
+  const IterationActivity& m = graph_.activities[static_cast<std::size_t>(activity)];
   const double eps = 1e-12;
-  ActivityId cur = end_;
-  std::set<std::int64_t> slow_nodes;
-  while (cur >= 0) {
-    ++r.critical_activities;
-    const Meta& m = meta_[static_cast<std::size_t>(cur)];
-    const ActivityTiming t = sim_.timing(cur);
-    const double d = t.end_s - t.start_s;
-    const double extra = std::max(0.0, d - m.nominal_s);
-    const std::int32_t cell = m.cls >= 0 ? static_cast<std::int32_t>(m.cls * p_ + m.stage) : -1;
-    auto straggler = [&](double seconds) {
-      if (seconds <= eps * 1e3) return;
+  switch (m.kind) {
+    case Kind::kForward:
+    case Kind::kBackward:
+    case Kind::kOptimizer: {
+      if (extra_s <= eps * 1e3) return;
+      // The activity ran nominal x scenario x fleet x jitter: the scenario's share first, the
+      // fleet's (host and jitter) after it.
       const std::int64_t d_rep = replicas_[static_cast<std::size_t>(m.cls)];
       const auto it = slow_.find(m.stage * l_.dp + d_rep);
-      if (it == slow_.end()) {
-        segs.push_back({cell, "idle", "", seconds});
-        return;
+      const auto fl = cell_fleet_.find(m.stage * l_.dp + d_rep);
+      const double scenario = it == slow_.end() ? 1.0 : it->second.factor;
+      const double fleet = (fl == cell_fleet_.end() ? 1.0 : fl->second) * jitter_[static_cast<std::size_t>(activity)];
+      // nominal x fleet x (scenario - 1) is the scenario's stretch on top of the fleet's (which
+      // may be below 1: a fast host); the rest is the fleet's.
+      const double scenario_s = std::clamp(m.nominal_s * fleet * (scenario - 1.0), 0.0, extra_s);
+      if (scenario_s > eps) {
+        const std::int64_t node = it->second.rank / sim_.fabric().gpus_per_node();
+        slow_nodes.insert(node);
+        out.push_back({it->second.cause == "gpu_type" ? "gpu_type" : "straggler",
+                       fmt::format("rank {} (node {}) x{:.3g}", it->second.rank, node, it->second.factor), scenario_s});
       }
-      const std::int64_t node = it->second.rank / sim_.fabric().gpus_per_node();
-      slow_nodes.insert(node);
-      segs.push_back({cell, it->second.cause == "gpu_type" ? "gpu_type" : "straggler",
-                      fmt::format("rank {} (node {}) x{:.3g}", it->second.rank, node, it->second.factor), seconds});
-    };
-    switch (m.kind) {
-      case Kind::kForward:
-      case Kind::kBackward: {
-        const StageTimes& s = st[m.stage];
-        const double total = s.compute_s + s.tp_comm_s + s.cp_comm_s + s.ep_comm_s + s.dp_in_microbatch_s;
-        const double base = std::min(d, m.nominal_s);
-        auto part = [&](const char* cause, double x) {
-          if (total > 0 && x > 0) segs.push_back({cell, cause, "", base * x / total});
-        };
-        if (total <= 0) segs.push_back({cell, "compute", "", base});
-        part("compute", s.compute_s);
-        part("tp_comm", s.tp_comm_s);
-        part("cp_comm", s.cp_comm_s);
-        part("ep_comm", s.ep_comm_s);
-        part("dp_comm", s.dp_in_microbatch_s);
-        straggler(extra);
-        break;
-      }
-      case Kind::kOptimizer:
-        segs.push_back({-1, "optimizer", "", std::min(d, m.nominal_s)});
-        straggler(extra);
-        break;
-      case Kind::kSend:
-      case Kind::kDpCollective: {
-        segs.push_back({-1, m.kind == Kind::kSend ? "pp_comm" : "dp_comm", "", std::min(d, m.nominal_s)});
-        if (extra > 1e-9 + 1e-6 * m.nominal_s) {
-          const auto links = links_of(m);
-          segs.push_back({-1, "contention", slow_link_on(links, sim_.timing(end_).end_s), extra});
-        } else if (extra > 0) {
-          segs.push_back({-1, m.kind == Kind::kSend ? "pp_comm" : "dp_comm", "", extra});
+      const double fleet_s = extra_s - scenario_s;
+      if (fleet_s > eps && fleet > 1.0) {
+        std::string detail = "host speed spread and op jitter";
+        const std::int64_t gpn = sim_.fabric().gpus_per_node();
+        for (std::int64_t cp = 0; cp < l_.cp && !slow_host_.empty(); ++cp) {
+          const std::int64_t host = rank_of(cp, d_rep, m.stage) / gpn;
+          if (slow_host_[static_cast<std::size_t>(host)]) detail = fmt::format("slow host {} x{:.4g}", host, host_factor_[static_cast<std::size_t>(host)]);
         }
-        break;
+        out.push_back({"variability", detail, fleet_s});
+      } else if (fleet_s > eps) {
+        out.push_back({"idle", "", fleet_s});
       }
-      case Kind::kJoin:
-        if (d > 0) segs.push_back({-1, "idle", "", d});
-        break;
+      return;
     }
-    ActivityId best = -1;
-    double best_end = -std::numeric_limits<double>::infinity();
-    for (ActivityId p : preds_[static_cast<std::size_t>(cur)]) {
-      const double e = sim_.timing(p).end_s;
-      if (e > best_end + eps) best_end = e, best = p;
-    }
-    const double gap = t.start_s - (best < 0 ? 0.0 : best_end);
-    if (gap > eps) segs.push_back({-1, "idle", "", gap});
-    cur = best;
+    case Kind::kSend:
+    case Kind::kDpCollective:
+      if (extra_s > 1e-9 + 1e-6 * m.nominal_s) {
+        out.push_back({"contention", slow_link_on(links_of(activity), sim_.timing(graph_.end).end_s), extra_s});
+      } else {
+        out.push_back({m.kind == Kind::kSend ? "pp_comm" : "dp_comm", "", extra_s});
+      }
+      return;
+    case Kind::kHost:
+    case Kind::kJoin: out.push_back({"idle", "", extra_s}); return;
   }
-  // The cell where the path spends most compute is the steady state; compute elsewhere on the
-  // path is pipeline fill and drain.
-  std::map<std::int32_t, double> per_cell;
-  for (const auto& sg : segs) {
-    if (sg.cell >= 0 && sg.cause != "straggler" && sg.cause != "gpu_type") per_cell[sg.cell] += sg.seconds;
-  }
-  std::int32_t steady = -1;
-  double most = -1;
-  for (const auto& [c, x] : per_cell) {
-    if (x > most) most = x, steady = c;
-  }
-  std::map<std::pair<std::string, std::string>, double> agg;
-  StepBreakdown& b = r.breakdown;
-  for (auto& sg : segs) {
-    const bool slow = sg.cause == "straggler" || sg.cause == "gpu_type";
-    if (sg.cell >= 0 && sg.cell != steady && !slow) sg.cause = "bubble";
-    agg[{sg.cause, sg.detail}] += sg.seconds;
-    if (sg.cause == "compute") b.compute_s += sg.seconds;
-    if (sg.cause == "bubble" || sg.cause == "idle") b.bubble_s += sg.seconds;
-    if (sg.cause == "tp_comm") b.tp_comm_s += sg.seconds;
-    if (sg.cause == "cp_comm") b.cp_comm_s += sg.seconds;
-    if (sg.cause == "ep_comm") b.ep_comm_s += sg.seconds;
-    if (sg.cause == "dp_comm") b.dp_comm_s += sg.seconds;
-    if (sg.cause == "pp_comm") b.pp_comm_s += sg.seconds;
-    if (sg.cause == "optimizer") b.optimizer_s += sg.seconds;
-    if (slow) r.straggler_s += sg.seconds;
-    if (sg.cause == "contention") r.contention_s += sg.seconds;
-  }
-  for (const auto& [key, seconds] : agg) r.critical_path.push_back({key.first, key.second, seconds});
-  std::stable_sort(r.critical_path.begin(), r.critical_path.end(),
-                   [](const CriticalCause& a, const CriticalCause& c) { return a.seconds > c.seconds; });
-  r.slow_nodes_on_path.assign(slow_nodes.begin(), slow_nodes.end());
 }
 
 void Replay::write_trace(ReplayResult& r) {
@@ -618,8 +438,8 @@ void Replay::write_trace(ReplayResult& r) {
     }
   }
   std::int64_t flow_id = 0;
-  for (std::size_t i = 0; i < meta_.size(); ++i) {
-    const Meta& m = meta_[i];
+  for (std::size_t i = 0; i < graph_.activities.size(); ++i) {
+    const IterationActivity& m = graph_.activities[i];
     if (m.kind == Kind::kJoin) continue;
     const ActivityTiming t = sim_.timing(static_cast<ActivityId>(i));
     const std::vector<std::int64_t>* pids = nullptr;
@@ -648,7 +468,7 @@ void Replay::write_trace(ReplayResult& r) {
       ++r.trace_events;
     }
     if (m.kind == Kind::kSend && m.peer >= 0) {
-      const Meta& to = meta_[static_cast<std::size_t>(m.peer)];
+      const IterationActivity& to = graph_.activities[static_cast<std::size_t>(m.peer)];
       auto a = pids_of_cell.find(static_cast<std::int32_t>(m.cls * p_ + m.stage));
       auto b = pids_of_cell.find(static_cast<std::int32_t>(to.cls * p_ + to.stage));
       if (a == pids_of_cell.end() || b == pids_of_cell.end()) continue;
@@ -668,81 +488,34 @@ void Replay::write_trace(ReplayResult& r) {
 }
 
 ReplayResult Replay::run() {
+  draw_fleet_hosts();
   choose_replicas();
   apply_perturbation();
   const auto classes = static_cast<std::int64_t>(replicas_.size());
-  const std::size_t cells = static_cast<std::size_t>(classes * p_);
-  const std::size_t ops = cells * static_cast<std::size_t>(v_ * m_);
-  fwd_.assign(ops, -1), bwd_.assign(ops, -1), send_f_.assign(ops, -1), send_b_.assign(ops, -1);
-  last_backward_.assign(cells, -1);
-  optimizer_.assign(cells, -1);
-  auto new_lane = [&](std::int64_t home) {
-    lane_last_.push_back(-1);
-    return sim_.add_lane(home);
-  };
-  for (std::int64_t cls = 0; cls < classes; ++cls) {
-    for (std::int64_t s = 0; s < p_; ++s) {
-      compute_lane_.push_back(new_lane(rep(cls, s)));
-      send_fwd_lane_.push_back(v_ > 1 ? new_lane(rep(cls, s)) : -1);
-      send_bwd_lane_.push_back(v_ > 1 ? new_lane(rep(cls, s)) : -1);
-    }
-  }
-  for (std::int64_t s = 0; s < p_; ++s) dp_lane_.push_back(new_lane(rank_of(0, 0, s)));
-  // Parameter gathers that overlap the forward: at the start, chunk by chunk.
-  if (w_.overlap_param_gather) {
-    bool any = false;
-    for (const auto& st : w_.stages) {
-      for (const auto& op : st.step) any = any || (op.cost == Cost::kDpComm && op.collective == CollectiveKind::kAllGather);
-    }
-    if (any) {
-      gather_.assign(static_cast<std::size_t>(p_ * v_), -1);
-      for (std::int64_t s = 0; s < p_; ++s) {
-        const double layers = static_cast<double>(l_.layers_on_rank(s));
-        for (std::int64_t c = 0; c < v_; ++c) {
-          const double share =
-              v_ > 1 ? static_cast<double>(l_.chunks[static_cast<std::size_t>(s)][static_cast<std::size_t>(c)].num_layers) / layers
-                     : 1.0;
-          const LaneId lane = dp_lane_[static_cast<std::size_t>(s)];
-          ActivityId last = -1;
-          for (const auto& op : w_.stages[static_cast<std::size_t>(s)].step) {
-            if (op.cost == Cost::kDpComm && op.collective == CollectiveKind::kAllGather) {
-              last = add_ring(lane, op, s, c, share, {});
-            }
-          }
-          if (last < 0) {  // this stage has nothing to gather
-            Meta join;
-            join.stage = static_cast<std::int32_t>(s);
-            join.stream = kDpStream;
-            last = record(sim_.add_delay(lane, 0.0), lane, join, {});
-          }
-          gather_[static_cast<std::size_t>(s * v_ + c)] = last;
-        }
-      }
-    }
-  }
-  for (std::int64_t cls = 0; cls < classes; ++cls) {
-    for (std::int64_t s = 0; s < p_; ++s) build_stage_lanes(cls, s);
-  }
-  for (std::int64_t cls = 0; cls < classes; ++cls) {
-    for (std::int64_t s = 0; s < p_; ++s) wire_pipeline(cls, s);
-  }
-  for (std::int64_t s = 0; s < p_; ++s) build_step(s);
-  std::vector<ActivityId> tails;
-  for (std::size_t lane = 0; lane < lane_last_.size(); ++lane) {
-    if (lane_last_[lane] >= 0) tails.push_back(lane_last_[lane]);
-  }
-  const LaneId end_lane = new_lane(0);
-  Meta join;
-  join.name = "step_end";
-  end_ = record(sim_.add_delay(end_lane, 0.0, tails), end_lane, join, tails);
+  graph_ = build_iteration_graph(w_, e_.stages, costs_, classes, fleet_.enabled() ? fleet_.data_loading_s : 0.0);
+  add_activities();
   sim_.run();
 
   ReplayResult r;
-  r.step_time_s = sim_.timing(end_).end_s;
+  const std::span<const ActivityTiming> timings = sim_.timings();
+  std::vector<ActivitySpan> spans(timings.size());
+  for (std::size_t i = 0; i < spans.size(); ++i) spans[i] = {timings[i].start_s, timings[i].end_s};
+  std::set<std::int64_t> slow_nodes;
+  const StepAttribution a = attribute_step(graph_, spans, e_.stages,
+                                           [&](std::int32_t activity, double extra_s, std::vector<PathSegment>& out) {
+                                             extra_time(activity, extra_s, out, slow_nodes);
+                                           });
+  r.step_time_s = a.step_time_s;
+  r.breakdown = a.breakdown;
+  r.straggler_s = a.straggler_s;
+  r.contention_s = a.contention_s;
+  r.variability_s = a.variability_s;
+  r.critical_path = a.causes;
+  r.critical_activities = a.critical_activities;
+  r.slow_nodes_on_path.assign(slow_nodes.begin(), slow_nodes.end());
   r.replicas_simulated = classes;
   r.activities = sim_.activity_count();
   r.flows = sim_.flows_simulated();
-  critical_path(r);
   if (!o_.trace_path.empty()) write_trace(r);
   return r;
 }

@@ -20,6 +20,7 @@
 
 #include "models/inputs/cluster_spec.hpp"
 #include "models/cost/cost_model.hpp"
+#include "models/planning/step_attribution.hpp"
 #include "models/planning/training_estimate.hpp"
 #include "models/lowering/workload.hpp"
 
@@ -51,18 +52,10 @@ struct ReplayPerturbation {
 
 struct ReplayOptions {
   bool full = false;  // simulate every DP replica
+  std::uint64_t fleet_seed = 1;  // the cluster's fleet: host and per-activity draws
   ReplayPerturbation perturbation;
   std::string trace_path;                 // Chrome/Perfetto trace; empty: none (.gz: gzipped)
   std::vector<std::int64_t> trace_ranks;  // empty: the simulated representatives (up to 64)
-};
-
-// One cause on the critical path. cause: compute, bubble, tp_comm, cp_comm, ep_comm, dp_comm,
-// pp_comm, optimizer, straggler (detail: "rank R (node N) xF"), contention (detail: a link
-// name), idle.
-struct CriticalCause {
-  std::string cause;
-  std::string detail;
-  double seconds = 0;
 };
 
 struct ReplayResult {
@@ -70,6 +63,7 @@ struct ReplayResult {
   StepBreakdown breakdown;       // from the critical path
   double straggler_s = 0;        // critical-path time owed to slowed ranks
   double contention_s = 0;       // critical-path time owed to shared or slowed links
+  double variability_s = 0;      // critical-path time owed to the fleet (slow hosts, spread, jitter)
   std::vector<CriticalCause> critical_path;  // aggregated by (cause, detail), largest first
   std::int64_t critical_activities = 0;      // activities on the critical path
   std::vector<std::int64_t> slow_nodes_on_path;

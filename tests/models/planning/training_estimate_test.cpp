@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "models/cost/cost_model.hpp"
 #include "models/lowering/gradient_buckets.hpp"
@@ -101,6 +102,27 @@ TEST(PipelineBubble, InterleavingDividesTheBubbleByTheVirtualStages) {
   TrainingEstimate e = estimate_training(w, costs, cluster, no_memory(p));
   EXPECT_NEAR(e.breakdown.bubble_s / e.step_time_s, double(p - 1) / double(v * m + p - 1), 1e-12);
   EXPECT_NEAR(pipeline_bubble_fraction(p, m, v), double(p - 1) / double(v * m + p - 1), 1e-15);
+}
+
+// The search's bound: no schedule of the stage prices beats it, 1F1B or interleaved, blocking
+// or overlapped transfers, and it is exact for a single stage.
+TEST(PipelineBubble, TheLowerBoundNeverExceedsTheScheduledStep) {
+  const ClusterSpec cluster = test_cluster();
+  CostModel costs(memory_only_profile(), "test", cluster);
+  for (auto [p, m, v] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{1, 8, 1}, {4, 8, 1}, {4, 8, 2}, {8, 32, 4}, {16, 16, 1}}) {
+    for (bool overlap : {true, false}) {
+      Workload w = uniform_pipeline(p, m, v, 1e6);
+      w.overlap_p2p_comm = overlap;
+      w.p2p_bytes = 1e7;
+      const TrainingEstimate e = estimate_training(w, costs, cluster, no_memory(p));
+      const double bound = step_time_lower_bound(e, w, costs);
+      EXPECT_LE(bound, e.step_time_s * (1 + 1e-12)) << p << " " << m << " " << v;
+      EXPECT_GT(bound, 0.5 * e.step_time_s) << p << " " << m << " " << v;
+      if (p == 1) {
+        EXPECT_NEAR(bound, e.step_time_s, 1e-12);
+      }
+    }
+  }
 }
 
 ModelSpec small_gpt() {
@@ -276,7 +298,8 @@ TEST(Lowering, Zero2ReducesEachLayersGradientsEveryMicroBatchAndGathersParameter
   // updated parameter.
   double embedding = static_cast<double>(m.vocab_size * m.hidden_size);
   const double final_norm = static_cast<double>(model_shapes(m).final_norm);
-  ASSERT_EQ(w.stages[0].step.size(), 3u);
+  ASSERT_EQ(w.stages[0].step.size(), 4u);  // reduce-scatter, all-gather, gradient norm, optimizer
+  EXPECT_EQ(w.stages[0].step[2].name, "grad_norm");
   EXPECT_EQ(w.stages[0].step[0].collective, CollectiveKind::kReduceScatter);
   EXPECT_DOUBLE_EQ(w.stages[0].step[0].parameters, 2 * embedding + final_norm);
   EXPECT_EQ(w.stages[0].step[1].collective, CollectiveKind::kAllGather);

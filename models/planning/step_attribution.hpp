@@ -1,0 +1,54 @@
+#pragma once
+// Where one iteration's time went, from the timed iteration graph: the same rules for the
+// estimate (nominal times) and the SimGrid replay (simulated times), so the two breakdowns
+// name the same causes (docs/estimate.md, "Breakdown").
+//
+// The breakdown is the step as the rank that ends it lived it: its own work by what it is, and
+// each wait by what released it. The critical path is the chain of activities that set the
+// step time, by cause; time an activity took beyond its nominal duration is named by the caller
+// (a slowed rank, a shared link, variability).
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "models/planning/iteration_graph.hpp"
+#include "models/planning/training_estimate.hpp"
+
+namespace clustersim {
+
+// One cause on the critical path. cause: compute, bubble, tp_comm, cp_comm, ep_comm, dp_comm,
+// pp_comm, optimizer, and from the replay straggler or gpu_type (detail: "rank R (node N) xF"),
+// contention (detail: a link name), variability.
+struct CriticalCause {
+  std::string cause;
+  std::string detail;
+  double seconds = 0;
+};
+
+struct PathSegment {
+  std::string cause, detail;
+  double seconds = 0;
+  std::int32_t cell = -1;  // forward and backward: class * pp + stage
+};
+
+// Names the time an activity took beyond its nominal duration (adds segments); the estimate has none.
+using ExtraTime = std::function<void(std::int32_t activity, double extra_s, std::vector<PathSegment>& out)>;
+
+struct StepAttribution {
+  double step_time_s = 0;
+  StepBreakdown breakdown;
+  double straggler_s = 0;    // straggler and gpu_type segments
+  double contention_s = 0;
+  double variability_s = 0;
+  // The critical path by cause, largest first; sums to the step. Compute on the path outside the
+  // cell where the path spends most compute is pipeline fill and drain: bubble.
+  std::vector<CriticalCause> causes;
+  std::int64_t critical_activities = 0;
+};
+
+StepAttribution attribute_step(const IterationGraph& graph, std::span<const ActivitySpan> spans,
+                               const std::vector<StageTimes>& stages, const ExtraTime& extra = {});
+
+}  // namespace clustersim
