@@ -51,6 +51,24 @@ void add_fleet_option(CLI::App& cmd, std::string& fleet) {
                  "(default: the cluster's \"fleet\")");
 }
 
+void add_ablate_option(CLI::App& cmd, std::vector<std::string>& ablate) {
+  cmd.add_option("--ablate", ablate,
+                 "Mechanisms to turn off, comma-separated: variability, fixed_costs, shared_nics, or all")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"variability", "fixed_costs", "shared_nics", "all"}));
+}
+
+Mechanisms parse_ablate(const std::vector<std::string>& ablate) {
+  Mechanisms m;
+  for (const auto& name : ablate) {
+    const bool all = name == "all";
+    if (all || name == "variability") m.variability = false;
+    if (all || name == "fixed_costs") m.fixed_costs = false;
+    if (all || name == "shared_nics") m.shared_nics = false;
+  }
+  return m;
+}
+
 TrainPlan load_plan(const std::string& plan_argument, const std::string& megatron_args,
                     Diagnostics& diag) {
   if (!plan_argument.empty() && !megatron_args.empty()) {

@@ -10,6 +10,7 @@
 #include "models/inputs/model_spec.hpp"
 #include "models/cost/profile.hpp"
 #include "models/inputs/train_plan.hpp"
+#include "models/planning/training_estimate.hpp"
 
 namespace clustersim::cli {
 
@@ -30,6 +31,9 @@ ClusterSpec load_cluster(const std::string& argument, Diagnostics& diag);
 void apply_fleet_option(const std::string& fleet, ClusterSpec& cluster);
 // Adds --fleet to a command.
 void add_fleet_option(CLI::App& cmd, std::string& fleet);
+// --ablate variability,fixed_costs,shared_nics (or all): the mechanisms turned off.
+void add_ablate_option(CLI::App& cmd, std::vector<std::string>& ablate);
+Mechanisms parse_ablate(const std::vector<std::string>& ablate);
 // From --plan (file, preset or inline JSON) or --from-megatron-args.
 TrainPlan load_plan(const std::string& plan_argument, const std::string& megatron_args,
                     Diagnostics& diag);

@@ -117,6 +117,7 @@ void run(const SimulateOptions& o) {
 
   sim::ReplayOptions options;
   options.full = o.full;
+  if (scenario && scenario->seed != 0) options.fleet_seed = scenario->seed;  // the scenario's seed draws the fleet too
   options.trace_path = o.trace;
   if (!o.trace_ranks.empty()) {
     options.trace_ranks = parse_ranks(o.trace_ranks);
@@ -226,8 +227,10 @@ void use_step_time(TrainingEstimate& e, double step_time_s) {
 }
 
 sim::ReplayResult simulate_in_child(const TrainingRun& run, const Profile& profile, const std::string& profile_file,
-                                    const sim::ReplayOptions& options) {
+                                    const sim::ReplayOptions& given) {
   const CostModel costs(profile, profile_file, run.cluster);
+  sim::ReplayOptions options = given;
+  options.mechanisms = run.mechanisms;
   try {
     return from_wire(sim::run_in_child_process([&] {
       return to_wire(sim::replay_training(run.workload, run.estimate, costs, run.cluster, options));

@@ -9,13 +9,13 @@ namespace clustersim::cli {
 
 TrainingRun run_estimate(const ModelSpec& model, const TrainPlan& plan, const ClusterSpec& cluster,
                          std::int64_t gpus, const Profile& profile, const std::string& profile_file,
-                         Diagnostics& diag) {
-  TrainingRun r{model, plan, cluster, {}, {}, {}, {}};
+                         Diagnostics& diag, const Mechanisms& mechanisms) {
+  TrainingRun r{model, plan, cluster, {}, {}, {}, {}, mechanisms};
   r.layout = derive_layout(model, plan, &cluster, gpus, diag);
   r.memory = estimate_memory(model, plan, r.layout);
   r.workload = lower_training(model, plan, r.layout, cluster);
   CostModel costs(profile, profile_file, cluster);
-  r.estimate = estimate_training(r.workload, costs, cluster, r.memory);
+  r.estimate = estimate_training(r.workload, costs, cluster, r.memory, nullptr, mechanisms);
   return r;
 }
 
@@ -30,6 +30,7 @@ void add_training_input_options(CLI::App& cmd, TrainingInputs& in) {
   cmd.add_option("--profile", in.profile,
                  "Profile file or shipped name (default: the shipped profile of the cluster's GPU)");
   add_fleet_option(cmd, in.fleet);
+  add_ablate_option(cmd, in.ablate);
 }
 
 TrainingRun estimate_inputs(const TrainingInputs& in, LoadedProfile& profile) {
@@ -41,7 +42,8 @@ TrainingRun estimate_inputs(const TrainingInputs& in, LoadedProfile& profile) {
   diag.throw_if_errors();
   apply_fleet_option(in.fleet, cluster);
   profile = load_profile_for(in.profile, cluster);
-  TrainingRun result = run_estimate(model, plan, cluster, in.gpus, profile.profile, profile.file, diag);
+  TrainingRun result =
+      run_estimate(model, plan, cluster, in.gpus, profile.profile, profile.file, diag, parse_ablate(in.ablate));
   print_warnings(diag);
   return result;
 }

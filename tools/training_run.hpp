@@ -26,16 +26,18 @@ struct TrainingRun {
   MemoryEstimate memory;
   Workload workload;
   TrainingEstimate estimate;
+  Mechanisms mechanisms;
 };
 
 // Throws InputErrors when the plan does not apply to the model, cluster and world size.
 TrainingRun run_estimate(const ModelSpec& model, const TrainPlan& plan, const ClusterSpec& cluster,
                          std::int64_t gpus, const Profile& profile, const std::string& profile_file,
-                         Diagnostics& diag);
+                         Diagnostics& diag, const Mechanisms& mechanisms = {});
 
 // The inputs of a training run on the command line (estimate, simulate).
 struct TrainingInputs {
   std::string model, cluster, plan, megatron_args, profile, fleet;
+  std::vector<std::string> ablate;
   std::int64_t gpus = 0;
 };
 // --model, --cluster, --gpus, --plan, --from-megatron-args, --profile.

@@ -24,6 +24,7 @@ struct ValidateOptions {
   std::string cases;
   std::string mode = "estimate";
   std::string fleet;
+  std::vector<std::string> ablate;
   Format format = Format::kTable;
 };
 
@@ -83,7 +84,8 @@ void run(const ValidateOptions& o) {
     diag.throw_if_errors();
     apply_fleet_option(o.fleet, cluster);
     LoadedProfile profile = load_profile_for(c.profile, cluster);
-    TrainingRun r = run_estimate(model, plan, cluster, c.num_gpus, profile.profile, profile.file, diag);
+    TrainingRun r =
+        run_estimate(model, plan, cluster, c.num_gpus, profile.profile, profile.file, diag, parse_ablate(o.ablate));
     if (o.mode == "simulate") {
       use_step_time(r.estimate, simulate_in_child(r, profile.profile, profile.file, {}).step_time_s);
     }
@@ -166,6 +168,7 @@ void register_validate_command(CLI::App& app) {
       ->check(CLI::IsMember({"estimate", "simulate"}))
       ->default_str("estimate");
   add_fleet_option(*cmd, o->fleet);
+  add_ablate_option(*cmd, o->ablate);
   add_format_option(*cmd, o->format);
   cmd->callback([o] { run(*o); });
 }

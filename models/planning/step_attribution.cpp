@@ -132,14 +132,14 @@ StepAttribution attribute_step(const IterationGraph& g, std::span<const Activity
     switch (m.kind) {
       case Kind::kForward:
       case Kind::kBackward:
-        path.push_back({"compute", "", base, static_cast<std::int32_t>(g.cell(m.cls, m.stage))});
+        path.push_back({"compute", "", base});
         break;
       case Kind::kSend: path.push_back({"pp_comm", "", base}); break;
       case Kind::kDpCollective: path.push_back({"dp_comm", "", base}); break;
       case Kind::kOptimizer: path.push_back({"optimizer", "", base}); break;
       case Kind::kHost: path.push_back({"fixed", "", base}); break;
       case Kind::kJoin:  // a wait with a duration: gradients becoming ready as the backward runs
-        if (base > 0) path.push_back({"compute", "", base, m.cls >= 0 ? static_cast<std::int32_t>(g.cell(m.cls, m.stage)) : -1});
+        if (base > 0) path.push_back({"compute", "", base});
         break;
     }
     if (d - base > eps) {
@@ -160,20 +160,8 @@ StepAttribution attribute_step(const IterationGraph& g, std::span<const Activity
     cur = best;
   }
 
-  // The cell where the path spends most compute is the steady state; compute elsewhere on the
-  // path is pipeline fill and drain.
-  std::map<std::int32_t, double> per_cell;
-  for (const PathSegment& seg : path) {
-    if (seg.cause == "compute") per_cell[seg.cell] += seg.seconds;
-  }
-  std::int32_t steady = -1;
-  double most = -1;
-  for (const auto& [c, x] : per_cell) {
-    if (x > most) most = x, steady = c;
-  }
   std::map<std::pair<std::string, std::string>, double> by_cause;
   for (PathSegment& seg : path) {
-    if (seg.cause == "compute" && seg.cell != steady) seg.cause = "bubble";
     if (seg.cause == "idle") seg.cause = "bubble";
     by_cause[{seg.cause, seg.detail}] += seg.seconds;
     if (seg.cause == "straggler" || seg.cause == "gpu_type") a.straggler_s += seg.seconds;

@@ -30,7 +30,6 @@ struct CriticalCause {
 struct PathSegment {
   std::string cause, detail;
   double seconds = 0;
-  std::int32_t cell = -1;  // forward and backward: class * pp + stage
 };
 
 // Names the time an activity took beyond its nominal duration (adds segments); the estimate has none.
@@ -42,8 +41,9 @@ struct StepAttribution {
   double straggler_s = 0;    // straggler and gpu_type segments
   double contention_s = 0;
   double variability_s = 0;
-  // The critical path by cause, largest first; sums to the step. Compute on the path outside the
-  // cell where the path spends most compute is pipeline fill and drain: bubble.
+  // The critical path by cause, largest first; sums to the step. Its compute is that of every
+  // stage the path passes through (pipeline fill and drain included); its bubble is only where
+  // the path itself waits.
   std::vector<CriticalCause> causes;
   std::int64_t critical_activities = 0;
 };

@@ -243,17 +243,27 @@ double step_time_lower_bound(const TrainingEstimate& priced, const Workload& w, 
   return bound;
 }
 
+std::vector<StageTimes> scheduled_stage_times(const std::vector<StageTimes>& stages, const Mechanisms& mechanisms) {
+  std::vector<StageTimes> out = stages;
+  if (!mechanisms.fixed_costs) {
+    for (StageTimes& t : out) t.step_fixed_s = 0;
+  }
+  return out;
+}
+
 void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& costs, const ClusterSpec& cluster,
-                       const MemoryEstimate& memory) {
+                       const MemoryEstimate& memory, const Mechanisms& mechanisms) {
   const ParallelLayout& l = w.layout;
   // The iteration as the pipeline schedule runs it, each activity at its price: the step ends
   // when the last stage has synchronised its gradients and stepped (iteration_graph.hpp).
   const FleetSpec& fleet = cluster.fleet;
-  const IterationGraph graph = build_iteration_graph(w, e.stages, costs, 1, fleet.data_loading_s);
+  const std::vector<StageTimes> stages = scheduled_stage_times(e.stages, mechanisms);
+  const IterationGraph graph =
+      build_iteration_graph(w, stages, costs, 1, mechanisms.fixed_costs ? fleet.data_loading_s : 0.0);
   // The fleet: the job runs at its slowest host's pace, each TP/CP group's compute at its
   // slowest GPU's (expected maxima, fleet_variability.hpp).
   const std::int64_t gpn = std::max<std::int64_t>(1, cluster.node.gpus_per_node);
-  const double variability = fleet.enabled() ? expected_slowest_host_factor(fleet, (l.world + gpn - 1) / gpn) *
+  const double variability = fleet.enabled() && mechanisms.variability ? expected_slowest_host_factor(fleet, (l.world + gpn - 1) / gpn) *
                                                    expected_group_jitter_factor(fleet, l.tp * l.cp)
                                              : 1.0;
   std::vector<double> seconds;
@@ -266,9 +276,10 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
     }
   }
   std::vector<double> shared_s;
-  const std::vector<ActivitySpan> spans = evaluate_with_shared_nics(graph, seconds, shared_s);
+  const std::vector<ActivitySpan> spans =
+      mechanisms.shared_nics ? evaluate_with_shared_nics(graph, seconds, shared_s) : evaluate_iteration(graph, seconds);
   const StepAttribution attribution =
-      attribute_step(graph, spans, e.stages, [&](std::int32_t i, double extra, std::vector<PathSegment>& out) {
+      attribute_step(graph, spans, stages, [&](std::int32_t i, double extra, std::vector<PathSegment>& out) {
         const IterationActivity& a = graph.activities[static_cast<std::size_t>(i)];
         const bool compute = a.kind == IterationActivityKind::kForward || a.kind == IterationActivityKind::kBackward;
         out.push_back(compute ? PathSegment{"variability", "fleet " + fleet.name + " (expected)", extra}
@@ -290,9 +301,9 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
 }
 
 TrainingEstimate estimate_training(const Workload& w, const CostModel& costs, const ClusterSpec& cluster,
-                                   const MemoryEstimate& memory, PriceCache* cache) {
+                                   const MemoryEstimate& memory, PriceCache* cache, const Mechanisms& mechanisms) {
   TrainingEstimate e = price_training_stages(w, costs, cache);
-  schedule_training(e, w, costs, cluster, memory);
+  schedule_training(e, w, costs, cluster, memory, mechanisms);
   return e;
 }
 

@@ -34,6 +34,15 @@ struct StageTimes {
   double step_fixed_s = 0;                   // once per step: gradient clipping
 };
 
+// The losses of a synchronous job at scale, each on unless ablated (--ablate): the fleet's
+// variability, the per-step fixed costs, and (estimate only: the replay has the real fabric) the
+// expected sharing of a stage's NIC by its pipeline transfers and DP collectives.
+struct Mechanisms {
+  bool variability = true;
+  bool fixed_costs = true;
+  bool shared_nics = true;
+};
+
 struct TrainingEstimate {
   double step_time_s = 0;
   double tokens_per_s = 0;
@@ -77,7 +86,7 @@ std::size_t bottleneck_stage(const TrainingEstimate& estimate);
 // throughput, memory verdict).
 TrainingEstimate price_training_stages(const Workload& workload, const CostModel& costs, PriceCache* cache = nullptr);
 void schedule_training(TrainingEstimate& priced, const Workload& workload, const CostModel& costs,
-                       const ClusterSpec& cluster, const MemoryEstimate& memory);
+                       const ClusterSpec& cluster, const MemoryEstimate& memory, const Mechanisms& mechanisms = {});
 
 // A step time no schedule of these prices can beat: for each stage, the first micro-batch's way
 // to it and back, and its own work (m micro-batches of forward and backward, blocking sends, its
@@ -86,7 +95,10 @@ double step_time_lower_bound(const TrainingEstimate& priced, const Workload& wor
 
 TrainingEstimate estimate_training(const Workload& workload, const CostModel& costs,
                                    const ClusterSpec& cluster, const MemoryEstimate& memory,
-                                   PriceCache* cache = nullptr);
+                                   PriceCache* cache = nullptr, const Mechanisms& mechanisms = {});
+
+// The stage times the schedule runs with these mechanisms: without fixed costs, no clipping.
+std::vector<StageTimes> scheduled_stage_times(const std::vector<StageTimes>& stages, const Mechanisms& mechanisms);
 
 // Fraction of a 1F1B pipeline that is bubble with uniform stages: (p-1)/(m+p-1); with v
 // interleaved model chunks per rank, (p-1)/(v m + p - 1).

@@ -94,6 +94,7 @@ class Replay {
   std::vector<bool> slow_host_;              // per host: drawn among the slow hosts
   std::map<std::int64_t, double> cell_fleet_;  // (stage * dp + replica) -> its fleet factor
   std::vector<double> jitter_;               // per activity: the group's op-jitter factor
+  std::vector<StageTimes> stages_;           // the estimate's, with the mechanisms applied
   IterationGraph graph_;
   std::vector<std::int32_t> ring_of_;        // per activity: index into rings_, -1 if none
   std::vector<Ring> rings_;
@@ -154,7 +155,7 @@ void Replay::choose_replicas() {
 // Every host's persistent factor, drawn with the seed in host order: slow with the fleet's
 // probability, and a speed spread for all.
 void Replay::draw_fleet_hosts() {
-  if (!fleet_.enabled()) return;
+  if (!fleet_.enabled() || !o_.mechanisms.variability) return;
   const std::int64_t gpn = sim_.fabric().gpus_per_node();
   const std::int64_t hosts = (l_.world + gpn - 1) / gpn;
   FleetRandom random(o_.fleet_seed);
@@ -273,7 +274,7 @@ void Replay::add_activities() {
   ring_of_.assign(graph_.activities.size(), -1);
   jitter_.assign(graph_.activities.size(), 1.0);
   FleetRandom random(o_.fleet_seed + 1);  // per-activity draws, in activity order
-  const bool jitter = fleet_.enabled() && fleet_.op_jitter_cv > 0;
+  const bool jitter = fleet_.enabled() && o_.mechanisms.variability && fleet_.op_jitter_cv > 0;
   std::vector<ActivityId> deps;
   std::vector<std::pair<ActivityId, ActivityId>> later;  // (before, after) with before added after
   for (std::size_t i = 0; i < graph_.activities.size(); ++i) {
@@ -492,7 +493,9 @@ ReplayResult Replay::run() {
   choose_replicas();
   apply_perturbation();
   const auto classes = static_cast<std::int64_t>(replicas_.size());
-  graph_ = build_iteration_graph(w_, e_.stages, costs_, classes, fleet_.enabled() ? fleet_.data_loading_s : 0.0);
+  stages_ = scheduled_stage_times(e_.stages, o_.mechanisms);
+  graph_ = build_iteration_graph(w_, stages_, costs_, classes,
+                                 fleet_.enabled() && o_.mechanisms.fixed_costs ? fleet_.data_loading_s : 0.0);
   add_activities();
   sim_.run();
 
@@ -501,7 +504,7 @@ ReplayResult Replay::run() {
   std::vector<ActivitySpan> spans(timings.size());
   for (std::size_t i = 0; i < spans.size(); ++i) spans[i] = {timings[i].start_s, timings[i].end_s};
   std::set<std::int64_t> slow_nodes;
-  const StepAttribution a = attribute_step(graph_, spans, e_.stages,
+  const StepAttribution a = attribute_step(graph_, spans, stages_,
                                            [&](std::int32_t activity, double extra_s, std::vector<PathSegment>& out) {
                                              extra_time(activity, extra_s, out, slow_nodes);
                                            });

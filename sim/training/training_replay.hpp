@@ -53,6 +53,7 @@ struct ReplayPerturbation {
 struct ReplayOptions {
   bool full = false;  // simulate every DP replica
   std::uint64_t fleet_seed = 1;  // the cluster's fleet: host and per-activity draws
+  Mechanisms mechanisms;         // shared_nics does not apply: the fabric is simulated
   ReplayPerturbation perturbation;
   std::string trace_path;                 // Chrome/Perfetto trace; empty: none (.gz: gzipped)
   std::vector<std::int64_t> trace_ranks;  // empty: the simulated representatives (up to 64)

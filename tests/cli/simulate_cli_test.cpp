@@ -91,6 +91,33 @@ TEST(SimulateCli, EstimateAndReplayAgreeLineByLineOnTheReproduction) {
   }
 }
 
+// The fleet's mechanisms at 16,384 GPUs (docs/simulate.md, "Fleet variability"): each turns off
+// alone, the fleet's variability off equals no fleet for what the fleet prices, the same seed
+// gives the same replay, and the critical path names what the mechanisms cost.
+TEST(SimulateCli, FleetMechanismsAt16kGpusAreNamedAndAblate) {
+  const Plan p{"405B", "llama-3.1-405b", "16384", "llama-3.1-405b-16k-interleaved"};
+  const double none = run_json("estimate", p, {"--fleet", "none", "--ablate", "fixed_costs"})["step_time_s"];
+  const double ablated = run_json("estimate", p, {"--ablate", "variability,fixed_costs"})["step_time_s"];
+  EXPECT_EQ(none, ablated);
+  const nlohmann::json on = run_json("simulate", p), again = run_json("simulate", p);
+  const nlohmann::json off = run_json("simulate", p, {"--ablate", "all"});
+  EXPECT_EQ(on["step_time_s"], again["step_time_s"]);
+  EXPECT_EQ(on["critical_path"].dump(), again["critical_path"].dump());
+  const double t_on = on["step_time_s"], t_off = off["step_time_s"];
+  EXPECT_GT(t_on, t_off);
+  EXPECT_GT(on["breakdown"]["variability_s"].get<double>(), 0.0);
+  EXPECT_GT(on["breakdown"]["fixed_s"].get<double>(), 0.0);
+  EXPECT_EQ(off["breakdown"]["variability_s"].get<double>(), 0.0);
+  EXPECT_EQ(off["breakdown"]["fixed_s"].get<double>(), 0.0);
+  double named = 0;
+  for (const auto& c : on["critical_path"]["causes"]) {
+    if (c["cause"] == "variability" || c["cause"] == "fixed") named += c["seconds"].get<double>();
+  }
+  // What the mechanisms add to the step is what the critical path names for them, within the
+  // path's reshaping (a slower path can hide part of a fixed cost): 25 %.
+  EXPECT_NEAR(named, t_on - t_off, 0.25 * (t_on - t_off));
+}
+
 TEST(SimulateCli, SymmetricAndFullAgreeUpTo512Gpus) {
   for (const Plan& p : kPlans) {
     const nlohmann::json sym = run_json("simulate", p), full = run_json("simulate", p, {"--full"});
