@@ -79,7 +79,8 @@ nlohmann::ordered_json estimate_json(const TrainingRun& run, const std::string& 
                     {"optimizer_s", b.optimizer_s}, {"tp_comm_s", b.tp_comm_s},
                     {"cp_comm_s", b.cp_comm_s},     {"ep_comm_s", b.ep_comm_s},
                     {"dp_comm_s", b.dp_comm_s},     {"pp_comm_s", b.pp_comm_s},
-                    {"fixed_s", b.fixed_s},         {"variability_s", b.variability_s}};
+                    {"fixed_s", b.fixed_s},         {"variability_s", b.variability_s},
+                    {"imbalance_s", b.imbalance_s}};
   j["priced_ops"] = {{"total", e.priced_ops},
                      {"extrapolated", e.extrapolated_ops},
                      {"roofline_default", e.roofline_ops}};
@@ -117,6 +118,7 @@ void print_estimate_table(const TrainingRun& run, const std::string& profile_fil
   row("optimizer", b.optimizer_s);
   row("fixed", b.fixed_s);
   row("variability", b.variability_s);
+  row("imbalance", b.imbalance_s);
   out << fmt::format("priced       {} operations: {} extrapolated beyond their fit, {} by roofline defaults\n",
                      e.priced_ops, e.extrapolated_ops, e.roofline_ops);
 }

@@ -41,6 +41,11 @@ double expected_group_jitter_factor(const FleetSpec& f, std::int64_t gpus) {
   return 1.0 + f.op_jitter_cv * expected_max_standard_normal(gpus);
 }
 
+double expected_slowest_replica_data_factor(const FleetSpec& f, std::int64_t replicas, std::int64_t microbatches) {
+  if (f.data_imbalance_cv <= 0 || microbatches < 1) return 1.0;
+  return 1.0 + f.data_imbalance_cv * expected_max_standard_normal(replicas) / std::sqrt(static_cast<double>(microbatches));
+}
+
 std::uint64_t FleetRandom::next() {
   std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;

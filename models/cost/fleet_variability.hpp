@@ -21,6 +21,11 @@ double expected_slowest_host_factor(const FleetSpec& fleet, std::int64_t hosts);
 // E[max over a group of `gpus` GPUs of the per-activity factor 1 + N(0, op_jitter_cv)].
 double expected_group_jitter_factor(const FleetSpec& fleet, std::int64_t gpus);
 
+// E[max over `replicas` DP replicas of a replica's compute over its `microbatches` micro-batches]
+// relative to the mean, when each micro-batch's data scales its cost by 1 + N(0, data_imbalance_cv):
+// 1 + cv · E[max of replicas normals] / sqrt(microbatches). The DP collectives wait for the slowest.
+double expected_slowest_replica_data_factor(const FleetSpec& fleet, std::int64_t replicas, std::int64_t microbatches);
+
 // A small deterministic generator (splitmix64) so that the same seed gives the same draws on
 // every platform (std::normal_distribution is implementation-defined).
 class FleetRandom {

@@ -45,6 +45,11 @@ FleetSpec load_fleet_spec(const std::string& source, const std::string& flag, Di
     m.reject_unknown_keys();
   }
   {
+    JsonObjectReader m = mechanism(r, "data_imbalance");
+    f.data_imbalance_cv = m.required_number("cv", 0.0, 0.5, "coefficient of variation, 0 to 0.5").value_or(0);
+    m.reject_unknown_keys();
+  }
+  {
     JsonObjectReader m = mechanism(r, "step_overheads");
     f.data_loading_s = m.required_number("data_loading_s", 0.0, 3600.0, "seconds per step").value_or(0);
     m.reject_unknown_keys();

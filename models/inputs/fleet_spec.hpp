@@ -15,6 +15,7 @@ struct FleetSpec {
   double slow_host_slowdown = 1;   // their compute takes this many times longer
   double host_speed_cv = 0;        // persistent per-host speed factor 1 + N(0, cv)
   double op_jitter_cv = 0;         // per GPU and compute activity, factor 1 + N(0, cv)
+  double data_imbalance_cv = 0;    // per DP replica and micro-batch (its data), factor 1 + N(0, cv)
   double data_loading_s = 0;       // exposed get_batch at the start of each step
   bool enabled() const { return name != "none"; }
 };

@@ -68,6 +68,9 @@ StepBreakdown rank_breakdown(const IterationGraph& g, std::span<const ActivitySp
         if (seg.cause == "variability") {
           b.variability_s += seg.seconds;
           own_extra -= seg.seconds;
+        } else if (seg.cause == "imbalance") {
+          b.imbalance_s += seg.seconds;
+          own_extra -= seg.seconds;
         } else if (seg.cause == "bubble" || seg.cause == "idle") {
           b.bubble_s += seg.seconds;
           own_extra -= seg.seconds;

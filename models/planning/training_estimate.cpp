@@ -1,6 +1,7 @@
 #include "models/planning/training_estimate.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 
@@ -266,13 +267,20 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
   const double variability = fleet.enabled() && mechanisms.variability ? expected_slowest_host_factor(fleet, (l.world + gpn - 1) / gpn) *
                                                    expected_group_jitter_factor(fleet, l.tp * l.cp)
                                              : 1.0;
+  // The micro-batches' data: the DP collectives wait for the replica whose micro-batches cost most.
+  const double imbalance = fleet.enabled() && mechanisms.data_imbalance
+                               ? expected_slowest_replica_data_factor(fleet, l.dp, l.num_microbatches)
+                               : 1.0;
+  const double fleet_factor = variability * imbalance;
+  // The stretch a fleet factor adds, split between its causes by their share of its logarithm.
+  const double imbalance_share = fleet_factor > 1.0 ? std::log(imbalance) / std::log(fleet_factor) : 0.0;
   std::vector<double> seconds;
-  if (variability != 1.0) {
+  if (fleet_factor != 1.0) {
     seconds.resize(graph.activities.size());
     for (std::size_t i = 0; i < seconds.size(); ++i) {
       const IterationActivity& a = graph.activities[i];
       const bool compute = a.kind == IterationActivityKind::kForward || a.kind == IterationActivityKind::kBackward;
-      seconds[i] = a.nominal_s * (compute ? variability : 1.0);
+      seconds[i] = a.nominal_s * (compute ? fleet_factor : 1.0);
     }
   }
   std::vector<double> shared_s;
@@ -282,8 +290,12 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
       attribute_step(graph, spans, stages, [&](std::int32_t i, double extra, std::vector<PathSegment>& out) {
         const IterationActivity& a = graph.activities[static_cast<std::size_t>(i)];
         const bool compute = a.kind == IterationActivityKind::kForward || a.kind == IterationActivityKind::kBackward;
-        out.push_back(compute ? PathSegment{"variability", "fleet " + fleet.name + " (expected)", extra}
-                              : PathSegment{"contention", "shared NIC (expected)", extra});
+        if (!compute) {
+          out.push_back({"contention", "shared NIC (expected)", extra});
+          return;
+        }
+        if (imbalance_share < 1.0) out.push_back({"variability", "fleet " + fleet.name + " (expected)", extra * (1 - imbalance_share)});
+        if (imbalance_share > 0.0) out.push_back({"imbalance", "micro-batch data (expected)", extra * imbalance_share});
       });
   e.step_time_s = attribution.step_time_s;
   e.breakdown = attribution.breakdown;

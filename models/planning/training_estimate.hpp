@@ -22,6 +22,7 @@ struct StepBreakdown {
   double tp_comm_s = 0, cp_comm_s = 0, ep_comm_s = 0, dp_comm_s = 0, pp_comm_s = 0;  // exposed
   double fixed_s = 0;        // per-step host costs: the batch load, gradient clipping
   double variability_s = 0;  // the fleet's slow hosts, speed spread and per-op jitter
+  double imbalance_s = 0;    // micro-batches' data (sequence lengths) costing more on the slowest replica
 };
 
 // Per micro-batch, one rank of one stage.
@@ -39,6 +40,7 @@ struct StageTimes {
 // expected sharing of a stage's NIC by its pipeline transfers and DP collectives.
 struct Mechanisms {
   bool variability = true;
+  bool data_imbalance = true;
   bool fixed_costs = true;
   bool shared_nics = true;
 };

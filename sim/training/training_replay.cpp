@@ -94,6 +94,9 @@ class Replay {
   std::vector<bool> slow_host_;              // per host: drawn among the slow hosts
   std::map<std::int64_t, double> cell_fleet_;  // (stage * dp + replica) -> its fleet factor
   std::vector<double> jitter_;               // per activity: the group's op-jitter factor
+  std::vector<double> data_;                 // per activity: its micro-batch's data factor
+  std::vector<std::vector<double>> data_factor_;  // per class and micro-batch
+  void draw_data_imbalance();
   std::vector<StageTimes> stages_;           // the estimate's, with the mechanisms applied
   IterationGraph graph_;
   std::vector<std::int32_t> ring_of_;        // per activity: index into rings_, -1 if none
@@ -166,6 +169,35 @@ void Replay::draw_fleet_hosts() {
     const double spread = 1.0 + fleet_.host_speed_cv * random.standard_normal();
     slow_host_[static_cast<std::size_t>(h)] = slow;
     host_factor_[static_cast<std::size_t>(h)] = std::max(0.5, (slow ? fleet_.slow_host_slowdown : 1.0) * spread);
+  }
+}
+
+// Each micro-batch's data factor per replica (1 + N(0, cv), drawn in replica and micro-batch
+// order with the seed + 2). An explicit class takes its replica's; the nominal class, standing for
+// every other replica, takes the one whose micro-batches cost most in total: the DP collectives
+// wait for it.
+void Replay::draw_data_imbalance() {
+  if (!fleet_.enabled() || !o_.mechanisms.data_imbalance || fleet_.data_imbalance_cv <= 0) return;
+  FleetRandom random(o_.fleet_seed + 2);
+  std::vector<std::vector<double>> per_replica(static_cast<std::size_t>(l_.dp), std::vector<double>(static_cast<std::size_t>(m_)));
+  std::vector<double> total(static_cast<std::size_t>(l_.dp), 0.0);
+  for (std::size_t d = 0; d < per_replica.size(); ++d) {
+    for (double& f : per_replica[d]) {
+      f = std::max(0.5, 1.0 + fleet_.data_imbalance_cv * random.standard_normal());
+      total[d] += f;
+    }
+  }
+  const bool nominal_stands_for_others = !o_.full;
+  const std::set<std::int64_t> simulated(replicas_.begin() + (nominal_stands_for_others ? 1 : 0), replicas_.end());
+  data_factor_.clear();
+  for (std::size_t cls = 0; cls < replicas_.size(); ++cls) {
+    std::int64_t d = replicas_[cls];
+    if (cls == 0 && nominal_stands_for_others) {
+      for (std::int64_t other = 0; other < l_.dp; ++other) {
+        if (!simulated.count(other) && total[static_cast<std::size_t>(other)] > total[static_cast<std::size_t>(d)]) d = other;
+      }
+    }
+    data_factor_.push_back(per_replica[static_cast<std::size_t>(d)]);
   }
 }
 
@@ -273,6 +305,7 @@ void Replay::add_activities() {
   for (const IterationLane& lane : graph_.lanes) lanes.push_back(sim_.add_lane(home_of(lane)));
   ring_of_.assign(graph_.activities.size(), -1);
   jitter_.assign(graph_.activities.size(), 1.0);
+  data_.assign(graph_.activities.size(), 1.0);
   FleetRandom random(o_.fleet_seed + 1);  // per-activity draws, in activity order
   const bool jitter = fleet_.enabled() && o_.mechanisms.variability && fleet_.op_jitter_cv > 0;
   std::vector<ActivityId> deps;
@@ -294,7 +327,8 @@ void Replay::add_activities() {
       case Kind::kForward:
       case Kind::kBackward:
         if (jitter) jitter_[i] = draw_group_jitter_factor(fleet_, l_.tp * l_.cp, random);
-        got = sim_.add_compute(lane, rep(a.cls, a.stage), a.nominal_s * jitter_[i], deps);
+        if (!data_factor_.empty()) data_[i] = data_factor_[static_cast<std::size_t>(a.cls)][static_cast<std::size_t>(a.mb)];
+        got = sim_.add_compute(lane, rep(a.cls, a.stage), a.nominal_s * jitter_[i] * data_[i], deps);
         break;
       case Kind::kOptimizer: got = sim_.add_compute(lane, rep(a.cls, a.stage), a.nominal_s, deps); break;
       case Kind::kHost: got = sim_.add_delay(lane, a.nominal_s, deps); break;
@@ -365,7 +399,9 @@ void Replay::extra_time(std::int32_t activity, double extra_s, std::vector<PathS
       const auto it = slow_.find(m.stage * l_.dp + d_rep);
       const auto fl = cell_fleet_.find(m.stage * l_.dp + d_rep);
       const double scenario = it == slow_.end() ? 1.0 : it->second.factor;
-      const double fleet = (fl == cell_fleet_.end() ? 1.0 : fl->second) * jitter_[static_cast<std::size_t>(activity)];
+      const double host = fl == cell_fleet_.end() ? 1.0 : fl->second;
+      const double jitter = jitter_[static_cast<std::size_t>(activity)], data = data_[static_cast<std::size_t>(activity)];
+      const double fleet = host * jitter * data;
       // nominal x fleet x (scenario - 1) is the scenario's stretch on top of the fleet's (which
       // may be below 1: a fast host); the rest is the fleet's.
       const double scenario_s = std::clamp(m.nominal_s * fleet * (scenario - 1.0), 0.0, extra_s);
@@ -375,8 +411,16 @@ void Replay::extra_time(std::int32_t activity, double extra_s, std::vector<PathS
         out.push_back({it->second.cause == "gpu_type" ? "gpu_type" : "straggler",
                        fmt::format("rank {} (node {}) x{:.3g}", it->second.rank, node, it->second.factor), scenario_s});
       }
-      const double fleet_s = extra_s - scenario_s;
-      if (fleet_s > eps && fleet > 1.0) {
+      double fleet_s = extra_s - scenario_s;
+      // The micro-batch's data takes its share of the fleet's stretch (by the logarithms of the
+      // factors that stretched it).
+      const double up = std::max(0.0, std::log(host)) + std::max(0.0, std::log(jitter)) + std::max(0.0, std::log(data));
+      if (fleet_s > eps && data > 1.0 && up > 0) {
+        const double imbalance_s = fleet_s * std::log(data) / up;
+        out.push_back({"imbalance", fmt::format("micro-batch {} data x{:.4g}", m.mb, data), imbalance_s});
+        fleet_s -= imbalance_s;
+      }
+      if (fleet_s > eps && host * jitter > 1.0) {
         std::string detail = "host speed spread and op jitter";
         const std::int64_t gpn = sim_.fabric().gpus_per_node();
         for (std::int64_t cp = 0; cp < l_.cp && !slow_host_.empty(); ++cp) {
@@ -493,6 +537,7 @@ ReplayResult Replay::run() {
   choose_replicas();
   apply_perturbation();
   const auto classes = static_cast<std::int64_t>(replicas_.size());
+  draw_data_imbalance();
   stages_ = scheduled_stage_times(e_.stages, o_.mechanisms);
   graph_ = build_iteration_graph(w_, stages_, costs_, classes,
                                  fleet_.enabled() && o_.mechanisms.fixed_costs ? fleet_.data_loading_s : 0.0);

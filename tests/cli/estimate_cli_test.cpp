@@ -170,14 +170,14 @@ TEST(SearchCli, BoundedSchedulingRanksLikeSchedulingEveryPlan) {
 
 // The dev validation set (configs/validation/dev-set.json): the training-estimate issue's targets
 // are MAPE <= 8 % and no case worse than 15 %. NeMo FP8 cases on H100 (5B-22B models) are
-// over-predicted by up to 22 % (docs/validation.md; four outside 15 %); the overall MAPE is 7.2 %
+// over-predicted by up to 21 % (docs/validation.md; three outside 15 %); the overall MAPE is 6.4 %
 // with the fleet and fixed costs. The second target is not met and the test does not pretend it
 // is. It guards against regressions instead: every other case within its 15 % tolerance, the six
-// FP8 cases within 26 %, the MAPE of the rest at most 6 % and the overall MAPE at most 7.5 %.
+// FP8 cases within 26 %, the MAPE of the rest at most 6 % and the overall MAPE at most 7 %.
 TEST(ValidateCli, DevSetHoldsItsAccuracyWithTheDocumentedFp8Outliers) {
   CommandResult r = run_clustersim({"validate", kSource + "/configs/validation/dev-set.json", "--format", "json"});
   nlohmann::json j = nlohmann::json::parse(r.out);
-  EXPECT_LE(j["mape"].get<double>(), 0.075);
+  EXPECT_LE(j["mape"].get<double>(), 0.07);
   const std::set<std::string> known = {"nemo2407-llama3-8b_8gpu",  "nemo2407-llama2-13b_16gpu",
                                        "nemo2407-gpt3-5b_64gpu",   "nemo2407-gpt3-20b_64gpu",
                                        "nemo2407-nemotron-8b_64gpu", "nemo2407-nemotron-22b_64gpu"};

@@ -69,6 +69,24 @@ TEST(FleetVariability, GroupJitterMatchesMonteCarloAndIsOffWithoutJitter) {
   EXPECT_DOUBLE_EQ(draw_group_jitter_factor(fleet(0, 1, 0, 0), 8, random), 1.0);
 }
 
+// The slowest of `replicas` DP replicas, each summing `m` micro-batches whose data scales them by
+// 1 + N(0, cv): Monte Carlo of exactly the replay's draws (max over replicas of the mean factor).
+TEST(FleetVariability, SlowestReplicaDataMatchesMonteCarlo) {
+  FleetSpec f = fleet(0, 1, 0, 0);
+  f.data_imbalance_cv = 0.016;
+  FleetRandom random(5);
+  for (auto [replicas, m] : {std::pair<std::int64_t, std::int64_t>{8, 32}, {128, 16}, {512, 4}}) {
+    const auto [mc, se] = monte_carlo_max(replicas, 3000, [&, m = m] {
+      double sum = 0;
+      for (std::int64_t i = 0; i < m; ++i) sum += 1.0 + f.data_imbalance_cv * random.standard_normal();
+      return sum / static_cast<double>(m);
+    });
+    EXPECT_NEAR(expected_slowest_replica_data_factor(f, replicas, m), mc, 4 * se + 1e-5) << replicas << " x " << m;
+  }
+  f.data_imbalance_cv = 0;
+  EXPECT_DOUBLE_EQ(expected_slowest_replica_data_factor(f, 128, 16), 1.0);
+}
+
 TEST(FleetVariability, TheSameSeedDrawsTheSameNumbers) {
   FleetRandom a(2024), b(2024), c(2025);
   for (int i = 0; i < 100; ++i) {
