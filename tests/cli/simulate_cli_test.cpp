@@ -106,7 +106,7 @@ TEST(SimulateCli, NodeFailureReportsGoodput) {
 }
 
 TEST(SimulateCli, TraceIsValidNestedAndEveryFlowEnds) {
-  const std::string trace = (fs::path(::testing::TempDir()) / "sim-trace.json").string();
+  const std::string trace = temp_path("sim-trace.json").string();
   const nlohmann::json j = run_json("simulate", kPlans[1], {"--trace", trace});
   std::ifstream in(trace);
   ASSERT_TRUE(in.good());
@@ -145,7 +145,7 @@ TEST(SimulateCli, TraceIsValidNestedAndEveryFlowEnds) {
   for (const auto& [track, list] : tracks) pids.insert(track.first);
   EXPECT_EQ(pids, (std::set<std::int64_t>{0, 8, 16, 24}));
   // --trace-ranks chooses, gzip by extension.
-  const std::string gz = (fs::path(::testing::TempDir()) / "sim-trace.json.gz").string();
+  const std::string gz = temp_path("sim-trace.json.gz").string();
   run_json("simulate", kPlans[1], {"--trace", gz, "--trace-ranks", "3,17"});
   std::ifstream g(gz, std::ios::binary);
   unsigned char magic[2] = {0, 0};

@@ -29,13 +29,13 @@ std::string trace_with_line(int line, const std::string& replacement, const std:
   std::istringstream in(slurp(kTrace));
   std::string out, text;
   for (int n = 1; std::getline(in, text); ++n) out += (n == line ? replacement : text) + "\n";
-  std::string path = (std::filesystem::temp_directory_path() / name).string();
+  std::string path = temp_path(name).string();
   std::ofstream(path, std::ios::binary) << out;
   return path;
 }
 
 std::string temp_file(const std::string& name, const std::string& text) {
-  std::string path = (std::filesystem::temp_directory_path() / name).string();
+  std::string path = temp_path(name).string();
   std::ofstream(path, std::ios::binary) << text;
   return path;
 }
@@ -79,8 +79,8 @@ TEST(WhatIfCli, TableNamesTheSlowWorker) {
 }
 
 TEST(WhatIfCli, SameInputSameOutputAndPerfettoTrace) {
-  const std::string p1 = (std::filesystem::temp_directory_path() / "whatif_a.json").string();
-  const std::string p2 = (std::filesystem::temp_directory_path() / "whatif_b.json").string();
+  const std::string p1 = temp_path("whatif_a.json").string();
+  const std::string p2 = temp_path("whatif_b.json").string();
   CommandResult a = run_clustersim({"whatif", "--trace", kTrace, "--meta", kMeta, "--format",
                                     "json", "--perfetto", p1, "--timeline-step", "7"});
   CommandResult b = run_clustersim({"whatif", "--trace", kTrace, "--meta", kMeta, "--format",
@@ -137,7 +137,7 @@ TEST(WhatIfCli, BadInputExitsTwoNamingFileLineAndColumn) {
        {bad_meta + ":line 4, key tp_sise: unknown key (did you mean \"tp_size\"?)"}},
       {"scenario", {"--trace", kTrace, "--meta", kMeta, "--scenario", bad_scenario},
        {bad_scenario + ":/scenarios/0/changes/0/select/rank: rank 17 is not in the trace"}},
-      {"step", {"--trace", kTrace, "--meta", kMeta, "--perfetto", "/tmp/x.json", "--timeline-step", "8"},
+      {"step", {"--trace", kTrace, "--meta", kMeta, "--perfetto", temp_path("x.json").string(), "--timeline-step", "8"},
        {"--timeline-step: step 8 is not in the trace (steps in the trace: 7)"}},
       {"missing", {"--trace", kData + "/nope.csv", "--meta", kMeta}, {"nope.csv: cannot open file"}},
       {"layers", {"--trace", kTrace, "--meta", kMeta, "--stage-layers", "3"},
