@@ -127,18 +127,16 @@ void run(const SimulateOptions& o) {
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::cerr << fmt::format("simulate: {} iteration {:.4f} s simulated in {:.2f} s wall ({} replica classes, {} activities, {} flows)\n",
                              what, r.step_time_s, wall, r.replicas_simulated, r.activities, r.flows);
-    return std::make_pair(r, wall);
+    return r;
   };
   std::optional<sim::ReplayResult> baseline;
-  double wall_s = 0;
   if (scenario) {
     sim::ReplayOptions base = options;
     base.trace_path.clear();
-    baseline = timed("baseline", base).first;
+    baseline = timed("baseline", base);
     options.perturbation = sim::resolve_scenario(*scenario, cluster, result.layout.world);
   }
-  auto [r, wall] = timed(scenario ? "scenario" : "symmetric", options);
-  wall_s = wall;
+  const sim::ReplayResult r = timed(scenario ? "scenario" : "symmetric", options);
 
   TrainingEstimate closed = result.estimate;
   use_step_time(result.estimate, r.step_time_s);
@@ -153,8 +151,7 @@ void run(const SimulateOptions& o) {
     j["simulation"] = {{"mode", o.full ? "full" : "symmetric"},
                        {"replica_classes", r.replicas_simulated},
                        {"activities", r.activities},
-                       {"flows", r.flows},
-                       {"wall_s", wall_s}};
+                       {"flows", r.flows}};
     if (!o.trace.empty()) j["simulation"]["trace"] = {{"file", o.trace}, {"events", r.trace_events}};
     if (scenario) {
       const double S = r.step_time_s / baseline->step_time_s;
