@@ -120,6 +120,21 @@ std::string normalise_key(std::string_view key) {
 
 }  // namespace
 
+std::optional<std::string> likely_typo(std::string_view word, const std::vector<std::string>& candidates) {
+  const std::string normal = normalise_key(word);
+  const std::size_t max_edits = std::min<std::size_t>(2, normal.size() / 4);
+  std::optional<std::string> best;
+  std::size_t best_edits = max_edits + 1;
+  for (const auto& candidate : candidates) {
+    const std::size_t edits = edit_distance(normal, normalise_key(candidate));
+    if (edits > 0 && edits < best_edits) {
+      best_edits = edits;
+      best = candidate;
+    }
+  }
+  return best;
+}
+
 std::optional<std::string> closest_match(std::string_view word,
                                          const std::vector<std::string>& candidates) {
   // Ranked first by how many '_'-separated words differ (a missing "model_" is one word), then
@@ -358,6 +373,21 @@ std::vector<std::string> JsonObjectReader::unknown_keys() const {
     if (!known_.count(key) && !key.starts_with('_')) unknown.push_back(key);
   }
   return unknown;
+}
+
+std::optional<std::string> JsonObjectReader::likely_typo_of(std::string_view key) const {
+  return likely_typo(key, std::vector<std::string>(known_.begin(), known_.end()));
+}
+
+std::vector<std::string> JsonObjectReader::reject_likely_typos() {
+  std::vector<std::string> typos;
+  for (const auto& key : unknown_keys()) {
+    if (auto near = likely_typo_of(key)) {
+      diag_.error(file_, pointer_of(key), "unknown key", fmt::format("did you mean \"{}\"?", *near));
+      typos.push_back(key);
+    }
+  }
+  return typos;
 }
 
 void JsonObjectReader::reject_unknown_keys() {

@@ -133,6 +133,42 @@ TEST(EstimateCli, MissingPlanIsAUsageError) {
   EXPECT_NE(r.err.find("give --plan or --from-megatron-args"), std::string::npos) << r.err;
 }
 
+// Megatron-LM flags that do not change performance stay warnings, listed once, even those that
+// are one edit from each other (--adam-beta1, --adam-beta2) or share words with a known flag
+// (--min-lr, --lr-decay-style); only near-misspellings of a known flag are errors.
+TEST(EstimateCli, RealMegatronFlagsAreListedOnceAndTyposAreErrors) {
+  const std::string ignored =
+      "--num-layers 32 --hidden-size 4096 --num-attention-heads 32 --ffn-hidden-size 14336 "
+      "--max-position-embeddings 8192 --lr 3e-4 --min-lr 3e-5 --lr-decay-style cosine --weight-decay 0.1 "
+      "--adam-beta1 0.9 --adam-beta2 0.95 --clip-grad 1.0 --train-iters 1000 --save /ckpt --load /ckpt "
+      "--eval-iters 10 --eval-interval 100 --init-method-std 0.02 --attention-dropout 0.0 --hidden-dropout 0.0 "
+      "--use-flash-attn --use-mcore-models --swiglu --normalization RMSNorm --disable-bias-linear "
+      "--group-query-attention --num-query-groups 8 --untie-embeddings-and-output-weights "
+      "--position-embedding-type rope --tokenizer-type HuggingFaceTokenizer --log-interval 1";
+  const CommandResult r = run_clustersim(
+      {"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8", "--from-megatron-args",
+       "--tensor-model-parallel-size 8 --micro-batch-size 1 --global-batch-size 8 --seq-length 4096 --bf16 " +
+           ignored});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string listed = "do not affect performance modelling and were ignored";
+  const auto first = r.err.find(listed);
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(listed, first + 1), std::string::npos) << "listed twice:\n" << r.err;
+  EXPECT_NE(r.err.find("--lr"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--adam-beta1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--adam-beta2"), std::string::npos) << r.err;
+
+  for (const std::string typo : {"--tensor-model-paralel-size 8", "--pipline-model-parallel-size 1",
+                                 "--micro-bach-size 1"}) {
+    const CommandResult t = run_clustersim(
+        {"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8", "--from-megatron-args",
+         "--micro-batch-size 1 --global-batch-size 8 --seq-length 4096 --bf16 " + typo});
+    EXPECT_EQ(t.exit_code, 2) << typo << "\n" << t.err;
+    EXPECT_NE(t.err.find("did you mean --"), std::string::npos) << typo << "\n" << t.err;
+    EXPECT_TRUE(t.out.empty()) << typo;
+  }
+}
+
 TEST(SearchCli, FindsPlansForLlama405BOn16kGpusAndSaysWhatItDropped) {
   CommandResult r = run_clustersim({"search", "--model", "llama-3.1-405b", "--cluster", "h100-ndr", "--gpus", "16384",
                                     "--global-batch-size", "2048", "--seq-length", "8192", "--top", "3", "--format", "json"});
