@@ -11,6 +11,7 @@
 
 #include "models/inputs/preset_path.hpp"
 #include "models/cost/profile_json.hpp"
+#include "tools/units_format.hpp"
 
 namespace clustersim::cli {
 
@@ -80,6 +81,19 @@ void write_output(const std::string& path, const std::string& text) {
     if (!out.flush()) throw UsageError(fmt::format("cannot write {}", path));
   }
   std::filesystem::rename(temporary, path);
+}
+
+void warn_if_not_fitting(Diagnostics& diag, const std::string& plan_file, const MemoryEstimate& memory,
+                         const ClusterSpec& cluster) {
+  const double peak = memory.peak().bytes.total();
+  const double hbm = static_cast<double>(cluster.gpu.hbm_bytes);
+  if (peak <= hbm) return;
+  diag.warn(plan_file, "",
+            fmt::format("the plan does not fit in GPU memory: {} per GPU at pipeline stage {} (peak) of {} HBM "
+                        "({}); every figure assumes it would (\"fits_in_memory\": false)",
+                        human_bytes(peak), memory.peak_stage, human_bytes(hbm), cluster.gpu.name),
+            "more tensor/pipeline parallelism, recomputation or a distributed optimizer lower it; "
+            "--require-fit makes estimate and simulate exit 3 instead");
 }
 
 void print_warnings(const Diagnostics& diag) {

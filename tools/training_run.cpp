@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <iostream>
+
 #include "models/cost/cost_model.hpp"
 #include "tools/units_format.hpp"
 
@@ -29,6 +31,8 @@ void add_training_input_options(CLI::App& cmd, TrainingInputs& in) {
   cmd.add_option("--from-megatron-args", in.megatron_args, "A pasted Megatron-LM command line, instead of --plan");
   cmd.add_option("--profile", in.profile,
                  "Profile file or shipped name (default: the shipped profile of the cluster's GPU)");
+  cmd.add_flag("--require-fit", in.require_fit,
+               "Exit 3 (no result) when the plan does not fit in GPU memory; without it, a warning");
 }
 
 TrainingRun estimate_inputs(const TrainingInputs& in, LoadedProfile& profile) {
@@ -40,7 +44,12 @@ TrainingRun estimate_inputs(const TrainingInputs& in, LoadedProfile& profile) {
   diag.throw_if_errors();
   profile = load_profile_for(in.profile, cluster);
   TrainingRun result = run_estimate(model, plan, cluster, in.gpus, profile.profile, profile.file, diag);
+  warn_if_not_fitting(diag, plan.source, result.memory, cluster);
   print_warnings(diag);
+  if (in.require_fit && !result.estimate.fits_in_memory) {
+    std::cerr << "error: --require-fit: the plan does not fit in GPU memory (see the warning above)\n";
+    throw ExitWithCode{kExitDoesNotFit};
+  }
   return result;
 }
 

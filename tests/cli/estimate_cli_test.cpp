@@ -133,6 +133,48 @@ TEST(EstimateCli, MissingPlanIsAUsageError) {
   EXPECT_NE(r.err.find("give --plan or --from-megatron-args"), std::string::npos) << r.err;
 }
 
+// estimate --help's third example: 8B with no parallelism, sequence 8192, on 80 GB GPUs does not
+// fit. The figures are still printed (a result with a reason), but never silently.
+const std::vector<std::string> kDoesNotFit = {
+    "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8", "--from-megatron-args",
+    "--micro-batch-size 1 --global-batch-size 128 --seq-length 8192 --bf16"};
+
+std::vector<std::string> command(const std::string& sub, std::vector<std::string> args,
+                                 const std::vector<std::string>& more = {}) {
+  args.insert(args.begin(), sub);
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+TEST(EstimateCli, PlanThatDoesNotFitWarnsOnStderrAndSaysSoInJson) {
+  for (const std::string sub : {"estimate", "explain"}) {
+    const CommandResult r = run_clustersim(command(sub, kDoesNotFit, {"--format", "json"}));
+    ASSERT_EQ(r.exit_code, 0) << sub << r.err;
+    EXPECT_FALSE(nlohmann::json::parse(r.out).at("fits_in_memory").get<bool>()) << sub;
+    EXPECT_NE(r.err.find("warning: --from-megatron-args: the plan does not fit in GPU memory"), std::string::npos)
+        << sub << r.err;
+  }
+  const CommandResult fits = run_clustersim(
+      {"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8", "--from-megatron-args",
+       "--tensor-model-parallel-size 8 --micro-batch-size 1 --global-batch-size 8 --seq-length 4096 --bf16"});
+  ASSERT_EQ(fits.exit_code, 0) << fits.err;
+  EXPECT_EQ(fits.err.find("does not fit"), std::string::npos) << fits.err;
+}
+
+TEST(EstimateCli, RequireFitExitsThreeWithoutAResult) {
+  for (const std::string sub : {"estimate", "simulate"}) {
+    const CommandResult r = run_clustersim(command(sub, kDoesNotFit, {"--require-fit"}));
+    EXPECT_EQ(r.exit_code, 3) << sub << r.err;
+    EXPECT_TRUE(r.out.empty()) << sub << r.out;
+    EXPECT_NE(r.err.find("error: --require-fit: the plan does not fit in GPU memory"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("simulate: symmetric iteration"), std::string::npos) << "simulated first: " << r.err;
+  }
+  const CommandResult fits = run_clustersim(
+      {"estimate", "--model", "llama-3.1-405b", "--cluster", "h100-ndr", "--gpus", "16384", "--plan",
+       "llama-3.1-405b-16k", "--require-fit"});
+  EXPECT_EQ(fits.exit_code, 0) << fits.err;
+}
+
 // Megatron-LM flags that do not change performance stay warnings, listed once, even those that
 // are one edit from each other (--adam-beta1, --adam-beta2) or share words with a known flag
 // (--min-lr, --lr-decay-style); only near-misspellings of a known flag are errors.
