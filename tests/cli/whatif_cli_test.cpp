@@ -67,6 +67,10 @@ TEST(WhatIfCli, TwoStageJson) {
   ASSERT_EQ(j["scenarios"].size(), 3u);
   EXPECT_EQ(j["scenarios"][0]["name"], "rank 0 not slow");
   EXPECT_NEAR(j["scenarios"][0]["mean_step_time_s"].get<double>(), 7.65, 1e-5);
+  // Faster than the ideal (8.4 s): 100 % recovered and 0.75 s beyond, never "150 %".
+  for (const auto& s : j["scenarios"]) EXPECT_LE(s["recovered"].get<double>(), 1.0) << s.dump();
+  EXPECT_NEAR(j["scenarios"][0]["recovered"].get<double>(), 1.0, 1e-9);
+  EXPECT_NEAR(j["scenarios"][0]["beyond_ideal_s"].get<double>(), 0.75, 1e-5);
   EXPECT_NEAR(j["scenarios"][1]["mean_step_time_s"].get<double>(), 6.9, 1e-5);
   EXPECT_NEAR(j["scenarios"][2]["mean_step_time_s"].get<double>(), 6.9, 1e-5);  // same via flag
 }
