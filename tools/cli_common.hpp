@@ -50,6 +50,13 @@ void warn_if_not_fitting(Diagnostics& diag, const std::string& plan_file, const 
 // Prints collected warnings to stderr as "warning: file:/pointer: message (hint)".
 void print_warnings(const Diagnostics& diag);
 
+// Validators for options, checked while the command line is parsed (before any work; exit 2).
+// An output file (-o, --trace, --perfetto): "-" or a path whose directory exists and is
+// writable and which is not itself a directory.
+CLI::Validator writable_file();
+// A number > 0 (finite); the message names `unit` ("requests per second") instead of a range.
+CLI::Validator positive_number(const std::string& unit);
+
 enum class Format { kTable, kJson };
 void add_format_option(CLI::App& app, Format& format);
 

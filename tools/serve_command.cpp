@@ -36,7 +36,21 @@ nlohmann::json percentiles_json(const sim::Percentiles& p) {
   return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"mean", p.mean}};
 }
 
+// Checks of the command line that need no input loaded: before any work.
+void check_options(const ServeOptions& o) {
+  if (!o.window.empty()) {
+    if (o.window.size() != 2) throw UsageError("--trace-window takes BEGIN,END seconds");
+    if (!(o.window[0] >= 0) || !(o.window[1] > o.window[0])) {
+      throw UsageError(fmt::format("--trace-window {},{}: the window is empty or inverted; give BEGIN,END "
+                                   "seconds of simulated time with 0 <= BEGIN < END",
+                                   o.window[0], o.window[1]));
+    }
+  }
+  if (!o.perfetto.empty() && o.window.empty()) throw UsageError("--perfetto needs --trace-window BEGIN,END");
+}
+
 void run(const ServeOptions& o) {
+  check_options(o);
   Diagnostics diag;
   ModelSpec model = load_model(o.model, diag);
   ClusterSpec cluster = load_cluster(o.cluster, diag);
@@ -48,7 +62,6 @@ void run(const ServeOptions& o) {
     if (p.role == PoolRole::kDraft && !draft) draft = std::make_unique<ModelSpec>(load_model(p.model, diag));
   }
   diag.throw_if_errors();
-  if (!o.perfetto.empty() && o.window.size() != 2) throw UsageError("--trace-window takes BEGIN,END seconds");
   RequestSet base;
   double base_rate = workload.rate_per_s;
   if (workload.trace) {
@@ -218,7 +231,7 @@ void register_serve_command(CLI::App& app) {
   cmd->add_option("--workload", o->workload, "Workload JSON: synthetic arrivals or a trace (docs/serve.md)")->required();
   cmd->add_option("--profile", o->profile, "Profile file or shipped name (default: the cluster's GPU)");
   cmd->add_option("--rate", o->rate, "Request rate, req/s (overrides the workload's; a trace is time-scaled)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number("requests per second"));
   cmd->add_option("--slo-ttft", o->slo_ttft_s, "TTFT target, seconds")->check(CLI::NonNegativeNumber);
   cmd->add_option("--slo-tpot", o->slo_tpot_s, "TPOT target, seconds")->check(CLI::NonNegativeNumber);
   cmd->add_option("--slo-share", o->slo_share, "Share of requests that must meet the targets (default 0.9)")
@@ -228,7 +241,8 @@ void register_serve_command(CLI::App& app) {
                   "(DistServe: the share meeting TTFT and the share meeting TPOT each reach it)")
       ->check(CLI::IsMember({"joint", "separate"}));
   cmd->add_flag("--goodput", o->goodput, "Bisect the highest rate meeting the SLO (a simulation per step)");
-  cmd->add_option("--perfetto", o->perfetto, "Write a Perfetto/Chrome trace of --trace-window to this file");
+  cmd->add_option("--perfetto", o->perfetto, "Write a Perfetto/Chrome trace of --trace-window to this file")
+      ->check(writable_file());
   cmd->add_option("--trace-window", o->window, "BEGIN,END seconds of simulated time to trace")->delimiter(',')->expected(2);
   cmd->add_option("--seed", o->seed, "Seed of the speculative-acceptance draws");
   add_format_option(*cmd, o->format);

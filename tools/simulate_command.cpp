@@ -245,7 +245,7 @@ void register_simulate_command(CLI::App& app) {
   add_training_input_options(*cmd, o->inputs);
   cmd->add_option("--scenario", o->scenario, "What-if scenario JSON (stragglers, links, failure, background traffic)");
   cmd->add_flag("--full", o->full, "Simulate every data-parallel replica (slower; for checks up to a few hundred GPUs)");
-  cmd->add_option("--trace", o->trace, "Write a Perfetto/Chrome trace (.json or .json.gz)");
+  cmd->add_option("--trace", o->trace, "Write a Perfetto/Chrome trace (.json or .json.gz)")->check(writable_file());
   cmd->add_option("--trace-ranks", o->trace_ranks, "Comma-separated ranks to trace (default: the simulated representatives)");
   add_format_option(*cmd, o->format);
   cmd->callback([o] { run(*o); });

@@ -321,7 +321,8 @@ void register_whatif_command(CLI::App& app) {
                   "Scenario STAGE:FROM:TO: that stage's compute scaled by TO/FROM layers "
                   "(repeatable)");
   cmd->add_option("--perfetto", options->perfetto,
-                  "Write actual vs ideal timelines of one step as a Perfetto/Chrome trace");
+                  "Write actual vs ideal timelines of one step as a Perfetto/Chrome trace")
+      ->check(writable_file());
   cmd->add_option("--timeline-step", options->timeline_step,
                   "Step for --perfetto (default: the slowest recorded step)")
       ->check(CLI::NonNegativeNumber);

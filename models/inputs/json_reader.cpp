@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -39,6 +40,10 @@ JsonDocument read_json_document(const std::string& source, const std::string& la
     text = source;
   } else {
     doc.file = source;
+    std::error_code ec;
+    if (std::filesystem::is_directory(source, ec)) {
+      throw_input_error(source, "", "is a directory, not a JSON file", "give the path of a file");
+    }
     std::ifstream in(source, std::ios::binary);
     if (!in) throw_input_error(source, "", "cannot open file", "check the path");
     std::ostringstream buffer;

@@ -35,6 +35,8 @@ struct SearchResult {
   std::int64_t too_big = 0;     // valid but over the GPU's memory
   std::int64_t evaluated = 0;   // estimated
   std::map<std::string, std::int64_t> invalid_reasons;  // first rule each invalid plan broke
+  // Per reason (same keys): the message of its first candidate, with numbers, for people.
+  std::map<std::string, std::string> invalid_examples;
   std::vector<RankedPlan> best;  // fastest first, at most `top`
   double seconds = 0;            // wall time of the search
 };

@@ -211,6 +211,18 @@ TEST(EstimateCli, RealMegatronFlagsAreListedOnceAndTyposAreErrors) {
   }
 }
 
+// search groups invalid candidates by rule, and prints each rule with a real instance's numbers.
+TEST(SearchCli, InvalidReasonsCarryNumbersNotPlaceholders) {
+  const CommandResult r = run_clustersim({"search", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "64",
+                                          "--global-batch-size", "96", "--seq-length", "4096", "--top", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("  invalid: "), std::string::npos) << r.out;
+  for (std::size_t at = r.out.find("  invalid: "); at != std::string::npos; at = r.out.find("  invalid: ", at + 1)) {
+    const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+    EXPECT_EQ(line.find('#'), std::string::npos) << line;
+  }
+}
+
 TEST(SearchCli, FindsPlansForLlama405BOn16kGpusAndSaysWhatItDropped) {
   CommandResult r = run_clustersim({"search", "--model", "llama-3.1-405b", "--cluster", "h100-ndr", "--gpus", "16384",
                                     "--global-batch-size", "2048", "--seq-length", "8192", "--top", "3", "--format", "json"});
