@@ -11,6 +11,7 @@
 
 #include "sim/platform/child_process.hpp"
 #include "tools/cli_common.hpp"
+#include "tools/replay_budget.hpp"
 #include "models/cost/cost_model.hpp"
 #include "sim/platform/network_simulation.hpp"
 #include "sim/training/training_scenario.hpp"
@@ -111,6 +112,12 @@ void run(const SimulateOptions& o) {
   }
   std::optional<sim::TrainingScenario> scenario;
   if (!o.scenario.empty()) scenario = sim::read_training_scenario(o.scenario, cluster, result.layout.world);
+  // Limits before work: one representative replica, every replica with --full, and with a
+  // scenario at most one more per perturbed rank (bounded by DP).
+  sim::ReplayPerturbation perturbation;
+  if (scenario) perturbation = sim::resolve_scenario(*scenario, cluster, result.layout.world);
+  const auto perturbed = static_cast<std::int64_t>(perturbation.slowdowns.size());
+  check_replay_fits_machine(result.layout, o.full ? result.layout.dp : std::min(result.layout.dp, 1 + perturbed));
 
   sim::ReplayOptions options;
   options.full = o.full;
@@ -134,7 +141,7 @@ void run(const SimulateOptions& o) {
     sim::ReplayOptions base = options;
     base.trace_path.clear();
     baseline = timed("baseline", base);
-    options.perturbation = sim::resolve_scenario(*scenario, cluster, result.layout.world);
+    options.perturbation = perturbation;
   }
   const sim::ReplayResult r = timed(scenario ? "scenario" : "symmetric", options);
 
