@@ -223,8 +223,11 @@ void register_serve_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("serve", "Request-level serving simulation: TTFT, TPOT, SLO attainment, goodput");
   cmd->footer(
       "Examples:\n"
-      "  clustersim serve --model llama-3-8b --cluster a100-hdr --deployment configs/serve/llama-3-8b-pd.json \\\n"
-      "      --workload configs/serve/sharegpt-like.json --slo-ttft 0.2 --slo-tpot 0.1 --goodput");
+      "  clustersim serve --model configs/serve/opt-13b.json --cluster a100-hdr --profile a100 \\\n"
+      "      --deployment configs/serve/distserve-opt-13b-deployment.json \\\n"
+      "      --workload configs/serve/sharegpt-like.json --slo-ttft 0.2 --slo-tpot 0.1 --goodput\n"
+      "  clustersim serve --model llama-3-70b --cluster a100-hdr --deployment configs/serve/llama-3-70b-pd-64.json \\\n"
+      "      --workload configs/serve/azure-conv-2023-like.json --slo-ttft 1 --slo-tpot 0.1 --format json");
   cmd->add_option("--model", o->model, "Hugging Face config.json path, inline JSON, or preset")->required();
   cmd->add_option("--cluster", o->cluster, "Cluster preset or JSON file")->required();
   cmd->add_option("--deployment", o->deployment, "Deployment JSON (docs/serve.md), path or inline")->required();

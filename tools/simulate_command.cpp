@@ -246,8 +246,9 @@ void register_simulate_command(CLI::App& app) {
       "Examples:\n"
       "  clustersim simulate --model llama-3.1-405b --cluster h100-ndr --gpus 16384 \\\n"
       "      --plan llama-3.1-405b-16k --format json\n"
-      "  clustersim simulate --model llama-3-8b --cluster h100-ndr --gpus 64 --plan plan.json \\\n"
-      "      --scenario stragglers.json --trace out.json.gz --trace-ranks 0,8,32\n"
+      "  clustersim simulate --model llama-3.1-405b --cluster h100-ndr --gpus 16384 \\\n"
+      "      --plan llama-3.1-405b-16k-interleaved --scenario examples/stragglers.json \\\n"
+      "      --trace step.json.gz --trace-ranks 0,8,128\n"
       "Results go to stdout, progress to stderr. Scenario format and outputs: docs/simulate.md.");
   add_training_input_options(*cmd, o->inputs);
   cmd->add_option("--scenario", o->scenario, "What-if scenario JSON (stragglers, links, failure, background traffic)");
