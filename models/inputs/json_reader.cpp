@@ -61,6 +61,12 @@ JsonDocument read_json_document(const std::string& source, const std::string& la
     throw_input_error(doc.file, "", fmt::format("malformed JSON at line {}, column {}: {}", line,
                                                 column, reason),
                       "the file must be one JSON object");
+  } catch (const nlohmann::json::exception& e) {
+    // Well-formed but unrepresentable, e.g. a number overflowing a double ("1e999").
+    std::string what = e.what();
+    auto bracket = what.find("] ");
+    throw_input_error(doc.file, "", fmt::format("unreadable JSON: {}", bracket == std::string::npos ? what : what.substr(bracket + 2)),
+                      "numbers must fit in a double");
   }
   return doc;
 }
@@ -169,7 +175,9 @@ std::optional<std::string> closest_match(std::string_view word,
 }
 
 std::string describe_json_value(const nlohmann::json& value) {
-  std::string text = value.dump();
+  // Values built from non-JSON sources (a pasted command line, YAML) may hold invalid UTF-8;
+  // show it replaced rather than failing to describe it.
+  std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   switch (value.type()) {
     case nlohmann::json::value_t::string: return "string " + text;

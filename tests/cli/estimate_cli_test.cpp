@@ -211,6 +211,20 @@ TEST(EstimateCli, RealMegatronFlagsAreListedOnceAndTyposAreErrors) {
   }
 }
 
+// Found by scripts/fuzz.sh (tests/data/fuzz/megatron_args): a pasted value that is not UTF-8
+// made the error message fail ("internal error: invalid UTF-8 byte") instead of naming the flag.
+TEST(EstimateCli, MegatronValueThatIsNotUtf8IsAnInputError) {
+  const CommandResult r = run_clustersim({"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8",
+                                          "--from-megatron-args",
+                                          "--micro-batch-size 1 --global-batch-size 8 --seq-length 4096 --bf16 "
+                                          "--hidden-dropout \x90x"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("error: --from-megatron-args:/hidden_dropout: expected a number, got string"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+}
+
 // search groups invalid candidates by rule, and prints each rule with a real instance's numbers.
 TEST(SearchCli, InvalidReasonsCarryNumbersNotPlaceholders) {
   const CommandResult r = run_clustersim({"search", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "64",

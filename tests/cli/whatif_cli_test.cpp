@@ -125,6 +125,10 @@ TEST(WhatIfCli, BadInputExitsTwoNamingFileLineAndColumn) {
   const std::string no_column = trace_with_line(
       1, "dp_rank,stage,rank,step,optype,start_ts,seq_id,mc,mb_id,gmc", "whatif_no_column.csv");
   const std::string bad_meta = temp_file("whatif_bad_meta.yaml", "trial_name: x\ndp_size: 2\npp_size: 2\ntp_sise: 1\n");
+  // Found by scripts/fuzz.sh (tests/data/fuzz/straggler_meta): a value that is not UTF-8 made
+  // the message itself fail ("internal error: invalid UTF-8 byte").
+  const std::string not_utf8_meta = temp_file("whatif_not_utf8_meta.yaml",
+                                              "trial_name: x\ndp_size: 2\npp_size: 2\nvpp_size: \x90\xff\n");
   const std::string bad_scenario = temp_file(
       "whatif_bad_scenario.json", R"({"scenarios": [{"name": "x", "changes": [{"select": {"rank": 17}, "ideal": true}]}]})");
   const BadCase cases[] = {
@@ -141,6 +145,8 @@ TEST(WhatIfCli, BadInputExitsTwoNamingFileLineAndColumn) {
        {bad_meta + ":line 4, key tp_sise: unknown key (did you mean \"tp_size\"?)"}},
       {"scenario", {"--trace", kTrace, "--meta", kMeta, "--scenario", bad_scenario},
        {bad_scenario + ":/scenarios/0/changes/0/select/rank: rank 17 is not in the trace"}},
+      {"not_utf8", {"--trace", kTrace, "--meta", not_utf8_meta},
+       {not_utf8_meta + ":line 4, key vpp_size: expected an integer, got string"}},
       {"step", {"--trace", kTrace, "--meta", kMeta, "--perfetto", temp_path("x.json").string(), "--timeline-step", "8"},
        {"--timeline-step: step 8 is not in the trace (steps in the trace: 7)"}},
       {"missing", {"--trace", kData + "/nope.csv", "--meta", kMeta}, {"nope.csv: cannot open file"}},
