@@ -5,9 +5,7 @@
 #include <fstream>
 
 #include "calibrate/cpu_backend.hpp"
-#if defined(CLUSTERSIM_HAVE_CUDA) && CLUSTERSIM_HAVE_CUDA
-#include "calibrate/cuda_backend.hpp"
-#endif
+#include "calibrate/cuda_backend_loader.hpp"
 
 extern char** environ;
 
@@ -56,15 +54,7 @@ std::vector<std::string> BackendRegistry::names() const {
 
 void register_builtin_backends(BackendRegistry& registry) {
   registry.add("cpu", [](const BackendOptions& o) { return make_cpu_backend(o); });
-#if defined(CLUSTERSIM_HAVE_CUDA) && CLUSTERSIM_HAVE_CUDA
-  registry.add("cuda", [](const BackendOptions& o) { return make_cuda_backend(o); });
-#else
-  registry.add("cuda", [](const BackendOptions&) -> std::unique_ptr<Backend> {
-    throw BackendUnavailable(
-        "this clustersim was built without CUDA (no nvcc at configure time, or a sanitizer "
-        "build): rebuild with the CUDA toolkit to use --backend cuda");
-  });
-#endif
+  registry.add("cuda", [](const BackendOptions& o) { return load_cuda_backend(o); });
 }
 
 std::map<std::string, std::string> nccl_cuda_environment() {

@@ -1,7 +1,7 @@
 #pragma once
 // A calibration backend measures sweep cases into records (docs/profiles.md). Backends
-// register by name in register_builtin_backends: "cpu" always, "cuda" as a real backend when
-// the build has CUDA, otherwise as one that says so.
+// register by name in register_builtin_backends: "cpu" always, "cuda" through a module loaded
+// at run time (cuda_backend_loader.hpp) when the build has CUDA, otherwise as one that says so.
 #include <functional>
 #include <map>
 #include <memory>

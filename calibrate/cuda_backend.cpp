@@ -200,3 +200,9 @@ std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options) {
 }
 
 }  // namespace clustersim::calibrate
+
+// The module's entry point, found by calibrate/cuda_backend_loader.cpp with dlsym.
+extern "C" clustersim::calibrate::Backend* clustersim_make_cuda_backend(
+    const clustersim::calibrate::BackendOptions& options) {
+  return clustersim::calibrate::make_cuda_backend(options).release();
+}

@@ -4,10 +4,10 @@
 # 1F1B skeleton (32 micro-batches, pipeline p2p on rail 0 + DP all-reduce on every rail, or on
 # rail 0 only as the representative of identical rails). Prints
 # medians of RUNS runs (one process each: SimGrid allows one engine per process).
-#   scripts/bench_platform.sh [BUILD_DIR] [RUNS]      defaults: build-platform 3
+#   scripts/bench_platform.sh [BUILD_DIR] [RUNS]      defaults: build 3
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build_dir=${1:-build-platform}
+build_dir=${1:-build}
 runs=${2:-3}
 binary="$build_dir/sim/bench_platform"
 cluster=configs/clusters/h100-ndr.json

@@ -4,10 +4,10 @@
 #   - Llama-3.1-405B, TP8 PP16 (2 interleaved chunks) DP128, GBS 2048, seq 8192, h100-ndr, 16,384 GPUs
 #   - the same with 1 % of the nodes straggling at 1.2x (seeded; baseline + scenario replays)
 #   - the same plan at 65,536 GPUs (DP512, GBS 8192)
-#   scripts/bench_simulate.sh [BUILD_DIR] [RUNS]      defaults: build-sim 3
+#   scripts/bench_simulate.sh [BUILD_DIR] [RUNS]      defaults: build 3
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build_dir=${1:-build-sim}
+build_dir=${1:-build}
 runs=${2:-3}
 binary="$build_dir/tools/clustersim"
 [[ -x "$binary" ]] || { echo "bench_simulate: $binary not found; build the clustersim target first" >&2; exit 2; }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian packages), then configures and builds clustersim.
-#   scripts/setup.sh [--sanitize]    build/ (Release) or build-asan/ (ASan + UBSan)
+#   scripts/setup.sh [--sanitize] [TARGET...]
+#     build/ (Release) or build-asan/ (ASan + UBSan); every target (tests, CUDA kernels) unless
+#     TARGETs are named (scripts/run.sh builds only clustersim). Prints the build directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +26,10 @@ cmake_args=(-DCMAKE_BUILD_TYPE=Release)
 if [[ "${1:-}" == "--sanitize" ]]; then
   build_dir=build-asan
   cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLUSTERSIM_SANITIZE=ON)
+  shift
 fi
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
 cmake -S . -B "$build_dir" -G Ninja "${cmake_args[@]}" >&2
-cmake --build "$build_dir" >&2
+cmake --build "$build_dir" "${targets[@]}" >&2
 echo "$build_dir"

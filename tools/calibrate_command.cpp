@@ -264,7 +264,7 @@ void register_calibrate_command(CLI::App& app) {
       "  clustersim calibrate import all_reduce_perf.log -o all_reduce.records.json\n"
       "  clustersim calibrate import rank0.pt.trace.json.gz -o kineto.records.json");
   import->add_option("input", imp->input, "Measurement file")->required();
-  import->add_option("-o,--output", imp->output, "Records file to write (default: stdout)");
+  import->add_option("-o,--output", imp->output, "Records file to write (default: stdout)")->check(writable_file());
   import->callback([imp] { run_import(*imp); });
 
   auto fit = std::make_shared<FitOptions>();
@@ -274,7 +274,7 @@ void register_calibrate_command(CLI::App& app) {
       "  clustersim calibrate fit configs/measurements/h100/*.csv --cluster h100-ndr \\\n"
       "      --name h100 -o h100.json");
   fitc->add_option("inputs", fit->inputs, "Records files or importable measurement files")->required();
-  fitc->add_option("-o,--output", fit->output, "Profile to write (default: stdout)");
+  fitc->add_option("-o,--output", fit->output, "Profile to write (default: stdout)")->check(writable_file());
   fitc->add_option("--name", fit->name, "Profile name (default: the output file's stem)");
   fitc->add_option("--gpu", fit->gpu, "GPU name (default: the first source's)");
   fitc->add_option("--cluster", fit->cluster,
@@ -307,7 +307,7 @@ void register_calibrate_command(CLI::App& app) {
       ->check(CLI::Range(1, 100000));
   runc->add_flag("--resume", run->resume, "Keep the records already in -o and skip their cases");
   runc->add_flag("--list", run->list, "Print the sweep's case labels and exit");
-  runc->add_option("-o,--output", run->output, "Records file to write");
+  runc->add_option("-o,--output", run->output, "Records file to write")->check(writable_file());
   runc->callback([run] { run_run(*run); });
 
   auto rep = std::make_shared<ReportOptions>();

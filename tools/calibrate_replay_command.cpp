@@ -158,7 +158,7 @@ void register_calibrate_replay_command(CLI::App& calibrate) {
       ->check(CLI::Range(1, 1000));
   cmd->add_option("--tolerance", o->tolerance, "The case's tolerance (default 0.20)")->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--id", o->id, "Case id (default: model and plan)");
-  cmd->add_option("-o,--output", o->output, "Case file to write (default: stdout)");
+  cmd->add_option("-o,--output", o->output, "Case file to write (default: stdout)")->check(writable_file());
   cmd->add_option("--timeline", o->timeline, "Also write the samples and per-stage timings here (JSON)");
   cmd->callback([o] { run_replay(*o); });
 }

@@ -3,7 +3,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <fstream>
 #include <filesystem>
@@ -11,6 +17,7 @@
 
 #include "models/inputs/preset_path.hpp"
 #include "models/cost/profile_json.hpp"
+#include "tools/units_format.hpp"
 
 namespace clustersim::cli {
 
@@ -113,8 +120,55 @@ void write_output(const std::string& path, const std::string& text) {
   std::filesystem::rename(temporary, path);
 }
 
+void warn_if_not_fitting(Diagnostics& diag, const std::string& plan_file, const MemoryEstimate& memory,
+                         const ClusterSpec& cluster) {
+  const double peak = memory.peak().bytes.total();
+  const double hbm = static_cast<double>(cluster.gpu.hbm_bytes);
+  if (peak <= hbm) return;
+  diag.warn(plan_file, "",
+            fmt::format("the plan does not fit in GPU memory: {} per GPU at pipeline stage {} (peak) of {} HBM "
+                        "({}); every figure assumes it would (\"fits_in_memory\": false)",
+                        human_bytes(peak), memory.peak_stage, human_bytes(hbm), cluster.gpu.name),
+            "more tensor/pipeline parallelism, recomputation or a distributed optimizer lower it; "
+            "--require-fit makes estimate and simulate exit 3 instead");
+}
+
 void print_warnings(const Diagnostics& diag) {
   for (const auto& w : diag.warnings()) std::cerr << "warning: " << w.to_string() << '\n';
+}
+
+CLI::Validator writable_file() {
+  return CLI::Validator(
+      [](std::string& path) -> std::string {
+        namespace fs = std::filesystem;
+        if (path.empty() || path == "-") return {};
+        std::error_code ec;
+        if (fs::is_directory(path, ec)) return fmt::format("{} is a directory; give a file name", path);
+        const fs::path parent = fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
+        if (!fs::exists(parent, ec)) return fmt::format("cannot write {}: directory {} does not exist", path, parent.string());
+        if (!fs::is_directory(parent, ec)) return fmt::format("cannot write {}: {} is not a directory", path, parent.string());
+        if (access(parent.c_str(), W_OK) != 0) {
+          return fmt::format("cannot write {}: directory {} is not writable ({})", path, parent.string(), std::strerror(errno));
+        }
+        if (fs::exists(path, ec) && access(path.c_str(), W_OK) != 0) {
+          return fmt::format("cannot write {}: {}", path, std::strerror(errno));
+        }
+        return {};
+      },
+      "FILE (writable)");
+}
+
+CLI::Validator positive_number(const std::string& unit) {
+  return CLI::Validator(
+      [unit](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0' || !std::isfinite(v) || v <= 0) {
+          return fmt::format("{} is not a positive number of {}", text, unit);
+        }
+        return {};
+      },
+      "POSITIVE");
 }
 
 void add_format_option(CLI::App& app, Format& format) {

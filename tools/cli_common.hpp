@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "models/accounting/memory_estimate.hpp"
 #include "models/inputs/cluster_spec.hpp"
 #include "models/inputs/input_error.hpp"
 #include "models/inputs/model_spec.hpp"
@@ -50,8 +51,20 @@ LoadedProfile load_profile_for(const std::string& argument, const ClusterSpec& c
 // empty or "-".
 void write_output(const std::string& path, const std::string& text);
 
+// A plan whose peak stage does not fit in HBM is a result, not an error, but never a silent one:
+// a warning naming the plan's file, the peak and the HBM (every figure assumes it would fit).
+void warn_if_not_fitting(Diagnostics& diag, const std::string& plan_file, const MemoryEstimate& memory,
+                         const ClusterSpec& cluster);
+
 // Prints collected warnings to stderr as "warning: file:/pointer: message (hint)".
 void print_warnings(const Diagnostics& diag);
+
+// Validators for options, checked while the command line is parsed (before any work; exit 2).
+// An output file (-o, --trace, --perfetto): "-" or a path whose directory exists and is
+// writable and which is not itself a directory.
+CLI::Validator writable_file();
+// A number > 0 (finite); the message names `unit` ("requests per second") instead of a range.
+CLI::Validator positive_number(const std::string& unit);
 
 enum class Format { kTable, kJson };
 void add_format_option(CLI::App& app, Format& format);

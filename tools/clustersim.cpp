@@ -2,8 +2,14 @@
 // The only place that prints results and decides exit codes: 0 ok, 1 internal failure,
 // 2 bad input or usage.
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <exception>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "tools/calibrate_command.hpp"
 #include "tools/cli_common.hpp"
@@ -14,6 +20,7 @@
 #include "tools/serve_command.hpp"
 #include "tools/validate_command.hpp"
 #include "models/inputs/input_error.hpp"
+#include "models/inputs/json_reader.hpp"
 #include "tools/whatif_command.hpp"
 
 namespace {
@@ -34,6 +41,20 @@ void register_builtin_commands(CLI::App& app) {
   clustersim::cli::register_serve_command(app);
 }
 
+// "clustersim estmate ...": name the command meant instead of CLI11's "arguments were not
+// expected" (exit 2 like any usage error).
+void reject_unknown_command(CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return;
+  const std::string typed = argv[1];
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) names.push_back(sub->get_name());
+  if (std::find(names.begin(), names.end(), typed) != names.end()) return;
+  const auto near = clustersim::closest_match(typed, names);
+  throw clustersim::cli::UsageError(
+      near ? fmt::format("unknown command \"{}\" (did you mean \"{}\"?)", typed, *near)
+           : fmt::format("unknown command \"{}\" (commands: {})", typed, fmt::join(names, ", ")));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -43,6 +64,7 @@ int main(int argc, char** argv) {
   app.footer("Run 'clustersim <command> --help' for a command's options and an example.");
   register_builtin_commands(app);
   try {
+    reject_unknown_command(app, argc, argv);
     app.parse(argc, argv);
     return kExitOk;
   } catch (const CLI::CallForHelp& e) {

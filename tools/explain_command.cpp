@@ -226,6 +226,7 @@ void run(const ExplainOptions& o) {
     TrainPlan plan = load_plan(o.plan, o.megatron_args, diag);
     ParallelLayout layout = derive_layout(model, plan, &*cluster, o.gpus, diag);
     e = explain(model, plan, layout, std::move(cluster));
+    warn_if_not_fitting(diag, plan.source, e.plan->memory, *e.plan->cluster);
   } else {
     if (!o.cluster.empty()) load_cluster(o.cluster, diag);  // validated even if unused
     e = explain(model, o.seq_length);

@@ -58,7 +58,8 @@ void run(const SearchOptions& o) {
     j["num_gpus"] = o.gpus;
     j["enumerated"] = r.enumerated;
     j["invalid"] = r.invalid;
-    j["invalid_reasons"] = r.invalid_reasons;
+    j["invalid_reasons"] = r.invalid_reasons;    // rule (numbers as '#') -> candidates
+    j["invalid_examples"] = r.invalid_examples;  // rule -> its first candidate's message
     j["too_big_for_memory"] = r.too_big;
     j["evaluated"] = r.evaluated;
     j["scheduled"] = r.scheduled;
@@ -91,8 +92,10 @@ void run(const SearchOptions& o) {
   std::vector<std::pair<std::int64_t, std::string>> reasons;
   for (const auto& [why, n] : r.invalid_reasons) reasons.emplace_back(n, why);
   std::sort(reasons.rbegin(), reasons.rend());
+  // Reasons group candidates by rule (numbers collapsed); each prints its first instance.
   for (std::size_t i = 0; i < reasons.size() && i < 5; ++i) {
-    std::cout << fmt::format("  invalid: {:>6} x {}\n", reasons[i].first, reasons[i].second);
+    std::cout << fmt::format("  invalid: {:>6} x {}{}\n", reasons[i].first, r.invalid_examples.at(reasons[i].second),
+                             reasons[i].first > 1 ? " (e.g.)" : "");
   }
   std::cout << fmt::format("\n{:>3} {:>3} {:>3} {:>4} {:>3} {:>3} {:>5} {:>3} {:<9} {:<5} {:>9} {:>10} {:>6} {:>10}  {}\n", "#",
                            "TP", "PP", "VPP", "CP", "EP", "DP", "MBS", "recompute", "dist", "step (s)", "tok/s/GPU",

@@ -36,7 +36,21 @@ nlohmann::json percentiles_json(const sim::Percentiles& p) {
   return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"mean", p.mean}};
 }
 
+// Checks of the command line that need no input loaded: before any work.
+void check_options(const ServeOptions& o) {
+  if (!o.window.empty()) {
+    if (o.window.size() != 2) throw UsageError("--trace-window takes BEGIN,END seconds");
+    if (!(o.window[0] >= 0) || !(o.window[1] > o.window[0])) {
+      throw UsageError(fmt::format("--trace-window {},{}: the window is empty or inverted; give BEGIN,END "
+                                   "seconds of simulated time with 0 <= BEGIN < END",
+                                   o.window[0], o.window[1]));
+    }
+  }
+  if (!o.perfetto.empty() && o.window.empty()) throw UsageError("--perfetto needs --trace-window BEGIN,END");
+}
+
 void run(const ServeOptions& o) {
+  check_options(o);
   Diagnostics diag;
   ModelSpec model = load_model(o.model, diag);
   ClusterSpec cluster = load_cluster(o.cluster, diag);
@@ -48,7 +62,6 @@ void run(const ServeOptions& o) {
     if (p.role == PoolRole::kDraft && !draft) draft = std::make_unique<ModelSpec>(load_model(p.model, diag));
   }
   diag.throw_if_errors();
-  if (!o.perfetto.empty() && o.window.size() != 2) throw UsageError("--trace-window takes BEGIN,END seconds");
   RequestSet base;
   double base_rate = workload.rate_per_s;
   if (workload.trace) {
@@ -79,6 +92,8 @@ void run(const ServeOptions& o) {
   const RequestSet requests = requests_at(rate);
   sim::ServeOutcome outcome = simulator.run(requests, o.perfetto.empty() ? nullptr : &window,
                                             o.perfetto.empty() ? nullptr : &writer, o.seed);
+  // Wall-clock time is progress, not a result: stderr, so stdout stays byte-identical per input.
+  std::cerr << fmt::format("serve: simulated {} requests in {:.3f} s wall\n", requests.requests.size(), outcome.wall_s);
   const sim::ServeSummary s = sim::summarise(outcome, slo);
   sim::GoodputResult goodput;
   if (o.goodput) {
@@ -122,7 +137,6 @@ void run(const ServeOptions& o) {
     j["kv_transfers"] = outcome.kv_transfers;
     j["kv_transfer_s_mean"] = outcome.kv_transfer_s_mean;
     j["prefix_hit_share"] = outcome.prefix_hit_share;
-    j["simulation_wall_s"] = outcome.wall_s;
     j["extrapolated"] = simulator.extrapolated();
     j["roofline_default_fits"] = simulator.roofline_bases();
     nlohmann::json pools = nlohmann::json::array();
@@ -200,7 +214,6 @@ void run(const ServeOptions& o) {
   if (!roofline.empty()) {
     std::cout << fmt::format("note: priced with roofline defaults (not measured): {}\n", fmt::join(roofline, ", "));
   }
-  std::cout << fmt::format("simulated in {:.2f} s\n", outcome.wall_s);
 }
 
 }  // namespace
@@ -210,15 +223,18 @@ void register_serve_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("serve", "Request-level serving simulation: TTFT, TPOT, SLO attainment, goodput");
   cmd->footer(
       "Examples:\n"
-      "  clustersim serve --model llama-3-8b --cluster a100-hdr --deployment configs/serve/llama-3-8b-pd.json \\\n"
-      "      --workload configs/serve/sharegpt-like.json --slo-ttft 0.2 --slo-tpot 0.1 --goodput");
+      "  clustersim serve --model configs/serve/opt-13b.json --cluster a100-hdr --profile a100 \\\n"
+      "      --deployment configs/serve/distserve-opt-13b-deployment.json \\\n"
+      "      --workload configs/serve/sharegpt-like.json --slo-ttft 0.2 --slo-tpot 0.1 --goodput\n"
+      "  clustersim serve --model llama-3-70b --cluster a100-hdr --deployment configs/serve/llama-3-70b-pd-64.json \\\n"
+      "      --workload configs/serve/azure-conv-2023-like.json --slo-ttft 1 --slo-tpot 0.1 --format json");
   cmd->add_option("--model", o->model, "Hugging Face config.json path, inline JSON, or preset")->required();
   cmd->add_option("--cluster", o->cluster, "Cluster preset or JSON file")->required();
   cmd->add_option("--deployment", o->deployment, "Deployment JSON (docs/serve.md), path or inline")->required();
   cmd->add_option("--workload", o->workload, "Workload JSON: synthetic arrivals or a trace (docs/serve.md)")->required();
   cmd->add_option("--profile", o->profile, "Profile file or shipped name (default: the cluster's GPU)");
   cmd->add_option("--rate", o->rate, "Request rate, req/s (overrides the workload's; a trace is time-scaled)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number("requests per second"));
   cmd->add_option("--slo-ttft", o->slo_ttft_s, "TTFT target, seconds")->check(CLI::NonNegativeNumber);
   cmd->add_option("--slo-tpot", o->slo_tpot_s, "TPOT target, seconds")->check(CLI::NonNegativeNumber);
   cmd->add_option("--slo-share", o->slo_share, "Share of requests that must meet the targets (default 0.9)")
@@ -228,7 +244,8 @@ void register_serve_command(CLI::App& app) {
                   "(DistServe: the share meeting TTFT and the share meeting TPOT each reach it)")
       ->check(CLI::IsMember({"joint", "separate"}));
   cmd->add_flag("--goodput", o->goodput, "Bisect the highest rate meeting the SLO (a simulation per step)");
-  cmd->add_option("--perfetto", o->perfetto, "Write a Perfetto/Chrome trace of --trace-window to this file");
+  cmd->add_option("--perfetto", o->perfetto, "Write a Perfetto/Chrome trace of --trace-window to this file")
+      ->check(writable_file());
   cmd->add_option("--trace-window", o->window, "BEGIN,END seconds of simulated time to trace")->delimiter(',')->expected(2);
   cmd->add_option("--seed", o->seed, "Seed of the speculative-acceptance draws");
   add_format_option(*cmd, o->format);

@@ -11,6 +11,7 @@
 
 #include "sim/platform/child_process.hpp"
 #include "tools/cli_common.hpp"
+#include "tools/replay_budget.hpp"
 #include "models/cost/cost_model.hpp"
 #include "sim/platform/network_simulation.hpp"
 #include "sim/training/training_scenario.hpp"
@@ -114,6 +115,12 @@ void run(const SimulateOptions& o) {
   }
   std::optional<sim::TrainingScenario> scenario;
   if (!o.scenario.empty()) scenario = sim::read_training_scenario(o.scenario, cluster, result.layout.world);
+  // Limits before work: one representative replica, every replica with --full, and with a
+  // scenario at most one more per perturbed rank (bounded by DP).
+  sim::ReplayPerturbation perturbation;
+  if (scenario) perturbation = sim::resolve_scenario(*scenario, cluster, result.layout.world);
+  const auto perturbed = static_cast<std::int64_t>(perturbation.slowdowns.size());
+  check_replay_fits_machine(result.layout, o.full ? result.layout.dp : std::min(result.layout.dp, 1 + perturbed));
 
   sim::ReplayOptions options;
   options.full = o.full;
@@ -131,18 +138,16 @@ void run(const SimulateOptions& o) {
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::cerr << fmt::format("simulate: {} iteration {:.4f} s simulated in {:.2f} s wall ({} replica classes, {} activities, {} flows)\n",
                              what, r.step_time_s, wall, r.replicas_simulated, r.activities, r.flows);
-    return std::make_pair(r, wall);
+    return r;
   };
   std::optional<sim::ReplayResult> baseline;
-  double wall_s = 0;
   if (scenario) {
     sim::ReplayOptions base = options;
     base.trace_path.clear();
-    baseline = timed("baseline", base).first;
-    options.perturbation = sim::resolve_scenario(*scenario, cluster, result.layout.world);
+    baseline = timed("baseline", base);
+    options.perturbation = perturbation;
   }
-  auto [r, wall] = timed(scenario ? "scenario" : "symmetric", options);
-  wall_s = wall;
+  const sim::ReplayResult r = timed(scenario ? "scenario" : "symmetric", options);
 
   TrainingEstimate closed = result.estimate;
   use_step_time(result.estimate, r.step_time_s);
@@ -157,8 +162,7 @@ void run(const SimulateOptions& o) {
     j["simulation"] = {{"mode", o.full ? "full" : "symmetric"},
                        {"replica_classes", r.replicas_simulated},
                        {"activities", r.activities},
-                       {"flows", r.flows},
-                       {"wall_s", wall_s}};
+                       {"flows", r.flows}};
     if (!o.trace.empty()) j["simulation"]["trace"] = {{"file", o.trace}, {"events", r.trace_events}};
     if (scenario) {
       const double S = r.step_time_s / baseline->step_time_s;
@@ -248,13 +252,14 @@ void register_simulate_command(CLI::App& app) {
       "Examples:\n"
       "  clustersim simulate --model llama-3.1-405b --cluster h100-ndr --gpus 16384 \\\n"
       "      --plan llama-3.1-405b-16k --format json\n"
-      "  clustersim simulate --model llama-3-8b --cluster h100-ndr --gpus 64 --plan plan.json \\\n"
-      "      --scenario stragglers.json --trace out.json.gz --trace-ranks 0,8,32\n"
+      "  clustersim simulate --model llama-3.1-405b --cluster h100-ndr --gpus 16384 \\\n"
+      "      --plan llama-3.1-405b-16k-interleaved --scenario examples/stragglers.json \\\n"
+      "      --trace step.json.gz --trace-ranks 0,8,128\n"
       "Results go to stdout, progress to stderr. Scenario format and outputs: docs/simulate.md.");
   add_training_input_options(*cmd, o->inputs);
   cmd->add_option("--scenario", o->scenario, "What-if scenario JSON (stragglers, links, failure, background traffic)");
   cmd->add_flag("--full", o->full, "Simulate every data-parallel replica (slower; for checks up to a few hundred GPUs)");
-  cmd->add_option("--trace", o->trace, "Write a Perfetto/Chrome trace (.json or .json.gz)");
+  cmd->add_option("--trace", o->trace, "Write a Perfetto/Chrome trace (.json or .json.gz)")->check(writable_file());
   cmd->add_option("--trace-ranks", o->trace_ranks, "Comma-separated ranks to trace (default: the simulated representatives)");
   add_format_option(*cmd, o->format);
   cmd->callback([o] { run(*o); });

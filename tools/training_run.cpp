@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <iostream>
+
 #include "models/cost/cost_model.hpp"
 #include "tools/units_format.hpp"
 
@@ -31,6 +33,8 @@ void add_training_input_options(CLI::App& cmd, TrainingInputs& in) {
                  "Profile file or shipped name (default: the shipped profile of the cluster's GPU)");
   add_fleet_option(cmd, in.fleet);
   add_ablate_option(cmd, in.ablate);
+  cmd.add_flag("--require-fit", in.require_fit,
+               "Exit 3 (no result) when the plan does not fit in GPU memory; without it, a warning");
 }
 
 TrainingRun estimate_inputs(const TrainingInputs& in, LoadedProfile& profile) {
@@ -44,7 +48,12 @@ TrainingRun estimate_inputs(const TrainingInputs& in, LoadedProfile& profile) {
   profile = load_profile_for(in.profile, cluster);
   TrainingRun result =
       run_estimate(model, plan, cluster, in.gpus, profile.profile, profile.file, diag, parse_ablate(in.ablate));
+  warn_if_not_fitting(diag, plan.source, result.memory, cluster);
   print_warnings(diag);
+  if (in.require_fit && !result.estimate.fits_in_memory) {
+    std::cerr << "error: --require-fit: the plan does not fit in GPU memory (see the warning above)\n";
+    throw ExitWithCode{kExitDoesNotFit};
+  }
   return result;
 }
 

@@ -39,10 +39,15 @@ struct TrainingInputs {
   std::string model, cluster, plan, megatron_args, profile, fleet;
   std::vector<std::string> ablate;
   std::int64_t gpus = 0;
+  bool require_fit = false;
 };
-// --model, --cluster, --gpus, --plan, --from-megatron-args, --profile.
+// Exit code of --require-fit when the plan does not fit in memory.
+inline constexpr int kExitDoesNotFit = 3;
+// --model, --cluster, --gpus, --plan, --from-megatron-args, --profile, --require-fit.
 void add_training_input_options(CLI::App& cmd, TrainingInputs& inputs);
-// Loads the inputs (every error collected, then one report), estimates, prints warnings.
+// Loads the inputs (every error collected, then one report), estimates, prints warnings (one if
+// the plan does not fit in memory). With --require-fit, a plan that does not fit ends the command
+// here: an error on stderr, nothing on stdout, exit kExitDoesNotFit.
 TrainingRun estimate_inputs(const TrainingInputs& inputs, LoadedProfile& profile);
 
 nlohmann::ordered_json estimate_json(const TrainingRun& run, const std::string& profile_file);

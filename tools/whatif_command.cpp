@@ -156,6 +156,7 @@ nlohmann::ordered_json to_json(const Inputs& in, const sim::TraceDependencyGraph
                          {"mean_step_time_s", s.mean_step_time_s},
                          {"speedup", s.speedup},
                          {"recovered", s.recovered},
+                         {"beyond_ideal_s", s.beyond_ideal_s},
                          {"step_time_s", s.step_time_s}});
   }
   j["scenarios"] = scenarios;
@@ -202,8 +203,15 @@ void print_table(const Inputs& in, const sim::TraceDependencyGraph& graph,
   if (!r.scenarios.empty()) {
     out << "scenario     mean step (s)  speedup  recovered  name\n";
     for (const auto& s : r.scenarios) {
-      out << fmt::format("             {:>13.4f}  {:>7.4f}  {:>8.1f} %  {}\n", s.mean_step_time_s,
-                         s.speedup, 100.0 * s.recovered, s.name);
+      out << fmt::format("             {:>13.4f}  {:>7.4f}  {:>8.1f} %  {}{}\n", s.mean_step_time_s,
+                         s.speedup, 100.0 * s.recovered, s.name,
+                         s.beyond_ideal_s > 0 ? fmt::format(" (beats the ideal by {:.4f} s)", s.beyond_ideal_s) : "");
+    }
+    const bool beyond = std::any_of(r.scenarios.begin(), r.scenarios.end(),
+                                    [](const auto& s) { return s.beyond_ideal_s > 0; });
+    if (beyond) {
+      out << "note         a scenario can beat the ideal: the ideal prices each op type at its mean (compute) or\n"
+             "             median (communication), and the workers a scenario leaves as measured may be faster\n";
     }
   }
   out << "step         base (s)  replayed (s)  no-delay (s)  ideal (s)       S\n";
@@ -313,7 +321,8 @@ void register_whatif_command(CLI::App& app) {
                   "Scenario STAGE:FROM:TO: that stage's compute scaled by TO/FROM layers "
                   "(repeatable)");
   cmd->add_option("--perfetto", options->perfetto,
-                  "Write actual vs ideal timelines of one step as a Perfetto/Chrome trace");
+                  "Write actual vs ideal timelines of one step as a Perfetto/Chrome trace")
+      ->check(writable_file());
   cmd->add_option("--timeline-step", options->timeline_step,
                   "Step for --perfetto (default: the slowest recorded step)")
       ->check(CLI::NonNegativeNumber);

@@ -59,7 +59,8 @@ void ChromeTraceWriter::write(std::ostream& out) const {
                       {"ts", f.to_s * kMicrosecondsPerSecond}});
   }
   json doc = {{"traceEvents", events}, {"displayTimeUnit", "ns"}};
-  out << doc.dump() << '\n';
+  // Names come from input files (per-op traces): invalid UTF-8 is replaced, not a failure.
+  out << doc.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
 }
 
 }  // namespace clustersim::traces

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "models/inputs/json_reader.hpp"
@@ -17,6 +18,12 @@ struct DtypeName {
 constexpr DtypeName kDtypes[] = {{Dtype::kFp64, "fp64"}, {Dtype::kFp32, "fp32"},
                                  {Dtype::kTf32, "tf32"}, {Dtype::kBf16, "bf16"},
                                  {Dtype::kFp16, "fp16"}, {Dtype::kFp8, "fp8"}};
+
+// True when an error about the field at `pointer` of `file` was collected already.
+bool already_reported(const Diagnostics& diag, const std::string& file, const std::string& pointer) {
+  return std::any_of(diag.errors().begin(), diag.errors().end(),
+                     [&](const InputError& e) { return e.file == file && e.pointer == pointer; });
+}
 
 // True when `pointer` names a number inside `value`.
 bool names_a_number(const nlohmann::json& value, const std::string& pointer) {
@@ -124,6 +131,8 @@ ClusterSpec load_cluster_spec(const std::string& source, const std::string& disp
       if (!text.is_string()) {
         diag.error(doc.file, where, fmt::format("expected a string, got {}", describe_json_value(text)),
                    "where the number comes from: document, table, URL");
+      } else if (already_reported(diag, doc.file, pointer)) {
+        // The field it cites is missing or bad, and that is reported already: one error, not two.
       } else if (!names_a_number(doc.value, pointer)) {
         diag.error(doc.file, where, fmt::format("\"{}\" does not name a numeric field", pointer),
                    "keys of sources are JSON pointers such as \"/gpu/sm_count\"");

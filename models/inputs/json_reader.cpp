@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -39,6 +40,10 @@ JsonDocument read_json_document(const std::string& source, const std::string& la
     text = source;
   } else {
     doc.file = source;
+    std::error_code ec;
+    if (std::filesystem::is_directory(source, ec)) {
+      throw_input_error(source, "", "is a directory, not a JSON file", "give the path of a file");
+    }
     std::ifstream in(source, std::ios::binary);
     if (!in) throw_input_error(source, "", "cannot open file", "check the path");
     std::ostringstream buffer;
@@ -56,6 +61,12 @@ JsonDocument read_json_document(const std::string& source, const std::string& la
     throw_input_error(doc.file, "", fmt::format("malformed JSON at line {}, column {}: {}", line,
                                                 column, reason),
                       "the file must be one JSON object");
+  } catch (const nlohmann::json::exception& e) {
+    // Well-formed but unrepresentable, e.g. a number overflowing a double ("1e999").
+    std::string what = e.what();
+    auto bracket = what.find("] ");
+    throw_input_error(doc.file, "", fmt::format("unreadable JSON: {}", bracket == std::string::npos ? what : what.substr(bracket + 2)),
+                      "numbers must fit in a double");
   }
   return doc;
 }
@@ -120,6 +131,21 @@ std::string normalise_key(std::string_view key) {
 
 }  // namespace
 
+std::optional<std::string> likely_typo(std::string_view word, const std::vector<std::string>& candidates) {
+  const std::string normal = normalise_key(word);
+  const std::size_t max_edits = std::min<std::size_t>(2, normal.size() / 4);
+  std::optional<std::string> best;
+  std::size_t best_edits = max_edits + 1;
+  for (const auto& candidate : candidates) {
+    const std::size_t edits = edit_distance(normal, normalise_key(candidate));
+    if (edits > 0 && edits < best_edits) {
+      best_edits = edits;
+      best = candidate;
+    }
+  }
+  return best;
+}
+
 std::optional<std::string> closest_match(std::string_view word,
                                          const std::vector<std::string>& candidates) {
   // Ranked first by how many '_'-separated words differ (a missing "model_" is one word), then
@@ -149,7 +175,9 @@ std::optional<std::string> closest_match(std::string_view word,
 }
 
 std::string describe_json_value(const nlohmann::json& value) {
-  std::string text = value.dump();
+  // Values built from non-JSON sources (a pasted command line, YAML) may hold invalid UTF-8;
+  // show it replaced rather than failing to describe it.
+  std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   switch (value.type()) {
     case nlohmann::json::value_t::string: return "string " + text;
@@ -358,6 +386,21 @@ std::vector<std::string> JsonObjectReader::unknown_keys() const {
     if (!known_.count(key) && !key.starts_with('_')) unknown.push_back(key);
   }
   return unknown;
+}
+
+std::optional<std::string> JsonObjectReader::likely_typo_of(std::string_view key) const {
+  return likely_typo(key, std::vector<std::string>(known_.begin(), known_.end()));
+}
+
+std::vector<std::string> JsonObjectReader::reject_likely_typos() {
+  std::vector<std::string> typos;
+  for (const auto& key : unknown_keys()) {
+    if (auto near = likely_typo_of(key)) {
+      diag_.error(file_, pointer_of(key), "unknown key", fmt::format("did you mean \"{}\"?", *near));
+      typos.push_back(key);
+    }
+  }
+  return typos;
 }
 
 void JsonObjectReader::reject_unknown_keys() {

@@ -33,6 +33,12 @@ std::string json_pointer_append(const std::string& pointer, std::size_t index);
 std::optional<std::string> closest_match(std::string_view word,
                                          const std::vector<std::string>& candidates);
 
+// The candidate `word` is most likely a misspelling of: at most two edits away and at most one
+// edit per four characters (after '-' -> '_' and lower case), the fewest edits first. Stricter
+// than closest_match: a hit is treated as an error, not a hint, so a different key that merely
+// shares words ("num_layers" vs "recompute_num_layers") must not qualify.
+std::optional<std::string> likely_typo(std::string_view word, const std::vector<std::string>& candidates);
+
 // Short human-readable description of a JSON value's type and value, e.g. `string "8"`.
 std::string describe_json_value(const nlohmann::json& value);
 
@@ -79,6 +85,12 @@ class JsonObjectReader {
   void reject_unknown_keys();
   // The keys never asked about (same rule), for callers that warn instead of failing.
   std::vector<std::string> unknown_keys() const;
+  // For documents whose unknown keys are tolerated (a Hugging Face config.json carries many
+  // that do not matter here): reports as errors only the unknown keys that are likely_typo()s of
+  // a known key ("num_key_value_head" -> "num_key_value_heads"). Returns those keys.
+  std::vector<std::string> reject_likely_typos();
+  // The known key `key` is a likely misspelling of, if any.
+  std::optional<std::string> likely_typo_of(std::string_view key) const;
 
   Diagnostics& diagnostics() { return diag_; }
   void error(std::string_view key, std::string message, std::string hint = {});

@@ -250,6 +250,17 @@ ModelSpec load_model_spec(const std::string& source, const std::string& display_
   m.attention_dropout = aliased_probability(r, "attention_dropout").value_or(gpt2 ? 0.1 : 0.0);
   m.hidden_dropout = aliased_probability(r, "hidden_dropout").value_or(gpt2 ? 0.1 : 0.0);
 
+  // Unknown keys are fine in a config.json (tokenizer ids, rope settings, ...), but one a typo
+  // away from a key read above would silently fall back to a default (num_key_value_head: 32
+  // KV heads instead of 8).
+  // Keys read only for some families count as known too, so that their typos are caught in
+  // any config and a family's own keys are never taken for typos of another's.
+  r.allow({"kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "head_dim",
+           "num_experts_per_tok", "moe_topk", "moe_intermediate_size", "n_shared_experts", "num_shared_experts",
+           "shared_expert_intermediate_size", "topk_method", "first_k_dense_replace", "moe_layer_freq",
+           "decoder_sparse_step", "mlp_only_layers", "sliding_window"});
+  r.reject_likely_typos();
+
   // Counts are exact 64-bit integers; refuse sizes that could overflow them.
   const double h = static_cast<double>(m.hidden_size);
   const double per_layer = 4.0 * h * h + 3.0 * h * static_cast<double>(m.intermediate_size) +

@@ -37,6 +37,13 @@ std::string resolve_input(const std::string& argument, const std::string& kind,
   if (looks_like_inline_json(argument)) return argument;
   std::error_code ec;
   if (fs::is_regular_file(argument, ec)) return argument;
+  if (fs::is_directory(argument, ec)) {
+    const fs::path config = fs::path(argument) / "config.json";
+    throw_input_error(argument, "", fmt::format("is a directory, not a file ({})", flag),
+                      fs::is_regular_file(config, ec)
+                          ? fmt::format("did you mean {}?", config.string())
+                          : fmt::format("give a JSON file or a preset name: {}", fmt::join(preset_names(kind), ", ")));
+  }
   bool looks_like_path = argument.find('/') != std::string::npos ||
                          argument.ends_with(".json");
   if (looks_like_path) throw_input_error(argument, "", "no such file", "check the path");

@@ -322,10 +322,20 @@ TrainPlan train_plan_from_megatron_args(const std::string& command_line, Diagnos
   object.erase("activations_checkpoint_method");
   JsonObjectReader r(diag, file, "", object);
   TrainPlan plan = read_plan(r, file);
+  // An unknown flag a few edits from a known one is a typo that would silently change the plan
+  // (--tensor-model-paralel-size 2 running at TP 1): an error. The rest are Megatron-LM flags
+  // that do not change performance (--lr, --save, ...): listed once, as a warning.
   auto unknown = r.unknown_keys();
   std::vector<std::string> unused;
   for (const auto& key : flags_in_order) {
-    if (std::find(unknown.begin(), unknown.end(), key) != unknown.end()) unused.push_back(typed[key]);
+    if (std::find(unknown.begin(), unknown.end(), key) == unknown.end()) continue;
+    if (auto near = r.likely_typo_of(key)) {
+      std::string flag = "--" + *near;
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      diag.error(file, "", fmt::format("unknown flag {}", typed[key]), fmt::format("did you mean {}?", flag));
+    } else {
+      unused.push_back(typed[key]);
+    }
   }
   if (!unused.empty()) {
     diag.warn(file, "",

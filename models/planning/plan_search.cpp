@@ -45,6 +45,13 @@ std::string reason_of(const std::vector<InputError>& errors) {
   return errors.front().pointer.empty() ? out : errors.front().pointer.substr(1) + ": " + out;
 }
 
+// The first error, without file, with its numbers: one candidate's instance of a reason.
+std::string example_of(const std::vector<InputError>& errors) {
+  if (errors.empty()) return "invalid";
+  const InputError& e = errors.front();
+  return e.pointer.empty() ? e.message : e.pointer.substr(1) + ": " + e.message;
+}
+
 }  // namespace
 
 SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, const CostModel& costs,
@@ -117,7 +124,8 @@ SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, co
                   std::optional<ParallelLayout> valid = try_derive_layout(model, plan, &cluster, req.gpus, diag);
                   if (!valid) {
                     ++result.invalid;
-                    ++result.invalid_reasons[reason_of(diag.errors())];
+                    const std::string reason = reason_of(diag.errors());
+                    if (++result.invalid_reasons[reason] == 1) result.invalid_examples[reason] = example_of(diag.errors());
                     continue;
                   }
                   const ParallelLayout& layout = *valid;

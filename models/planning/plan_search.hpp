@@ -38,6 +38,8 @@ struct SearchResult {
   std::int64_t evaluated = 0;   // priced per stage, with a lower bound on their step time
   std::int64_t scheduled = 0;   // of those, scheduled in full (the rest cannot reach the top)
   std::map<std::string, std::int64_t> invalid_reasons;  // first rule each invalid plan broke
+  // Per reason (same keys): the message of its first candidate, with numbers, for people.
+  std::map<std::string, std::string> invalid_examples;
   std::vector<RankedPlan> best;  // fastest first, at most `top`
   double seconds = 0;            // wall time of the search
 };

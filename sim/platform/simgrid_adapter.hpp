@@ -2,8 +2,12 @@
 // The one place that talks to SimGrid (3.32, as Debian ships it). Everything else in clustersim
 // sees plain types: host and link indices, bytes, seconds. SimGrid keeps one engine per
 // process, so one SimgridSession exists at a time.
+//
+// The implementation (simgrid_adapter.cpp, simgrid_network.cpp, simgrid_rail_zone.cpp) is a
+// module loaded at run time, libclustersim_simgrid.so (simgrid_module.hpp): linking SimGrid,
+// which brings ns-3, into the binary cost every command ~40 ms and ~30 MB before it started.
+// The classes below forward to it (simgrid_loader.cpp); only a simulation loads it.
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +16,9 @@
 namespace clustersim::sim {
 
 class RailFabric;
+// Engine state, defined inside the module.
+struct SimgridSessionState;
+struct SimgridNetworkState;
 
 // Network model settings clustersim always uses: CM02 (pure max-min sharing, no TCP factors),
 // no cross-traffic, no TCP-gamma window cap. See ../shared/notes/simgrid.md.
@@ -55,8 +62,7 @@ class SimgridSession {
   double config_double(const std::string& key) const;
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  SimgridSessionState* state_ = nullptr;
 };
 
 // The engine plus a platform of one host per GPU, executing ExecutionPlans (see
@@ -78,8 +84,7 @@ class SimgridNetwork {
   double now_s() const;
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  SimgridNetworkState* state_ = nullptr;
 };
 
 }  // namespace clustersim::sim

@@ -7,6 +7,8 @@
 #include <memory>
 #include <vector>
 
+#include "sim/platform/simgrid_adapter.hpp"
+
 namespace clustersim::sim {
 
 class RailFabric;
@@ -28,5 +30,12 @@ SimgridPlatform build_star_zone(std::int64_t hosts, double bandwidth_bytes_per_s
 // The rail-optimized fat-tree as one custom routing zone (the root zone) computing routes with
 // RailFabric::route; hosts and links created in O(N).
 SimgridPlatform build_rail_zone(const RailFabric& fabric);
+
+// SimgridNetwork's side of the module table (simgrid_network.cpp).
+SimgridNetworkState* network_create(const RailFabric& fabric, SimgridNetwork::Platform platform);
+void network_destroy(SimgridNetworkState* state);
+void network_execute(SimgridNetworkState* state, const ExecutionPlan& plan, std::vector<ActivityTiming>& timings,
+                     std::vector<double>& background_finish_s);
+double network_now_s(const SimgridNetworkState* state);
 
 }  // namespace clustersim::sim

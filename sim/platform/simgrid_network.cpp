@@ -50,7 +50,7 @@ struct Csr {
 
 }  // namespace
 
-struct SimgridNetwork::Impl {
+struct SimgridNetworkState {
   std::unique_ptr<sg4::Engine> engine;
   SimgridPlatform platform;
 
@@ -144,24 +144,26 @@ struct SimgridNetwork::Impl {
   }
 };
 
-SimgridNetwork::SimgridNetwork(const RailFabric& fabric, Platform platform) : impl_(std::make_unique<Impl>()) {
-  impl_->engine = start_engine();
-  if (platform == Platform::kRailZone) {
-    impl_->platform = build_rail_zone(fabric);
+SimgridNetworkState* network_create(const RailFabric& fabric, SimgridNetwork::Platform platform) {
+  auto state = std::make_unique<SimgridNetworkState>();
+  state->engine = start_engine();
+  if (platform == SimgridNetwork::Platform::kRailZone) {
+    state->platform = build_rail_zone(fabric);
   } else {
     // Every GPU on one switch: a cross-leaf network route's latency, split over the two links.
-    impl_->platform = build_star_zone(fabric.gpu_count(), fabric.nic_bandwidth_bytes_per_s(),
+    state->platform = build_star_zone(fabric.gpu_count(), fabric.nic_bandwidth_bytes_per_s(),
                                       fabric.cross_leaf_latency_s() / 2, fabric.hbm_bandwidth_bytes_per_s());
   }
+  return state.release();
 }
 
-SimgridNetwork::~SimgridNetwork() = default;
+void network_destroy(SimgridNetworkState* state) { delete state; }
 
-double SimgridNetwork::now_s() const { return sg4::Engine::get_clock(); }
+double network_now_s(const SimgridNetworkState*) { return sg4::Engine::get_clock(); }
 
-void SimgridNetwork::execute(const ExecutionPlan& plan, std::vector<ActivityTiming>& timings,
-                             std::vector<double>& background_finish_s) {
-  Impl& s = *impl_;
+void network_execute(SimgridNetworkState* state, const ExecutionPlan& plan, std::vector<ActivityTiming>& timings,
+                     std::vector<double>& background_finish_s) {
+  SimgridNetworkState& s = *state;
   const std::size_t n = plan.activities.size();
   s.plan = &plan;
   s.timings = &timings;

@@ -221,7 +221,8 @@ StragglerWhatIfResult StragglerWhatIf::analyze(const std::vector<WhatIfScenario>
     sr.name = scenario.name;
     sr.mean_step_time_s = mean_replay(in, &sr.step_time_s);
     sr.speedup = r.mean_nodelay_s / sr.mean_step_time_s;
-    sr.recovered = gap != 0 ? (r.mean_nodelay_s - sr.mean_step_time_s) / gap : 0.0;
+    sr.recovered = gap != 0 ? std::min(1.0, (r.mean_nodelay_s - sr.mean_step_time_s) / gap) : 0.0;
+    sr.beyond_ideal_s = std::max(0.0, r.mean_ideal_s - sr.mean_step_time_s);
     r.scenarios.push_back(std::move(sr));
   }
   return r;

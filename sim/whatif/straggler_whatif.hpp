@@ -31,7 +31,11 @@ struct WhatIfScenarioResult {
   std::vector<double> step_time_s;
   double mean_step_time_s = 0;
   double speedup = 0;    // mean(T_nodelay) / mean(T_scenario)
-  double recovered = 0;  // (T_nodelay - T_scenario) / (T_nodelay - T_ideal), of the mean times
+  // (T_nodelay - T_scenario) / (T_nodelay - T_ideal) of the mean times, at most 1: the ideal
+  // prices each op type at its mean (compute) or median (communication), so a scenario that
+  // leaves faster-than-typical workers as measured can beat it; by how much is beyond_ideal_s.
+  double recovered = 0;
+  double beyond_ideal_s = 0;  // max(0, T_ideal - T_scenario), of the mean times
 };
 
 struct StragglerWhatIfResult {

@@ -1,6 +1,8 @@
 // Fitters recover known closed forms exactly, and error statistics mean what they say.
 #include <gtest/gtest.h>
 
+#include "tests/support/temp_files.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -117,7 +119,7 @@ TEST(MemoryFit, CacheAndMemoryRegimesAreSeparateSegments) {
   EXPECT_NEAR(m.segments[0].seconds_per_byte, 1 / 80e9, 1e-15);
   EXPECT_NEAR(m.segments[1].seconds_per_byte, 1 / 20e9, 1e-15);
   EXPECT_LT(memory->error.mape, 1e-6);
-  const std::string path = ::testing::TempDir() + "/memory-fit-round-trip.json";
+  const std::string path = test::temp_path("memory-fit-round-trip.json").string();
   std::ofstream(path) << profile_to_json(profile).dump(1);
   const Profile back = load_profile(path);
   for (const auto& f : back.fits) {
@@ -141,7 +143,7 @@ TEST(ProfileBuilder, ACoefficientTheFormNeedsPositiveIsNeverWrittenAsZero) {
     add_record(set, decode, 2e-5);  // a launch cost only: no per-byte cost visible
   }
   const Profile profile = build_profile(set, {"noisy", "", std::nullopt, "test"});
-  const std::string path = ::testing::TempDir() + "/positive-coefficients.json";
+  const std::string path = test::temp_path("positive-coefficients.json").string();
   std::ofstream(path) << profile_to_json(profile).dump(1);
   const Profile back = load_profile(path);  // throws InputErrors on a zero coefficient
   int checked = 0;

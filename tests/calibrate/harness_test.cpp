@@ -3,6 +3,8 @@
 // (atomic rewrite, resume).
 #include <gtest/gtest.h>
 
+#include "tests/support/temp_files.hpp"
+
 #include <Eigen/Dense>
 #include <algorithm>
 #include <filesystem>
@@ -71,7 +73,7 @@ TEST(RoutingGenerator, RejectsBadSpecsAndReadsFiles) {
   EXPECT_THROW(routing_spec_from_string("zipf-1", 1), std::invalid_argument);
   EXPECT_THROW(routing_spec_from_string("gauss", 1), std::invalid_argument);
   EXPECT_THROW(generate_routing(10, 4, 5, {}), std::invalid_argument);
-  const fs::path file = fs::path(::testing::TempDir()) / "routing.txt";
+  const fs::path file = test::temp_path("routing.txt");
   std::ofstream(file) << "# token per line\n0 1\n2:0.9, 3:0.1\n\n1 3\n";
   const kernels::MoeRouting r = load_routing_file(file.string(), 4);
   EXPECT_EQ(r.tokens, 3);
@@ -235,7 +237,7 @@ std::vector<SweepCase> gemm_cases(int n) {
 }
 
 TEST(RecordFileWriter, WritesAValidFileAfterEveryCaseAndResumes) {
-  const std::string path = (fs::path(::testing::TempDir()) / "writer.records.json").string();
+  const std::string path = test::temp_path("writer.records.json").string();
   fs::remove(path);
   std::ostringstream progress;
   {
@@ -267,7 +269,7 @@ TEST(RecordFileWriter, WritesAValidFileAfterEveryCaseAndResumes) {
 }
 
 TEST(RecordFileWriter, RefusesToMixMachines) {
-  const std::string path = (fs::path(::testing::TempDir()) / "mix.records.json").string();
+  const std::string path = test::temp_path("mix.records.json").string();
   RecordFileWriter writer(path, false);
   RecordSource a;
   a.id = "x";

@@ -1,5 +1,6 @@
 // One fixture per validation rule (tests/data/bad_inputs.json): the exit code must be 2 and
-// stderr must carry the file, the JSON pointer and the message of every error.
+// stderr must carry the file, the JSON pointer and the message of every error (and none of the
+// lines a case lists under "not_stderr").
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -24,6 +25,7 @@ struct BadInputCase {
   std::vector<std::string> args;
   int exit_code;
   std::vector<std::string> stderr_lines;
+  std::vector<std::string> not_stderr;  // must not appear (a spurious second error, work done first)
 };
 
 std::vector<BadInputCase> load_cases() {
@@ -31,9 +33,10 @@ std::vector<BadInputCase> load_cases() {
   nlohmann::json cases = nlohmann::json::parse(in);
   std::vector<BadInputCase> out;
   for (const auto& c : cases) {
-    BadInputCase x{c.at("name"), {}, c.at("exit"), {}};
+    BadInputCase x{c.at("name"), {}, c.at("exit"), {}, {}};
     for (const auto& a : c.at("args")) x.args.push_back(expand(a));
     for (const auto& e : c.at("stderr")) x.stderr_lines.push_back(expand(e));
+    for (const auto& e : c.value("not_stderr", nlohmann::json::array())) x.not_stderr.push_back(expand(e));
     out.push_back(std::move(x));
   }
   return out;
@@ -53,6 +56,9 @@ TEST_P(BadInput, ExitsTwoNamingFilePointerAndMessage) {
                                                    << "\nstderr was:\n" << r.err;
   }
   EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+  for (const auto& line : c.not_stderr) {
+    EXPECT_EQ(r.err.find(line), std::string::npos) << "not expected in stderr:\n  " << line << "\nstderr was:\n" << r.err;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, BadInput, ::testing::ValuesIn(load_cases()),

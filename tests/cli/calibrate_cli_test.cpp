@@ -38,7 +38,7 @@ TEST(CalibrateCli, ShippedProfilesRegenerateByteForByte) {
   const std::map<std::string, std::string> clusters = {
       {"a100", "a100-hdr"}, {"h100", "h100-ndr"}, {"h200", "h200-ndr"}, {"h800", "h800-roce"}, {"b200", ""}};
   for (const auto& [gpu, cluster] : clusters) {
-    fs::path out = fs::path(::testing::TempDir()) / (gpu + ".profile.json");
+    fs::path out = temp_path(gpu + ".profile.json");
     std::vector<std::string> args = {"calibrate", "fit"};
     for (const auto& f : measurement_files(gpu)) args.push_back(f);
     if (!cluster.empty()) {
@@ -119,7 +119,7 @@ TEST(CalibrateCli, RooflineDefaultsAreFlaggedInReportAndFile) {
 }
 
 TEST(CalibrateCli, ImportWritesRecordsThatFitReads) {
-  fs::path records = fs::path(::testing::TempDir()) / "ar.records.json";
+  fs::path records = temp_path("ar.records.json");
   CommandResult imp = import_measurement("h100/azure-nccl-all-reduce.csv", records);
   ASSERT_EQ(imp.exit_code, 0) << imp.err;
   EXPECT_NE(imp.err.find("24 record(s) from 1 source(s)"), std::string::npos) << imp.err;
@@ -135,7 +135,7 @@ TEST(CalibrateCli, ImportWritesRecordsThatFitReads) {
 // Vidur's H100 projections (configs/measurements/h100/vidur-h100-linear-fp16.csv): 96 FP16
 // GEMMs, 64..4096 tokens, fitted at MAPE 8.8 %, leave-one-out 8.9 % when transcribed.
 TEST(CalibrateCli, VidurH100ProjectionsImportAndFitTheSixteenBitGemm) {
-  fs::path records = fs::path(::testing::TempDir()) / "vidur.records.json";
+  fs::path records = temp_path("vidur.records.json");
   CommandResult imp = import_measurement("h100/vidur-h100-linear-fp16.csv", records);
   ASSERT_EQ(imp.exit_code, 0) << imp.err;
   EXPECT_NE(imp.err.find("96 record(s) from 1 source(s)"), std::string::npos) << imp.err;

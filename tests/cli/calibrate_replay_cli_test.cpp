@@ -7,7 +7,8 @@
 // to 2x here) without stretching the calibration measured before it. Processes outside ctest
 // can do the same: when others took more than kBusyShare of the CPUs during the loop (from
 // /proc/stat, less the CPU time of clustersim itself), the table is printed and the tolerance
-// is not judged (GTEST_SKIP, with the share): such a measurement is of the neighbours.
+// is not judged (GTEST_SKIP, with the share): such a measurement is of the neighbours. Nor is it
+// in a sanitizer build, where instrumentation distorts the timings (GTEST_SKIP, saying so).
 #include <gtest/gtest.h>
 
 #include <sys/resource.h>
@@ -64,6 +65,14 @@ double own_cpu_s() {
   }
   return s;
 }
+
+// A sanitizer build (tests/CMakeLists.txt defines CLUSTERSIM_SANITIZED from CLUSTERSIM_SANITIZE)
+// runs the loop but does not judge its timing tolerance.
+#if defined(CLUSTERSIM_SANITIZED)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
 
 // Other processes may use this share of the CPUs while the loop runs.
 constexpr double kBusyShare = 0.10;
@@ -126,11 +135,7 @@ TEST(CalibrateReplayCli, RunFitReplayValidate) {
 
   const CommandResult table = run_clustersim({"validate", all.string()});
   std::cout << table.out;
-  if (others > kBusyShare) {
-    GTEST_SKIP() << "other processes used " << 100 * others << " % of the CPUs during the loop (more than "
-                 << 100 * kBusyShare << " %): the measured steps are theirs as much as ours; table above";
-  }
-  EXPECT_EQ(table.exit_code, 0) << "a case is outside its tolerance\n" << table.out << table.err;
+  ASSERT_TRUE(table.exit_code == 0 || table.exit_code == 1) << table.err;
   const CommandResult json = run_clustersim({"validate", all.string(), "--format", "json"});
   ASSERT_TRUE(json.exit_code == 0 || json.exit_code == 1) << json.err;
   const nlohmann::json v = nlohmann::json::parse(json.out);
@@ -142,8 +147,19 @@ TEST(CalibrateReplayCli, RunFitReplayValidate) {
     EXPECT_TRUE(std::isfinite(row.at("error").get<double>()));
     std::cout << row.at("id").get<std::string>() << ": predicted vs measured error "
               << 100 * row.at("error").get<double>() << " %, within 20 %: " << row.at("within_tolerance") << '\n';
-    EXPECT_TRUE(row.at("within_tolerance").get<bool>()) << row.dump();
   }
+  if (kSanitized) {
+    GTEST_SKIP() << "sanitizer build (CLUSTERSIM_SANITIZE): the loop ran, but AddressSanitizer and "
+                    "UndefinedBehaviorSanitizer instrumentation change the relative costs of GEMM, memcpy and "
+                    "thread hand-offs between calibration and replay, so a 20 % timing tolerance means nothing "
+                    "here; it is judged in the release build. Table above";
+  }
+  if (others > kBusyShare) {
+    GTEST_SKIP() << "other processes used " << 100 * others << " % of the CPUs during the loop (more than "
+                 << 100 * kBusyShare << " %): the measured steps are theirs as much as ours; table above";
+  }
+  EXPECT_EQ(table.exit_code, 0) << "a case is outside its tolerance\n" << table.out << table.err;
+  for (const auto& row : v["comparisons"]) EXPECT_TRUE(row.at("within_tolerance").get<bool>()) << row.dump();
 }
 
 TEST(CalibrateReplayCli, UnsupportedRequestsAreUsageErrors) {

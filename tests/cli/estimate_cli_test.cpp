@@ -136,6 +136,110 @@ TEST(EstimateCli, MissingPlanIsAUsageError) {
   EXPECT_NE(r.err.find("give --plan or --from-megatron-args"), std::string::npos) << r.err;
 }
 
+// estimate --help's third example: 8B with no parallelism, sequence 8192, on 80 GB GPUs does not
+// fit. The figures are still printed (a result with a reason), but never silently.
+const std::vector<std::string> kDoesNotFit = {
+    "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8", "--from-megatron-args",
+    "--micro-batch-size 1 --global-batch-size 128 --seq-length 8192 --bf16"};
+
+std::vector<std::string> command(const std::string& sub, std::vector<std::string> args,
+                                 const std::vector<std::string>& more = {}) {
+  args.insert(args.begin(), sub);
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+TEST(EstimateCli, PlanThatDoesNotFitWarnsOnStderrAndSaysSoInJson) {
+  for (const std::string sub : {"estimate", "explain"}) {
+    const CommandResult r = run_clustersim(command(sub, kDoesNotFit, {"--format", "json"}));
+    ASSERT_EQ(r.exit_code, 0) << sub << r.err;
+    EXPECT_FALSE(nlohmann::json::parse(r.out).at("fits_in_memory").get<bool>()) << sub;
+    EXPECT_NE(r.err.find("warning: --from-megatron-args: the plan does not fit in GPU memory"), std::string::npos)
+        << sub << r.err;
+  }
+  const CommandResult fits = run_clustersim(
+      {"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8", "--from-megatron-args",
+       "--tensor-model-parallel-size 8 --micro-batch-size 1 --global-batch-size 8 --seq-length 4096 --bf16"});
+  ASSERT_EQ(fits.exit_code, 0) << fits.err;
+  EXPECT_EQ(fits.err.find("does not fit"), std::string::npos) << fits.err;
+}
+
+TEST(EstimateCli, RequireFitExitsThreeWithoutAResult) {
+  for (const std::string sub : {"estimate", "simulate"}) {
+    const CommandResult r = run_clustersim(command(sub, kDoesNotFit, {"--require-fit"}));
+    EXPECT_EQ(r.exit_code, 3) << sub << r.err;
+    EXPECT_TRUE(r.out.empty()) << sub << r.out;
+    EXPECT_NE(r.err.find("error: --require-fit: the plan does not fit in GPU memory"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("simulate: symmetric iteration"), std::string::npos) << "simulated first: " << r.err;
+  }
+  const CommandResult fits = run_clustersim(
+      {"estimate", "--model", "llama-3.1-405b", "--cluster", "h100-ndr", "--gpus", "16384", "--plan",
+       "llama-3.1-405b-16k", "--require-fit"});
+  EXPECT_EQ(fits.exit_code, 0) << fits.err;
+}
+
+// Megatron-LM flags that do not change performance stay warnings, listed once, even those that
+// are one edit from each other (--adam-beta1, --adam-beta2) or share words with a known flag
+// (--min-lr, --lr-decay-style); only near-misspellings of a known flag are errors.
+TEST(EstimateCli, RealMegatronFlagsAreListedOnceAndTyposAreErrors) {
+  const std::string ignored =
+      "--num-layers 32 --hidden-size 4096 --num-attention-heads 32 --ffn-hidden-size 14336 "
+      "--max-position-embeddings 8192 --lr 3e-4 --min-lr 3e-5 --lr-decay-style cosine --weight-decay 0.1 "
+      "--adam-beta1 0.9 --adam-beta2 0.95 --clip-grad 1.0 --train-iters 1000 --save /ckpt --load /ckpt "
+      "--eval-iters 10 --eval-interval 100 --init-method-std 0.02 --attention-dropout 0.0 --hidden-dropout 0.0 "
+      "--use-flash-attn --use-mcore-models --swiglu --normalization RMSNorm --disable-bias-linear "
+      "--group-query-attention --num-query-groups 8 --untie-embeddings-and-output-weights "
+      "--position-embedding-type rope --tokenizer-type HuggingFaceTokenizer --log-interval 1";
+  const CommandResult r = run_clustersim(
+      {"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8", "--from-megatron-args",
+       "--tensor-model-parallel-size 8 --micro-batch-size 1 --global-batch-size 8 --seq-length 4096 --bf16 " +
+           ignored});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string listed = "do not affect performance modelling and were ignored";
+  const auto first = r.err.find(listed);
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(listed, first + 1), std::string::npos) << "listed twice:\n" << r.err;
+  EXPECT_NE(r.err.find("--lr"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--adam-beta1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--adam-beta2"), std::string::npos) << r.err;
+
+  for (const std::string typo : {"--tensor-model-paralel-size 8", "--pipline-model-parallel-size 1",
+                                 "--micro-bach-size 1"}) {
+    const CommandResult t = run_clustersim(
+        {"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8", "--from-megatron-args",
+         "--micro-batch-size 1 --global-batch-size 8 --seq-length 4096 --bf16 " + typo});
+    EXPECT_EQ(t.exit_code, 2) << typo << "\n" << t.err;
+    EXPECT_NE(t.err.find("did you mean --"), std::string::npos) << typo << "\n" << t.err;
+    EXPECT_TRUE(t.out.empty()) << typo;
+  }
+}
+
+// Found by scripts/fuzz.sh (tests/data/fuzz/megatron_args): a pasted value that is not UTF-8
+// made the error message fail ("internal error: invalid UTF-8 byte") instead of naming the flag.
+TEST(EstimateCli, MegatronValueThatIsNotUtf8IsAnInputError) {
+  const CommandResult r = run_clustersim({"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8",
+                                          "--from-megatron-args",
+                                          "--micro-batch-size 1 --global-batch-size 8 --seq-length 4096 --bf16 "
+                                          "--hidden-dropout \x90x"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("error: --from-megatron-args:/hidden_dropout: expected a number, got string"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+}
+
+// search groups invalid candidates by rule, and prints each rule with a real instance's numbers.
+TEST(SearchCli, InvalidReasonsCarryNumbersNotPlaceholders) {
+  const CommandResult r = run_clustersim({"search", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "64",
+                                          "--global-batch-size", "96", "--seq-length", "4096", "--top", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("  invalid: "), std::string::npos) << r.out;
+  for (std::size_t at = r.out.find("  invalid: "); at != std::string::npos; at = r.out.find("  invalid: ", at + 1)) {
+    const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+    EXPECT_EQ(line.find('#'), std::string::npos) << line;
+  }
+}
+
 TEST(SearchCli, FindsPlansForLlama405BOn16kGpusAndSaysWhatItDropped) {
   CommandResult r = run_clustersim({"search", "--model", "llama-3.1-405b", "--cluster", "h100-ndr", "--gpus", "16384",
                                     "--global-batch-size", "2048", "--seq-length", "8192", "--top", "3", "--format", "json"});

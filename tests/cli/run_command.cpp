@@ -3,10 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 
@@ -51,16 +48,6 @@ CommandResult run_clustersim(const std::vector<std::string>& args) {
   r.out = slurp(out);
   r.err = slurp(err);
   return r;
-}
-
-std::filesystem::path temp_path(const std::string& name) {
-  return std::filesystem::path(::testing::TempDir()) / (std::to_string(getpid()) + "-" + name);
-}
-
-std::string write_temp(const std::string& name, const std::string& text) {
-  const std::filesystem::path path = temp_path(name);
-  std::ofstream(path) << text;
-  return path.string();
 }
 
 }  // namespace clustersim::test

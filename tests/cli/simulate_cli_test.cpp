@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -167,7 +168,7 @@ TEST(SimulateCli, NodeFailureReportsGoodput) {
 }
 
 TEST(SimulateCli, TraceIsValidNestedAndEveryFlowEnds) {
-  const std::string trace = (fs::path(::testing::TempDir()) / "sim-trace.json").string();
+  const std::string trace = temp_path("sim-trace.json").string();
   const nlohmann::json j = run_json("simulate", kPlans[1], {"--trace", trace});
   std::ifstream in(trace);
   ASSERT_TRUE(in.good());
@@ -206,7 +207,7 @@ TEST(SimulateCli, TraceIsValidNestedAndEveryFlowEnds) {
   for (const auto& [track, list] : tracks) pids.insert(track.first);
   EXPECT_EQ(pids, (std::set<std::int64_t>{0, 8, 16, 24}));
   // --trace-ranks chooses, gzip by extension.
-  const std::string gz = (fs::path(::testing::TempDir()) / "sim-trace.json.gz").string();
+  const std::string gz = temp_path("sim-trace.json.gz").string();
   run_json("simulate", kPlans[1], {"--trace", gz, "--trace-ranks", "3,17"});
   std::ifstream g(gz, std::ios::binary);
   unsigned char magic[2] = {0, 0};
@@ -249,6 +250,47 @@ TEST(ValidateCli, SimulateModeRunsTheReplayPerCase) {
   EXPECT_EQ(js["mode"], "simulate");
   const double pe = je["comparisons"][0]["predicted"], ps = js["comparisons"][0]["predicted"];
   EXPECT_NEAR(ps, pe, 0.03 * pe);
+}
+
+}  // namespace
+}  // namespace clustersim::test
+
+namespace clustersim::test {
+namespace {
+
+// MemAvailable of /proc/meminfo in bytes; 0 if unknown.
+double available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  double kb = 0;
+  while (in >> key >> kb >> unit) {
+    if (key == "MemAvailable:") return kb * 1024;
+  }
+  return 0;
+}
+
+// 16,777,216 GPUs is inside --gpus' range, but its replay needs ~70 GB (about 4 KB per simulated
+// GPU): refused up front with what would fit, instead of minutes of work and std::bad_alloc.
+TEST(SimulateCli, ReplayTooBigForThisMachineIsRefusedBeforeWork) {
+  const double available = available_memory_bytes();
+  if (available <= 0 || available > 60e9) {
+    GTEST_SKIP() << "needs a machine with less than 60 GB available (has " << available / 1e9 << " GB)";
+  }
+  const std::string plan =
+      R"({"tensor_model_parallel_size": 8, "pipeline_model_parallel_size": 16, "decoder_first_pipeline_num_layers": 7,)"
+      R"( "decoder_last_pipeline_num_layers": 7, "micro_batch_size": 1, "global_batch_size": 2097152,)"
+      R"( "seq_length": 8192, "bf16": true, "recompute_granularity": "full", "recompute_method": "uniform",)"
+      R"( "recompute_num_layers": 1, "use_distributed_optimizer": true})";
+  const auto start = std::chrono::steady_clock::now();
+  const CommandResult r = run_clustersim(
+      {"simulate", "--model", "llama-3.1-405b", "--cluster", "h100-ndr", "--gpus", "16777216", "--plan", plan});
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_NE(r.err.find("error: simulate --gpus 16777216: the replay would need about"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("GPUs fit here"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("simulate: symmetric iteration"), std::string::npos) << r.err;
+  EXPECT_LT(wall_s, 10.0) << "refused only after work";
 }
 
 }  // namespace

@@ -29,13 +29,13 @@ std::string trace_with_line(int line, const std::string& replacement, const std:
   std::istringstream in(slurp(kTrace));
   std::string out, text;
   for (int n = 1; std::getline(in, text); ++n) out += (n == line ? replacement : text) + "\n";
-  std::string path = (std::filesystem::temp_directory_path() / name).string();
+  std::string path = temp_path(name).string();
   std::ofstream(path, std::ios::binary) << out;
   return path;
 }
 
 std::string temp_file(const std::string& name, const std::string& text) {
-  std::string path = (std::filesystem::temp_directory_path() / name).string();
+  std::string path = temp_path(name).string();
   std::ofstream(path, std::ios::binary) << text;
   return path;
 }
@@ -67,6 +67,10 @@ TEST(WhatIfCli, TwoStageJson) {
   ASSERT_EQ(j["scenarios"].size(), 3u);
   EXPECT_EQ(j["scenarios"][0]["name"], "rank 0 not slow");
   EXPECT_NEAR(j["scenarios"][0]["mean_step_time_s"].get<double>(), 7.65, 1e-5);
+  // Faster than the ideal (8.4 s): 100 % recovered and 0.75 s beyond, never "150 %".
+  for (const auto& s : j["scenarios"]) EXPECT_LE(s["recovered"].get<double>(), 1.0) << s.dump();
+  EXPECT_NEAR(j["scenarios"][0]["recovered"].get<double>(), 1.0, 1e-9);
+  EXPECT_NEAR(j["scenarios"][0]["beyond_ideal_s"].get<double>(), 0.75, 1e-5);
   EXPECT_NEAR(j["scenarios"][1]["mean_step_time_s"].get<double>(), 6.9, 1e-5);
   EXPECT_NEAR(j["scenarios"][2]["mean_step_time_s"].get<double>(), 6.9, 1e-5);  // same via flag
 }
@@ -79,8 +83,8 @@ TEST(WhatIfCli, TableNamesTheSlowWorker) {
 }
 
 TEST(WhatIfCli, SameInputSameOutputAndPerfettoTrace) {
-  const std::string p1 = (std::filesystem::temp_directory_path() / "whatif_a.json").string();
-  const std::string p2 = (std::filesystem::temp_directory_path() / "whatif_b.json").string();
+  const std::string p1 = temp_path("whatif_a.json").string();
+  const std::string p2 = temp_path("whatif_b.json").string();
   CommandResult a = run_clustersim({"whatif", "--trace", kTrace, "--meta", kMeta, "--format",
                                     "json", "--perfetto", p1, "--timeline-step", "7"});
   CommandResult b = run_clustersim({"whatif", "--trace", kTrace, "--meta", kMeta, "--format",
@@ -121,6 +125,10 @@ TEST(WhatIfCli, BadInputExitsTwoNamingFileLineAndColumn) {
   const std::string no_column = trace_with_line(
       1, "dp_rank,stage,rank,step,optype,start_ts,seq_id,mc,mb_id,gmc", "whatif_no_column.csv");
   const std::string bad_meta = temp_file("whatif_bad_meta.yaml", "trial_name: x\ndp_size: 2\npp_size: 2\ntp_sise: 1\n");
+  // Found by scripts/fuzz.sh (tests/data/fuzz/straggler_meta): a value that is not UTF-8 made
+  // the message itself fail ("internal error: invalid UTF-8 byte").
+  const std::string not_utf8_meta = temp_file("whatif_not_utf8_meta.yaml",
+                                              "trial_name: x\ndp_size: 2\npp_size: 2\nvpp_size: \x90\xff\n");
   const std::string bad_scenario = temp_file(
       "whatif_bad_scenario.json", R"({"scenarios": [{"name": "x", "changes": [{"select": {"rank": 17}, "ideal": true}]}]})");
   const BadCase cases[] = {
@@ -137,7 +145,9 @@ TEST(WhatIfCli, BadInputExitsTwoNamingFileLineAndColumn) {
        {bad_meta + ":line 4, key tp_sise: unknown key (did you mean \"tp_size\"?)"}},
       {"scenario", {"--trace", kTrace, "--meta", kMeta, "--scenario", bad_scenario},
        {bad_scenario + ":/scenarios/0/changes/0/select/rank: rank 17 is not in the trace"}},
-      {"step", {"--trace", kTrace, "--meta", kMeta, "--perfetto", "/tmp/x.json", "--timeline-step", "8"},
+      {"not_utf8", {"--trace", kTrace, "--meta", not_utf8_meta},
+       {not_utf8_meta + ":line 4, key vpp_size: expected an integer, got string"}},
+      {"step", {"--trace", kTrace, "--meta", kMeta, "--perfetto", temp_path("x.json").string(), "--timeline-step", "8"},
        {"--timeline-step: step 8 is not in the trace (steps in the trace: 7)"}},
       {"missing", {"--trace", kData + "/nope.csv", "--meta", kMeta}, {"nope.csv: cannot open file"}},
       {"layers", {"--trace", kTrace, "--meta", kMeta, "--stage-layers", "3"},

@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+
+#include "tests/support/temp_files.hpp"
 #include <zlib.h>
 
 #include <filesystem>
@@ -13,8 +15,7 @@ namespace {
 
 class MeasurementImport : public ::testing::Test {
  protected:
-  std::filesystem::path dir_ = std::filesystem::temp_directory_path() /
-                               ("clustersim_import_" + std::to_string(::getpid()));
+  std::filesystem::path dir_ = test::temp_path("import");
   void SetUp() override { std::filesystem::create_directories(dir_); }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 

@@ -1,6 +1,8 @@
 // Reading per-op straggler traces and their job metadata: good input, every kind of bad row,
 // gzip, and (when the shared reference data is present) the three published traces.
 #include <gtest/gtest.h>
+
+#include "tests/support/temp_files.hpp"
 #include <zlib.h>
 
 #include <cstdio>
@@ -125,7 +127,7 @@ TEST(StragglerTraceReader, StopsAfterTenErrors) {
 
 TEST(StragglerTraceReader, ReadsGzipAndPlainFilesAlike) {
   const std::string text = kHeader + "0,0,0,5,optimizer,1.25,0.5,0,-1,-1,-1\n";
-  auto dir = std::filesystem::temp_directory_path();
+  const auto& dir = test::temp_dir();
   const std::string plain = (dir / "clustersim_straggler_test.csv").string();
   const std::string packed = (dir / "clustersim_straggler_test.csv.gz").string();
   std::ofstream(plain) << text;

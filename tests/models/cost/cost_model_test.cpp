@@ -1,6 +1,8 @@
 // CostModel prices from fits, says when it extrapolates, and reads back what it wrote.
 #include <gtest/gtest.h>
 
+#include "tests/support/temp_files.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -145,7 +147,7 @@ TEST(ProfileJson, CpuGemmTileNeedsBothSidesAndPackingIsPositive) {
   nlohmann::json j = profile_to_json(p);
   j["fits"][3]["parameters"]["packing_bytes_per_s"] = -1.0;
   j["fits"][3]["parameters"].erase("tile_n");
-  const std::string path = ::testing::TempDir() + "/profile_cpu_gemm.json";
+  const std::string path = test::temp_path("profile_cpu_gemm.json").string();
   std::ofstream(path) << j.dump(2);
   try {
     load_profile(path);
@@ -184,7 +186,7 @@ TEST(ProfileJson, WhatIsWrittenReadsBackIdentically) {
   p.measurements.records.push_back({"src", "line 3", CollectiveRecord{CollectiveKind::kAllReduce, 8, 1, "any", "any", 1024, "float", true}, {25e-6}});
   p.fits[0].records = {0};
   p.fits[0].error.loo_mape = 0.02;
-  std::string path = ::testing::TempDir() + "/profile_roundtrip.json";
+  std::string path = test::temp_path("profile_roundtrip.json").string();
   std::string first = profile_to_json(p).dump(2);
   std::ofstream(path) << first;
   Profile back = load_profile(path);

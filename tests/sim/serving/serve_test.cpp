@@ -2,6 +2,8 @@
 // hand-off invariants, trace readers and their errors, and the DistServe quick-start goodput.
 #include <gtest/gtest.h>
 
+#include "tests/support/temp_files.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -139,7 +141,7 @@ TEST(ServeEngine, SmallKvCachePreemptsAndStillFinishes) {
 }
 
 TEST(ServeEngine, PrefixCacheSkipsSharedPrefixes) {
-  const std::string path = ::testing::TempDir() + "/mooncake.jsonl";
+  const std::string path = test::temp_path("mooncake.jsonl").string();
   {
     std::ofstream f(path);
     for (int i = 0; i < 50; ++i) {
@@ -302,7 +304,7 @@ TEST(ServeMetrics, SeparateRuleCountsEachTargetOnItsOwn) {
 }
 
 TEST(ServeTraces, AzureCsvWithDateTimesAndScaling) {
-  const std::string path = ::testing::TempDir() + "/azure.csv";
+  const std::string path = test::temp_path("azure.csv").string();
   {
     std::ofstream f(path);
     f << "TIMESTAMP,ContextTokens,GeneratedTokens\n"
@@ -320,7 +322,7 @@ TEST(ServeTraces, AzureCsvWithDateTimesAndScaling) {
 }
 
 TEST(ServeTraces, BadLinesNameTheirLine) {
-  const std::string path = ::testing::TempDir() + "/bad.csv";
+  const std::string path = test::temp_path("bad.csv").string();
   {
     std::ofstream f(path);
     f << "TIMESTAMP,ContextTokens,GeneratedTokens\n1.0,10,5\n2.0,ten,5\n";
