@@ -11,11 +11,13 @@
 
 namespace clustersim::cli {
 
-// Measured with Llama-3.1-405B TP8 PP16 on h100-ndr (Release, max RSS of the replay): 74 MB at
-// 16,384 GPUs, 267 MB at 65,536, 1,050 MB at 262,144 (3.98 KB per GPU between the last two);
-// --full at 16,384 GPUs adds 55 MB for 130k activities and 61k flows.
+// Measured with Llama-3.1-405B TP8 PP16 on h100-ndr (Release, max RSS of the replay): without a
+// fleet 74 MB at 16,384 GPUs, 267 MB at 65,536, 1,050 MB at 262,144 (3.98 KB per GPU between the
+// last two); with the preset's fleet (slow hosts add replica classes: 44 at 65,536 GPUs, 137 at
+// 262,144) 318 MB and 1,146 MB, 4.2 KB per GPU. --full at 16,384 GPUs adds 55 MB for 130k
+// activities and 61k flows. The per-GPU figure covers the fleet's extra replica classes.
 inline constexpr double kReplayBaseBytes = 64e6;
-inline constexpr double kReplayBytesPerGpu = 4.1e3;
+inline constexpr double kReplayBytesPerGpu = 4.3e3;
 inline constexpr double kReplayBytesPerActivity = 450;
 
 struct ReplayBudget {
