@@ -1,6 +1,8 @@
 #include "models/cost/fleet_variability.hpp"
 
 #include <algorithm>
+#include <array>
+#include <map>
 #include <cmath>
 #include <numbers>
 
@@ -26,15 +28,22 @@ double expected_max(Cdf cdf, double lo, double hi, std::int64_t n) {
 
 double expected_max_standard_normal(std::int64_t n) {
   if (n <= 1) return 0.0;
-  return expected_max(normal_cdf, -12.0, 12.0, n);
+  // A search asks for the same few group sizes thousands of times: the integral once per size.
+  thread_local std::map<std::int64_t, double> known;
+  auto it = known.find(n);
+  if (it == known.end()) it = known.emplace(n, expected_max(normal_cdf, -12.0, 12.0, n)).first;
+  return it->second;
 }
 
 double expected_slowest_host_factor(const FleetSpec& f, std::int64_t hosts) {
   if (hosts < 1) return 1.0;
   const double cv = f.host_speed_cv, p = f.slow_host_fraction, s = f.slow_host_slowdown;
   if (cv <= 0) return 1.0 + (s - 1.0) * (1.0 - std::pow(1.0 - p, static_cast<double>(hosts)));
+  thread_local std::map<std::array<double, 4>, double> known;
+  const std::array<double, 4> key = {cv, p, s, static_cast<double>(hosts)};
+  if (auto it = known.find(key); it != known.end()) return it->second;
   auto cdf = [&](double x) { return (1 - p) * normal_cdf((x - 1) / cv) + p * normal_cdf((x - s) / (s * cv)); };
-  return expected_max(cdf, 1.0 - 12 * cv, s * (1.0 + 12 * cv), hosts);
+  return known[key] = expected_max(cdf, 1.0 - 12 * cv, s * (1.0 + 12 * cv), hosts);
 }
 
 double expected_group_jitter_factor(const FleetSpec& f, std::int64_t gpus) {

@@ -1,6 +1,7 @@
 #include "models/planning/iteration_graph.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 
 #include "models/lowering/gradient_buckets.hpp"
@@ -347,6 +348,32 @@ void Builder::finish_preds() {
     if (lane_prev_[i] >= 0) g_.pred[static_cast<std::size_t>(fill[i]++)] = lane_prev_[i];
   }
   for (const auto& [after, before] : edges_) g_.pred[static_cast<std::size_t>(fill[static_cast<std::size_t>(after)]++)] = before;
+  // A topological order (Kahn), once: timing the graph is then one pass.
+  std::vector<std::int32_t> pending(n), succ_begin(n + 1, 0), succs(g_.pred.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    pending[i] = g_.pred_begin[i + 1] - g_.pred_begin[i];
+    for (std::int32_t p : g_.preds(static_cast<std::int32_t>(i))) ++succ_begin[static_cast<std::size_t>(p) + 1];
+  }
+  for (std::size_t i = 0; i < n; ++i) succ_begin[i + 1] += succ_begin[i];
+  std::vector<std::int32_t> next(succ_begin.begin(), succ_begin.end() - 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::int32_t p : g_.preds(static_cast<std::int32_t>(i))) {
+      succs[static_cast<std::size_t>(next[static_cast<std::size_t>(p)]++)] = static_cast<std::int32_t>(i);
+    }
+  }
+  g_.order.clear();
+  g_.order.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (pending[i] == 0) g_.order.push_back(static_cast<std::int32_t>(i));
+  }
+  for (std::size_t k = 0; k < g_.order.size(); ++k) {
+    const auto i = static_cast<std::size_t>(g_.order[k]);
+    for (std::int32_t j = succ_begin[i]; j < succ_begin[i + 1]; ++j) {
+      const auto s = static_cast<std::size_t>(succs[static_cast<std::size_t>(j)]);
+      if (--pending[s] == 0) g_.order.push_back(static_cast<std::int32_t>(s));
+    }
+  }
+  if (g_.order.size() != n) throw std::logic_error("the iteration graph has a cycle");
 }
 
 }  // namespace
@@ -394,39 +421,13 @@ IterationGraph build_iteration_graph(const Workload& workload, const std::vector
 }
 
 std::vector<ActivitySpan> evaluate_iteration(const IterationGraph& g, std::span<const double> seconds) {
-  const std::size_t n = g.activities.size();
-  std::vector<std::int32_t> pending(n), succ_begin(n + 1, 0), succs;
-  for (std::size_t i = 0; i < n; ++i) {
-    pending[i] = g.pred_begin[i + 1] - g.pred_begin[i];
-    for (std::int32_t p : g.preds(static_cast<std::int32_t>(i))) ++succ_begin[static_cast<std::size_t>(p) + 1];
-  }
-  for (std::size_t i = 0; i < n; ++i) succ_begin[i + 1] += succ_begin[i];
-  succs.resize(static_cast<std::size_t>(succ_begin[n]));
-  std::vector<std::int32_t> fill(succ_begin.begin(), succ_begin.end() - 1);
-  for (std::size_t i = 0; i < n; ++i) {
-    for (std::int32_t p : g.preds(static_cast<std::int32_t>(i))) {
-      succs[static_cast<std::size_t>(fill[static_cast<std::size_t>(p)]++)] = static_cast<std::int32_t>(i);
-    }
-  }
-  std::vector<ActivitySpan> span(n);
-  std::vector<std::int32_t> ready;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (pending[i] == 0) ready.push_back(static_cast<std::int32_t>(i));
-  }
-  std::size_t done = 0;
-  while (!ready.empty()) {
-    const auto i = static_cast<std::size_t>(ready.back());
-    ready.pop_back();
-    ++done;
+  std::vector<ActivitySpan> span(g.activities.size());
+  for (std::int32_t id : g.order) {
+    const auto i = static_cast<std::size_t>(id);
     double start = 0;
-    for (std::int32_t p : g.preds(static_cast<std::int32_t>(i))) start = std::max(start, span[static_cast<std::size_t>(p)].end_s);
+    for (std::int32_t p : g.preds(id)) start = std::max(start, span[static_cast<std::size_t>(p)].end_s);
     span[i] = {start, start + (seconds.empty() ? g.activities[i].nominal_s : seconds[i])};
-    for (std::int32_t k = succ_begin[i]; k < succ_begin[i + 1]; ++k) {
-      const auto s = static_cast<std::size_t>(succs[static_cast<std::size_t>(k)]);
-      if (--pending[s] == 0) ready.push_back(static_cast<std::int32_t>(s));
-    }
   }
-  if (done != n) throw std::logic_error("the iteration graph has a cycle");
   return span;
 }
 
@@ -434,65 +435,57 @@ std::vector<ActivitySpan> evaluate_iteration(const IterationGraph& g, std::span<
 
 namespace clustersim {
 
-namespace {
-
-// Length of [a, b) covered by the sorted, disjoint intervals `busy`.
-double covered_s(const std::vector<ActivitySpan>& busy, double a, double b) {
-  double sum = 0;
-  auto it = std::lower_bound(busy.begin(), busy.end(), a, [](const ActivitySpan& x, double t) { return x.end_s <= t; });
-  for (; it != busy.end() && it->start_s < b; ++it) sum += std::max(0.0, std::min(b, it->end_s) - std::max(a, it->start_s));
-  return sum;
-}
-
-}  // namespace
-
 std::vector<ActivitySpan> evaluate_with_shared_nics(const IterationGraph& g, std::span<const double> base,
                                                     std::vector<double>& extra_s) {
   std::vector<ActivitySpan> spans = evaluate_iteration(g, base);
   const std::size_t n = g.activities.size();
   extra_s.assign(n, 0.0);
-  // Per stage: when its DP collectives run (serial on the stage's DP lane) and when its
-  // pipeline transfers run (into or out of the stage).
-  std::vector<std::vector<ActivitySpan>> dp(static_cast<std::size_t>(g.pp)), sends(static_cast<std::size_t>(g.pp));
+  // Per stage, its DP collectives in time order (they run one after another on the stage's DP
+  // lane, and a lane's activities are in lane order).
+  std::vector<std::vector<ActivitySpan>> dp(static_cast<std::size_t>(g.pp));
+  std::vector<std::vector<std::size_t>> dp_id(static_cast<std::size_t>(g.pp));
+  for (std::size_t i = 0; i < n; ++i) {
+    const IterationActivity& a = g.activities[i];
+    if (a.kind != IterationActivityKind::kDpCollective || spans[i].end_s <= spans[i].start_s) continue;
+    dp[static_cast<std::size_t>(a.stage)].push_back(spans[i]);
+    dp_id[static_cast<std::size_t>(a.stage)].push_back(i);
+  }
+  // Each pipeline transfer: stretched by its overlap with the DP collectives of the stage it
+  // leaves or enters (the longer), and each DP collective by the transfers it overlaps (their
+  // union: transfers in both directions may run at once).
+  std::vector<std::vector<ActivitySpan>> pieces(n);
   bool any = false;
   for (std::size_t i = 0; i < n; ++i) {
     const IterationActivity& a = g.activities[i];
-    if (spans[i].end_s <= spans[i].start_s) continue;
-    if (a.kind == IterationActivityKind::kDpCollective) dp[static_cast<std::size_t>(a.stage)].push_back(spans[i]);
-    if (a.kind == IterationActivityKind::kSend && a.cls == 0) {
-      sends[static_cast<std::size_t>(a.stage)].push_back(spans[i]);
-      sends[static_cast<std::size_t>(a.to_stage)].push_back(spans[i]);
-    }
-  }
-  for (auto* sets : {&dp, &sends}) {
-    for (auto& v : *sets) {
-      std::sort(v.begin(), v.end(), [](const ActivitySpan& x, const ActivitySpan& y) { return x.start_s < y.start_s; });
-      // Merge overlaps (sends in both directions may run at once).
-      std::vector<ActivitySpan> merged;
-      for (const ActivitySpan& x : v) {
-        if (!merged.empty() && x.start_s <= merged.back().end_s) {
-          merged.back().end_s = std::max(merged.back().end_s, x.end_s);
-        } else {
-          merged.push_back(x);
-        }
+    const ActivitySpan t = spans[i];
+    if (a.kind != IterationActivityKind::kSend || a.cls != 0 || t.end_s <= t.start_s) continue;
+    for (const std::int32_t stage : {a.stage, a.to_stage}) {
+      const auto& busy = dp[static_cast<std::size_t>(stage)];
+      auto it = std::lower_bound(busy.begin(), busy.end(), t.start_s, [](const ActivitySpan& x, double v) { return x.end_s <= v; });
+      double covered = 0;
+      for (; it != busy.end() && it->start_s < t.end_s; ++it) {
+        const ActivitySpan clip{std::max(t.start_s, it->start_s), std::min(t.end_s, it->end_s)};
+        covered += clip.end_s - clip.start_s;
+        pieces[dp_id[static_cast<std::size_t>(stage)][static_cast<std::size_t>(it - busy.begin())]].push_back(clip);
       }
-      v = std::move(merged);
+      extra_s[i] = std::max(extra_s[i], covered);
+      any = any || covered > 0;
+      if (a.to_stage == a.stage) break;
     }
   }
-  for (std::size_t s = 0; s < dp.size(); ++s) any = any || (!dp[s].empty() && !sends[s].empty());
   if (!any) return spans;
   std::vector<double> seconds(n);
   for (std::size_t i = 0; i < n; ++i) {
-    const IterationActivity& a = g.activities[i];
-    const ActivitySpan t = spans[i];
-    if (a.kind == IterationActivityKind::kSend) {
-      // Sharing on either end: the longer overlap of the two NICs.
-      extra_s[i] = std::max(covered_s(dp[static_cast<std::size_t>(a.stage)], t.start_s, t.end_s),
-                            covered_s(dp[static_cast<std::size_t>(a.to_stage)], t.start_s, t.end_s));
-    } else if (a.kind == IterationActivityKind::kDpCollective) {
-      extra_s[i] = covered_s(sends[static_cast<std::size_t>(a.stage)], t.start_s, t.end_s);
+    auto& v = pieces[i];
+    if (!v.empty()) {
+      std::sort(v.begin(), v.end(), [](const ActivitySpan& x, const ActivitySpan& y) { return x.start_s < y.start_s; });
+      double end = -std::numeric_limits<double>::infinity();
+      for (const ActivitySpan& x : v) {
+        extra_s[i] += std::max(0.0, x.end_s - std::max(x.start_s, end));
+        end = std::max(end, x.end_s);
+      }
     }
-    seconds[i] = (base.empty() ? a.nominal_s : base[i]) + extra_s[i];
+    seconds[i] = (base.empty() ? g.activities[i].nominal_s : base[i]) + extra_s[i];
   }
   return evaluate_iteration(g, seconds);
 }

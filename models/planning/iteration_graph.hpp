@@ -55,6 +55,7 @@ struct IterationGraph {
   // Every predecessor of activity i, the lane's previous activity first:
   // pred[pred_begin[i] .. pred_begin[i + 1]).
   std::vector<std::int32_t> pred_begin, pred;
+  std::vector<std::int32_t> order;  // a topological order of the activities
   std::vector<IterationLane> lanes;
   std::int32_t end = -1;  // the step end (a join of every lane's last activity)
 

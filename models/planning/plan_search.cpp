@@ -137,7 +137,7 @@ SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, co
                   Workload w = lower_training(model, shapes, plan, layout, cluster);
                   TrainingEstimate priced = price_training_stages(w, costs, &cache);
                   ++result.evaluated;
-                  const double bound = step_time_lower_bound(priced, w, costs);
+                  const double bound = step_time_lower_bound(priced, w, costs, cluster);
                   candidates.push_back({bound, std::move(plan), layout, std::move(priced)});
                 }
               }

@@ -220,8 +220,37 @@ TrainingEstimate price_training_stages(const Workload& w, const CostModel& costs
   return e;
 }
 
-double step_time_lower_bound(const TrainingEstimate& priced, const Workload& w, const CostModel& costs) {
+namespace {
+
+// What the fleet does to every forward and backward (expected maxima, fleet_variability.hpp):
+// the job runs at its slowest host's pace and each TP/CP group's compute at its slowest GPU's
+// (variability); the DP collectives wait for the replica whose micro-batches cost most
+// (imbalance). Both >= 1.
+struct FleetFactors {
+  double variability = 1.0, imbalance = 1.0;
+};
+
+FleetFactors fleet_factors(const ClusterSpec& cluster, const ParallelLayout& l, const Mechanisms& mechanisms) {
+  FleetFactors f;
+  const FleetSpec& fleet = cluster.fleet;
+  if (!fleet.enabled()) return f;
+  const std::int64_t gpn = std::max<std::int64_t>(1, cluster.node.gpus_per_node);
+  if (mechanisms.variability) {
+    f.variability = expected_slowest_host_factor(fleet, (l.world + gpn - 1) / gpn) *
+                    expected_group_jitter_factor(fleet, l.tp * l.cp);
+  }
+  if (mechanisms.data_imbalance) f.imbalance = expected_slowest_replica_data_factor(fleet, l.dp, l.num_microbatches);
+  return f;
+}
+
+}  // namespace
+
+double step_time_lower_bound(const TrainingEstimate& priced, const Workload& w, const CostModel& costs,
+                             const ClusterSpec& cluster, const Mechanisms& mechanisms) {
   const ParallelLayout& l = w.layout;
+  const FleetFactors fleet = fleet_factors(cluster, l, mechanisms);
+  const double compute = fleet.variability * fleet.imbalance;
+  const double load_s = mechanisms.fixed_costs && cluster.fleet.enabled() ? cluster.fleet.data_loading_s : 0.0;
   const double m = static_cast<double>(l.num_microbatches), v = static_cast<double>(l.virtual_stages);
   const double p2p_s =
       l.pp > 1 ? costs.collective(CollectiveKind::kSendRecv, w.p2p_bytes, 2, w.p2p_crosses_nodes ? 2 : 1).seconds : 0.0;
@@ -237,9 +266,11 @@ double step_time_lower_bound(const TrainingEstimate& priced, const Workload& w, 
       const bool last = s + 1 == priced.stages.size(), first = s == 0;
       sends = (v * m - (last ? m : 0)) + (v * m - (first ? m : 0));
     }
-    bound = std::max(bound, upstream + m * (t.forward_s + t.backward_s) + sends * p2p_s + t.optimizer_s);
+    const bool loads = s == 0 || s + 1 == priced.stages.size();
+    const double fixed = (mechanisms.fixed_costs ? t.step_fixed_s : 0.0) + (loads ? load_s : 0.0);
+    bound = std::max(bound, upstream + compute * m * (t.forward_s + t.backward_s) + sends * p2p_s + t.optimizer_s + fixed);
     const double share = pipeline_chunk_share(l, static_cast<std::int64_t>(s), 0);
-    upstream += share * (t.forward_s + t.backward_s) + 2 * p2p_s;
+    upstream += compute * share * (t.forward_s + t.backward_s) + 2 * p2p_s;
   }
   return bound;
 }
@@ -261,16 +292,7 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
   const std::vector<StageTimes> stages = scheduled_stage_times(e.stages, mechanisms);
   const IterationGraph graph =
       build_iteration_graph(w, stages, costs, 1, mechanisms.fixed_costs ? fleet.data_loading_s : 0.0);
-  // The fleet: the job runs at its slowest host's pace, each TP/CP group's compute at its
-  // slowest GPU's (expected maxima, fleet_variability.hpp).
-  const std::int64_t gpn = std::max<std::int64_t>(1, cluster.node.gpus_per_node);
-  const double variability = fleet.enabled() && mechanisms.variability ? expected_slowest_host_factor(fleet, (l.world + gpn - 1) / gpn) *
-                                                   expected_group_jitter_factor(fleet, l.tp * l.cp)
-                                             : 1.0;
-  // The micro-batches' data: the DP collectives wait for the replica whose micro-batches cost most.
-  const double imbalance = fleet.enabled() && mechanisms.data_imbalance
-                               ? expected_slowest_replica_data_factor(fleet, l.dp, l.num_microbatches)
-                               : 1.0;
+  const auto [variability, imbalance] = fleet_factors(cluster, l, mechanisms);
   const double fleet_factor = variability * imbalance;
   // The stretch a fleet factor adds, split between its causes by their share of its logarithm.
   const double imbalance_share = fleet_factor > 1.0 ? std::log(imbalance) / std::log(fleet_factor) : 0.0;

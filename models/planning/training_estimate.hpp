@@ -91,9 +91,10 @@ void schedule_training(TrainingEstimate& priced, const Workload& workload, const
                        const ClusterSpec& cluster, const MemoryEstimate& memory, const Mechanisms& mechanisms = {});
 
 // A step time no schedule of these prices can beat: for each stage, the first micro-batch's way
-// to it and back, and its own work (m micro-batches of forward and backward, blocking sends, its
-// optimizer) in a row.
-double step_time_lower_bound(const TrainingEstimate& priced, const Workload& workload, const CostModel& costs);
+// to it and back, and its own work (m micro-batches of forward and backward at the fleet's
+// expected factors, blocking sends, its fixed host work and optimizer) in a row.
+double step_time_lower_bound(const TrainingEstimate& priced, const Workload& workload, const CostModel& costs,
+                             const ClusterSpec& cluster, const Mechanisms& mechanisms = {});
 
 TrainingEstimate estimate_training(const Workload& workload, const CostModel& costs,
                                    const ClusterSpec& cluster, const MemoryEstimate& memory,

@@ -107,21 +107,32 @@ TEST(PipelineBubble, InterleavingDividesTheBubbleByTheVirtualStages) {
 // The search's bound: no schedule of the stage prices beats it, 1F1B or interleaved, blocking
 // or overlapped transfers, and it is exact for a single stage.
 TEST(PipelineBubble, TheLowerBoundNeverExceedsTheScheduledStep) {
-  const ClusterSpec cluster = test_cluster();
+  ClusterSpec cluster = test_cluster();
   CostModel costs(memory_only_profile(), "test", cluster);
+  for (bool with_fleet : {false, true}) {
+  if (with_fleet) {  // slow hosts, spread, jitter, data imbalance and a batch load
+    cluster.fleet.name = "test";
+    cluster.fleet.slow_host_fraction = 0.05;
+    cluster.fleet.slow_host_slowdown = 1.2;
+    cluster.fleet.host_speed_cv = 0.01;
+    cluster.fleet.op_jitter_cv = 0.01;
+    cluster.fleet.data_imbalance_cv = 0.02;
+    cluster.fleet.data_loading_s = 1e-3;
+  }
   for (auto [p, m, v] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{1, 8, 1}, {4, 8, 1}, {4, 8, 2}, {8, 32, 4}, {16, 16, 1}}) {
     for (bool overlap : {true, false}) {
       Workload w = uniform_pipeline(p, m, v, 1e6);
       w.overlap_p2p_comm = overlap;
       w.p2p_bytes = 1e7;
       const TrainingEstimate e = estimate_training(w, costs, cluster, no_memory(p));
-      const double bound = step_time_lower_bound(e, w, costs);
+      const double bound = step_time_lower_bound(e, w, costs, cluster);
       EXPECT_LE(bound, e.step_time_s * (1 + 1e-12)) << p << " " << m << " " << v;
       EXPECT_GT(bound, 0.5 * e.step_time_s) << p << " " << m << " " << v;
       if (p == 1) {
         EXPECT_NEAR(bound, e.step_time_s, 1e-12);
       }
     }
+  }
   }
 }
 
