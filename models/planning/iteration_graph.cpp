@@ -453,7 +453,7 @@ std::vector<ActivitySpan> evaluate_with_shared_nics(const IterationGraph& g, std
   // Each pipeline transfer: stretched by its overlap with the DP collectives of the stage it
   // leaves or enters (the longer), and each DP collective by the transfers it overlaps (their
   // union: transfers in both directions may run at once).
-  std::vector<std::vector<ActivitySpan>> pieces(n);
+  std::vector<std::pair<std::size_t, ActivitySpan>> pieces;  // (DP collective, a transfer's overlap with it)
   bool any = false;
   for (std::size_t i = 0; i < n; ++i) {
     const IterationActivity& a = g.activities[i];
@@ -466,7 +466,7 @@ std::vector<ActivitySpan> evaluate_with_shared_nics(const IterationGraph& g, std
       for (; it != busy.end() && it->start_s < t.end_s; ++it) {
         const ActivitySpan clip{std::max(t.start_s, it->start_s), std::min(t.end_s, it->end_s)};
         covered += clip.end_s - clip.start_s;
-        pieces[dp_id[static_cast<std::size_t>(stage)][static_cast<std::size_t>(it - busy.begin())]].push_back(clip);
+        pieces.emplace_back(dp_id[static_cast<std::size_t>(stage)][static_cast<std::size_t>(it - busy.begin())], clip);
       }
       extra_s[i] = std::max(extra_s[i], covered);
       any = any || covered > 0;
@@ -474,19 +474,18 @@ std::vector<ActivitySpan> evaluate_with_shared_nics(const IterationGraph& g, std
     }
   }
   if (!any) return spans;
-  std::vector<double> seconds(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    auto& v = pieces[i];
-    if (!v.empty()) {
-      std::sort(v.begin(), v.end(), [](const ActivitySpan& x, const ActivitySpan& y) { return x.start_s < y.start_s; });
-      double end = -std::numeric_limits<double>::infinity();
-      for (const ActivitySpan& x : v) {
-        extra_s[i] += std::max(0.0, x.end_s - std::max(x.start_s, end));
-        end = std::max(end, x.end_s);
-      }
-    }
-    seconds[i] = (base.empty() ? g.activities[i].nominal_s : base[i]) + extra_s[i];
+  std::sort(pieces.begin(), pieces.end(), [](const auto& x, const auto& y) {
+    return x.first != y.first ? x.first < y.first : x.second.start_s < y.second.start_s;
+  });
+  double end = -std::numeric_limits<double>::infinity();
+  for (std::size_t k = 0; k < pieces.size(); ++k) {
+    const auto& [i, x] = pieces[k];
+    if (k == 0 || pieces[k - 1].first != i) end = -std::numeric_limits<double>::infinity();
+    extra_s[i] += std::max(0.0, x.end_s - std::max(x.start_s, end));
+    end = std::max(end, x.end_s);
   }
+  std::vector<double> seconds(n);
+  for (std::size_t i = 0; i < n; ++i) seconds[i] = (base.empty() ? g.activities[i].nominal_s : base[i]) + extra_s[i];
   return evaluate_iteration(g, seconds);
 }
 

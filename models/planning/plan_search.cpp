@@ -155,15 +155,15 @@ SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, co
     if (result.best.size() >= req.top && c.lower_bound_s >= result.best.back().estimate.step_time_s) break;
     const MemoryEstimate memory = estimate_memory(model, shapes, c.plan, c.layout);
     const Workload w = lower_training(model, shapes, c.plan, c.layout, cluster);
-    TrainingEstimate e = std::move(c.priced);
-    schedule_training(e, w, costs, cluster, memory);
+    TrainingEstimate e = c.priced;
+    schedule_training(e, w, costs, cluster, memory, {}, false);  // the breakdown only if it ranks
     ++result.scheduled;
-    RankedPlan ranked{std::move(c.plan), c.layout, std::move(e)};
-    auto pos = std::lower_bound(result.best.begin(), result.best.end(), ranked,
-                                [](const RankedPlan& a, const RankedPlan& b) {
-                                  return a.estimate.step_time_s < b.estimate.step_time_s;
-                                });
+    auto pos = std::lower_bound(result.best.begin(), result.best.end(), e.step_time_s,
+                                [](const RankedPlan& a, double t) { return a.estimate.step_time_s < t; });
     if (static_cast<std::size_t>(pos - result.best.begin()) < req.top) {
+      e = std::move(c.priced);
+      schedule_training(e, w, costs, cluster, memory);
+      RankedPlan ranked{std::move(c.plan), c.layout, std::move(e)};
       result.best.insert(pos, std::move(ranked));
       if (result.best.size() > req.top) result.best.pop_back();
     }

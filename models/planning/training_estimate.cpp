@@ -284,7 +284,7 @@ std::vector<StageTimes> scheduled_stage_times(const std::vector<StageTimes>& sta
 }
 
 void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& costs, const ClusterSpec& cluster,
-                       const MemoryEstimate& memory, const Mechanisms& mechanisms) {
+                       const MemoryEstimate& memory, const Mechanisms& mechanisms, bool breakdown) {
   const ParallelLayout& l = w.layout;
   // The iteration as the pipeline schedule runs it, each activity at its price: the step ends
   // when the last stage has synchronised its gradients and stepped (iteration_graph.hpp).
@@ -308,6 +308,8 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
   std::vector<double> shared_s;
   const std::vector<ActivitySpan> spans =
       mechanisms.shared_nics ? evaluate_with_shared_nics(graph, seconds, shared_s) : evaluate_iteration(graph, seconds);
+  e.step_time_s = spans[static_cast<std::size_t>(graph.end)].end_s;
+  if (breakdown) {
   const StepAttribution attribution =
       attribute_step(graph, spans, stages, [&](std::int32_t i, double extra, std::vector<PathSegment>& out) {
         const IterationActivity& a = graph.activities[static_cast<std::size_t>(i)];
@@ -319,8 +321,8 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
         if (imbalance_share < 1.0) out.push_back({"variability", "fleet " + fleet.name + " (expected)", extra * (1 - imbalance_share)});
         if (imbalance_share > 0.0) out.push_back({"imbalance", "micro-batch data (expected)", extra * imbalance_share});
       });
-  e.step_time_s = attribution.step_time_s;
   e.breakdown = attribution.breakdown;
+  }
 
   const double world = static_cast<double>(l.world);
   e.tokens_per_s = w.tokens_per_step / e.step_time_s;

@@ -87,8 +87,10 @@ std::size_t bottleneck_stage(const TrainingEstimate& estimate);
 // priced-operation counts), then the step as the schedule runs them (step time, breakdown,
 // throughput, memory verdict).
 TrainingEstimate price_training_stages(const Workload& workload, const CostModel& costs, PriceCache* cache = nullptr);
+// `breakdown` false: the step time and throughput only (a search ranking plans), no attribution.
 void schedule_training(TrainingEstimate& priced, const Workload& workload, const CostModel& costs,
-                       const ClusterSpec& cluster, const MemoryEstimate& memory, const Mechanisms& mechanisms = {});
+                       const ClusterSpec& cluster, const MemoryEstimate& memory, const Mechanisms& mechanisms = {},
+                       bool breakdown = true);
 
 // A step time no schedule of these prices can beat: for each stage, the first micro-batch's way
 // to it and back, and its own work (m micro-batches of forward and backward at the fleet's
