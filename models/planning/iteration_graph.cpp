@@ -61,8 +61,12 @@ class Builder {
     return a;
   }
   void finish_preds();
-  std::int32_t add_dp(std::int32_t lane, std::int64_t s, std::int64_t chunk, std::size_t op, double share,
+  // One DP collective of the stage's step op `op` taking `seconds` (none in a group of one).
+  std::int32_t add_dp(std::int32_t lane, std::int64_t s, std::int64_t chunk, std::size_t op, double seconds,
                       std::span<const std::int32_t> deps);
+  double dp_collective_s(const WorkOp& op, double bytes) const {
+    return costs_.collective(op.collective, bytes, op.group_ranks, op.group_nodes).seconds * static_cast<double>(op.count);
+  }
   void gathers_at_start();
   void stage_lane(std::int64_t cls, std::int64_t s);
   void wire_pipeline(std::int64_t cls, std::int64_t s);
@@ -84,7 +88,7 @@ class Builder {
   std::vector<std::int32_t> last_backward_;                                 // per cell
 };
 
-std::int32_t Builder::add_dp(std::int32_t lane, std::int64_t s, std::int64_t chunk, std::size_t op, double share,
+std::int32_t Builder::add_dp(std::int32_t lane, std::int64_t s, std::int64_t chunk, std::size_t op, double seconds,
                              std::span<const std::int32_t> deps) {
   const WorkOp& o = w_.stages[static_cast<std::size_t>(s)].step[op];
   IterationActivity a;
@@ -94,8 +98,7 @@ std::int32_t Builder::add_dp(std::int32_t lane, std::int64_t s, std::int64_t chu
   a.chunk = static_cast<std::int32_t>(chunk);
   a.stream = kDpStream;
   a.dp_op = static_cast<std::int32_t>(op);
-  a.share = share;
-  a.nominal_s = o.group_ranks < 2 ? 0 : dp_collective_s(o, share, costs_);
+  a.nominal_s = o.group_ranks < 2 ? 0 : seconds;
   a.name = o.name;
   return add(a, deps);
 }
@@ -118,7 +121,9 @@ void Builder::gathers_at_start() {
       const std::int32_t lane = dp_lane_[static_cast<std::size_t>(s)];
       std::int32_t last = -1;
       for (std::size_t k = 0; k < ops.size(); ++k) {
-        if (ops[k].cost == Cost::kDpComm && ops[k].collective == CollectiveKind::kAllGather) last = add_dp(lane, s, c, k, share, {});
+        if (ops[k].cost == Cost::kDpComm && ops[k].collective == CollectiveKind::kAllGather) {
+          last = add_dp(lane, s, c, k, dp_collective_s(ops[k], ops[k].bytes * share), {});
+        }
       }
       if (last < 0) {  // this stage has nothing to gather
         IterationActivity join;
@@ -237,7 +242,7 @@ void Builder::step(std::int64_t s) {
       const double share = chunked ? chunk_share(s, chunk) : 1.0;
       const std::vector<Bucket> buckets = split_into_buckets(
           BucketUse::kReduction, op.parameters * share, op.bytes * share, bucket_parameters,
-          [&](double bytes) { return costs_.collective(op.collective, bytes, op.group_ranks, op.group_nodes).seconds * static_cast<double>(op.count); });
+          [&](double bytes) { return dp_collective_s(op, bytes); });
       // When each bucket's gradients are ready on each class: after the whole backward, or
       // (overlap_grad_reduce) when the chunk's last backward has passed the bucket's parameters.
       std::vector<std::vector<std::int32_t>> ready(buckets.size());
@@ -268,10 +273,7 @@ void Builder::step(std::int64_t s) {
           ready[j].push_back(add(wait, j == 0 ? std::span<const std::int32_t>(starts) : std::span<const std::int32_t>{}));
         }
       }
-      for (std::size_t j = 0; j < buckets.size(); ++j) {
-        const std::int32_t id = add_dp(lane, s, chunk, k, share, ready[j]);
-        g_.activities[static_cast<std::size_t>(id)].nominal_s = op.group_ranks < 2 ? 0 : buckets[j].seconds;
-      }
+      for (std::size_t j = 0; j < buckets.size(); ++j) add_dp(lane, s, chunk, k, buckets[j].seconds, ready[j]);
     }
   }
   const std::int32_t reduced = lane_last_[static_cast<std::size_t>(lane)];
@@ -291,7 +293,7 @@ void Builder::step(std::int64_t s) {
   }
   if (!w_.overlap_param_gather) {
     for (std::size_t k = 0; k < ops.size(); ++k) {
-      if (ops[k].cost == Cost::kDpComm && ops[k].collective == CollectiveKind::kAllGather) add_dp(lane, s, 0, k, 1.0, optimizers);
+      if (ops[k].cost == Cost::kDpComm && ops[k].collective == CollectiveKind::kAllGather) add_dp(lane, s, 0, k, dp_collective_s(ops[k], ops[k].bytes), optimizers);
     }
   }
 }
@@ -407,11 +409,6 @@ double pipeline_chunk_share(const ParallelLayout& l, std::int64_t s, std::int64_
   const double layers = r < l.chunks.size() ? static_cast<double>(l.layers_on_rank(s)) : 0.0;
   return layers > 0 ? static_cast<double>(l.chunks[r][static_cast<std::size_t>(c)].num_layers) / layers
                     : 1.0 / static_cast<double>(l.virtual_stages);
-}
-
-double dp_collective_s(const WorkOp& op, double share, const CostModel& costs) {
-  return costs.collective(op.collective, op.bytes * share, op.group_ranks, op.group_nodes).seconds *
-         static_cast<double>(op.count);
 }
 
 IterationGraph build_iteration_graph(const Workload& workload, const std::vector<StageTimes>& stages,

@@ -39,7 +39,6 @@ struct IterationActivity {
   double nominal_s = 0;         // alone, at nominal speed
   std::int32_t to_stage = -1;   // sends: the receiving stage (same class)
   std::int32_t dp_op = -1;      // DP collectives: index into the stage's step ops
-  double share = 1.0;           // DP collectives: the fraction of the op's bytes
   std::int32_t peer = -1;       // sends: the activity that receives
   std::string_view name;
 };
@@ -82,8 +81,6 @@ IterationGraph build_iteration_graph(const Workload& workload, const std::vector
 // The fraction of stage s's layers in its model chunk c (1 / v when the layout has no chunks).
 double pipeline_chunk_share(const ParallelLayout& layout, std::int64_t s, std::int64_t c);
 
-// Nominal seconds of one DP collective: `share` of the step op's bytes.
-double dp_collective_s(const WorkOp& op, double share, const CostModel& costs);
 
 struct ActivitySpan {
   double start_s = 0, end_s = 0;
