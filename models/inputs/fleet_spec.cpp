@@ -16,6 +16,20 @@ JsonObjectReader mechanism(JsonObjectReader& r, std::string_view key) {
   return m;
 }
 
+// A mechanism holding one number (and its source).
+double mechanism_number(JsonObjectReader& r, std::string_view key, std::string_view number, double min, double max,
+                        const char* hint) {
+  JsonObjectReader m = mechanism(r, key);
+  const double value = m.required_number(number, min, max, hint).value_or(0);
+  m.reject_unknown_keys();
+  return value;
+}
+
+// A mechanism that is one spread: {"cv": ..., "source": ...}.
+double mechanism_cv(JsonObjectReader& r, std::string_view key) {
+  return mechanism_number(r, key, "cv", 0.0, 0.5, "coefficient of variation, 0 to 0.5");
+}
+
 }  // namespace
 
 FleetSpec load_fleet_spec(const std::string& source, const std::string& flag, Diagnostics& diag) {
@@ -34,26 +48,10 @@ FleetSpec load_fleet_spec(const std::string& source, const std::string& flag, Di
     f.slow_host_slowdown = m.required_number("slowdown", 1.0, 100.0, "compute time factor, >= 1").value_or(1);
     m.reject_unknown_keys();
   }
-  {
-    JsonObjectReader m = mechanism(r, "host_speed");
-    f.host_speed_cv = m.required_number("cv", 0.0, 0.5, "coefficient of variation, 0 to 0.5").value_or(0);
-    m.reject_unknown_keys();
-  }
-  {
-    JsonObjectReader m = mechanism(r, "op_jitter");
-    f.op_jitter_cv = m.required_number("cv", 0.0, 0.5, "coefficient of variation, 0 to 0.5").value_or(0);
-    m.reject_unknown_keys();
-  }
-  {
-    JsonObjectReader m = mechanism(r, "data_imbalance");
-    f.data_imbalance_cv = m.required_number("cv", 0.0, 0.5, "coefficient of variation, 0 to 0.5").value_or(0);
-    m.reject_unknown_keys();
-  }
-  {
-    JsonObjectReader m = mechanism(r, "step_overheads");
-    f.data_loading_s = m.required_number("data_loading_s", 0.0, 3600.0, "seconds per step").value_or(0);
-    m.reject_unknown_keys();
-  }
+  f.host_speed_cv = mechanism_cv(r, "host_speed");
+  f.op_jitter_cv = mechanism_cv(r, "op_jitter");
+  f.data_imbalance_cv = mechanism_cv(r, "data_imbalance");
+  f.data_loading_s = mechanism_number(r, "step_overheads", "data_loading_s", 0.0, 3600.0, "seconds per step");
   if (const nlohmann::json* raw = r.raw("sources"); !raw || !raw->is_array() || raw->empty()) {
     r.error("sources", "needs a non-empty array of URLs", "where the numbers come from");
   }
