@@ -86,6 +86,7 @@ class Replay {
   std::int64_t p_ = 1, v_ = 1, m_ = 1;
 
   std::vector<std::int64_t> replicas_;       // DP replica of each class; class 0 nominal unless full
+  std::vector<std::int64_t> stood_for_;      // replicas the nominal class stands for (none when full)
   std::map<std::int64_t, CellSlow> slow_;    // (stage * dp + replica) -> slowdown
   std::set<std::int32_t> perturbed_links_;
 
@@ -147,10 +148,9 @@ void Replay::choose_replicas() {
     return;
   }
   for (std::int64_t d = 0; d < l_.dp; ++d) {
-    if (!explicit_replicas.count(d)) {
-      replicas_.push_back(d);  // the nominal class: the first replica nothing perturbs
-      break;
-    }
+    if (explicit_replicas.count(d)) continue;
+    if (replicas_.empty()) replicas_.push_back(d);  // the nominal class: the first replica nothing perturbs
+    stood_for_.push_back(d);
   }
   for (std::int64_t d : explicit_replicas) replicas_.push_back(d);
 }
@@ -187,14 +187,12 @@ void Replay::draw_data_imbalance() {
       total[d] += f;
     }
   }
-  const bool nominal_stands_for_others = !o_.full;
-  const std::set<std::int64_t> simulated(replicas_.begin() + (nominal_stands_for_others ? 1 : 0), replicas_.end());
   data_factor_.clear();
   for (std::size_t cls = 0; cls < replicas_.size(); ++cls) {
     std::int64_t d = replicas_[cls];
-    if (cls == 0 && nominal_stands_for_others) {
-      for (std::int64_t other = 0; other < l_.dp; ++other) {
-        if (!simulated.count(other) && total[static_cast<std::size_t>(other)] > total[static_cast<std::size_t>(d)]) d = other;
+    if (cls == 0) {
+      for (std::int64_t other : stood_for_) {
+        if (total[static_cast<std::size_t>(other)] > total[static_cast<std::size_t>(d)]) d = other;
       }
     }
     data_factor_.push_back(per_replica[static_cast<std::size_t>(d)]);
@@ -215,16 +213,12 @@ double Replay::fleet_factor(std::int64_t d, std::int64_t s) const {
 }
 
 void Replay::apply_perturbation() {
-  const bool nominal_stands_for_others = !o_.full;
-  std::set<std::int64_t> simulated(replicas_.begin() + (nominal_stands_for_others ? 1 : 0), replicas_.end());
   for (std::size_t cls = 0; cls < replicas_.size(); ++cls) {
     const std::int64_t d = replicas_[cls];
     for (std::int64_t s = 0; s < l_.pp; ++s) {
       double fleet = fleet_factor(d, s);
-      if (cls == 0 && nominal_stands_for_others && !host_factor_.empty()) {
-        for (std::int64_t other = 0; other < l_.dp; ++other) {
-          if (!simulated.count(other)) fleet = std::max(fleet, fleet_factor(other, s));
-        }
+      if (cls == 0) {
+        for (std::int64_t other : stood_for_) fleet = std::max(fleet, fleet_factor(other, s));
       }
       auto it = slow_.find(s * l_.dp + d);
       const double scenario = it == slow_.end() ? 1.0 : it->second.factor;
