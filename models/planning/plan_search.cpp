@@ -63,6 +63,7 @@ SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, co
     double lower_bound_s = 0;
     TrainPlan plan;
     ParallelLayout layout;
+    MemoryEstimate memory;
     TrainingEstimate priced;  // stage prices; the schedule comes later
   };
   std::vector<Candidate> candidates;
@@ -138,7 +139,7 @@ SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, co
                   TrainingEstimate priced = price_training_stages(w, costs, &cache);
                   ++result.evaluated;
                   const double bound = step_time_lower_bound(priced, w, costs, cluster);
-                  candidates.push_back({bound, std::move(plan), layout, std::move(priced)});
+                  candidates.push_back({bound, std::move(plan), layout, std::move(memory), std::move(priced)});
                 }
               }
             }
@@ -153,7 +154,7 @@ SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, co
                    [](const Candidate& a, const Candidate& b) { return a.lower_bound_s < b.lower_bound_s; });
   for (Candidate& c : candidates) {
     if (result.best.size() >= req.top && c.lower_bound_s >= result.best.back().estimate.step_time_s) break;
-    const MemoryEstimate memory = estimate_memory(model, shapes, c.plan, c.layout);
+    const MemoryEstimate& memory = c.memory;
     const Workload w = lower_training(model, shapes, c.plan, c.layout, cluster);
     TrainingEstimate e = c.priced;
     schedule_training(e, w, costs, cluster, memory, {}, false);  // the breakdown only if it ranks
