@@ -63,7 +63,7 @@ StepBreakdown rank_breakdown(const IterationGraph& g, std::span<const ActivitySp
     double own_extra = full - d;
     if (own_extra > eps && extra) {
       std::vector<PathSegment> named;
-      extra(static_cast<std::int32_t>(i), own_extra, named);
+      extra(static_cast<std::int32_t>(i), own_extra, false, named);
       for (const PathSegment& seg : named) {
         if (seg.cause == "variability") {
           b.variability_s += seg.seconds;
@@ -147,7 +147,7 @@ StepAttribution attribute_step(const IterationGraph& g, std::span<const Activity
     }
     if (d - base > eps) {
       if (extra) {
-        extra(cur, d - base, path);
+        extra(cur, d - base, true, path);
       } else {
         path.push_back({"bubble", "", d - base});
       }

@@ -32,8 +32,10 @@ struct PathSegment {
   double seconds = 0;
 };
 
-// Names the time an activity took beyond its nominal duration (adds segments); the estimate has none.
-using ExtraTime = std::function<void(std::int32_t activity, double extra_s, std::vector<PathSegment>& out)>;
+// Names the time an activity took beyond its nominal duration (adds segments). `on_path`: the
+// activity is on the critical path (else it is the tail rank's own, for the breakdown).
+using ExtraTime =
+    std::function<void(std::int32_t activity, double extra_s, bool on_path, std::vector<PathSegment>& out)>;
 
 struct StepAttribution {
   double step_time_s = 0;

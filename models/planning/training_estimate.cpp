@@ -311,7 +311,7 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
   e.step_time_s = spans[static_cast<std::size_t>(graph.end)].end_s;
   if (breakdown) {
   const StepAttribution attribution =
-      attribute_step(graph, spans, stages, [&](std::int32_t i, double extra, std::vector<PathSegment>& out) {
+      attribute_step(graph, spans, stages, [&](std::int32_t i, double extra, bool, std::vector<PathSegment>& out) {
         const IterationActivity& a = graph.activities[static_cast<std::size_t>(i)];
         const bool compute = a.kind == IterationActivityKind::kForward || a.kind == IterationActivityKind::kBackward;
         if (!compute) {

@@ -74,7 +74,8 @@ class Replay {
   void add_activities();
   std::string slow_link_on(std::span<const std::int32_t> links, double window) const;
   std::vector<std::int32_t> links_of(std::int32_t activity) const;
-  void extra_time(std::int32_t activity, double extra_s, std::vector<PathSegment>& out, std::set<std::int64_t>& slow_nodes) const;
+  void extra_time(std::int32_t activity, double extra_s, std::vector<PathSegment>& out,
+                  std::set<std::int64_t>* slow_nodes) const;
   void write_trace(ReplayResult& r);
 
   const Workload& w_;
@@ -378,8 +379,9 @@ std::string Replay::slow_link_on(std::span<const std::int32_t> links, double win
 
 // Names the time an activity took beyond its nominal duration: a slowed rank's compute, a
 // transfer or ring stretched by a shared or perturbed link.
+// `slow_nodes` (critical-path activities only) collects the straggling nodes it names.
 void Replay::extra_time(std::int32_t activity, double extra_s, std::vector<PathSegment>& out,
-                        std::set<std::int64_t>& slow_nodes) const {
+                        std::set<std::int64_t>* slow_nodes) const {
   const IterationActivity& m = graph_.activities[static_cast<std::size_t>(activity)];
   const double eps = 1e-12;
   switch (m.kind) {
@@ -401,7 +403,7 @@ void Replay::extra_time(std::int32_t activity, double extra_s, std::vector<PathS
       const double scenario_s = std::clamp(m.nominal_s * fleet * (scenario - 1.0), 0.0, extra_s);
       if (scenario_s > eps) {
         const std::int64_t node = it->second.rank / sim_.fabric().gpus_per_node();
-        slow_nodes.insert(node);
+        if (slow_nodes) slow_nodes->insert(node);
         out.push_back({it->second.cause == "gpu_type" ? "gpu_type" : "straggler",
                        fmt::format("rank {} (node {}) x{:.3g}", it->second.rank, node, it->second.factor), scenario_s});
       }
@@ -544,8 +546,8 @@ ReplayResult Replay::run() {
   for (std::size_t i = 0; i < spans.size(); ++i) spans[i] = {timings[i].start_s, timings[i].end_s};
   std::set<std::int64_t> slow_nodes;
   const StepAttribution a = attribute_step(graph_, spans, stages_,
-                                           [&](std::int32_t activity, double extra_s, std::vector<PathSegment>& out) {
-                                             extra_time(activity, extra_s, out, slow_nodes);
+                                           [&](std::int32_t activity, double extra_s, bool on_path, std::vector<PathSegment>& out) {
+                                             extra_time(activity, extra_s, out, on_path ? &slow_nodes : nullptr);
                                            });
   r.step_time_s = a.step_time_s;
   r.breakdown = a.breakdown;
