@@ -89,7 +89,7 @@ class Comm:
         regime = s["single"] if n_nodes == 1 else s["multi"]
         self.graph = {}
         for a in range(7):
-            key = {TREE: "tree", RING: "ring", NVLS: "nvls", NVLST: "nvls"}.get(a)
+            key = {TREE: "tree", RING: "ring", NVLS: "nvls", NVLST: "nvls", PAT: "tree"}.get(a)  # PAT uses the tree graph (init.cc)
             self.graph[a] = regime[key] if key else (0, 0.0, 0.0)
         self.comm_nchannels = regime["comm_nchannels"]
         self.latency_inter = s["latency_inter"]

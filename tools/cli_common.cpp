@@ -60,9 +60,10 @@ void add_fleet_option(CLI::App& cmd, std::string& fleet) {
 
 void add_ablate_option(CLI::App& cmd, std::vector<std::string>& ablate) {
   cmd.add_option("--ablate", ablate,
-                 "Mechanisms to turn off, comma-separated: variability, data_imbalance, fixed_costs, shared_nics, or all")
+                 "Mechanisms to turn off, comma-separated: variability, data_imbalance, fixed_costs, shared_nics, "
+                 "nccl_tuner, or all")
       ->delimiter(',')
-      ->check(CLI::IsMember({"variability", "data_imbalance", "fixed_costs", "shared_nics", "all"}));
+      ->check(CLI::IsMember({"variability", "data_imbalance", "fixed_costs", "shared_nics", "nccl_tuner", "all"}));
 }
 
 Mechanisms parse_ablate(const std::vector<std::string>& ablate) {
@@ -73,6 +74,7 @@ Mechanisms parse_ablate(const std::vector<std::string>& ablate) {
     if (all || name == "data_imbalance") m.data_imbalance = false;
     if (all || name == "fixed_costs") m.fixed_costs = false;
     if (all || name == "shared_nics") m.shared_nics = false;
+    if (all || name == "nccl_tuner") m.nccl_tuner = false;
   }
   return m;
 }

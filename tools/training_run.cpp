@@ -13,11 +13,12 @@ TrainingRun run_estimate(const ModelSpec& model, const TrainPlan& plan, const Cl
                          std::int64_t gpus, const Profile& profile, const std::string& profile_file,
                          Diagnostics& diag, const Mechanisms& mechanisms) {
   TrainingRun r{model, plan, cluster, {}, {}, {}, {}, mechanisms};
-  r.layout = derive_layout(model, plan, &cluster, gpus, diag);
+  if (!mechanisms.nccl_tuner) r.cluster.nccl.reset();  // every later price (simulate too) uses r.cluster
+  r.layout = derive_layout(model, plan, &r.cluster, gpus, diag);
   r.memory = estimate_memory(model, plan, r.layout);
-  r.workload = lower_training(model, plan, r.layout, cluster);
-  CostModel costs(profile, profile_file, cluster);
-  r.estimate = estimate_training(r.workload, costs, cluster, r.memory, nullptr, mechanisms);
+  r.workload = lower_training(model, plan, r.layout, r.cluster);
+  CostModel costs(profile, profile_file, r.cluster);
+  r.estimate = estimate_training(r.workload, costs, r.cluster, r.memory, nullptr, mechanisms);
   return r;
 }
 

@@ -1,5 +1,7 @@
 #include "models/cost/cost_model.hpp"
 
+#include "models/cost/nccl_tuner.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -50,7 +52,8 @@ constexpr std::int64_t kEnoughPoints = 6;
 CostModel::CostModel(Profile profile, std::string profile_file, const ClusterSpec& cluster)
     : profile_(std::move(profile)),
       file_(std::move(profile_file)),
-      gpus_per_node_(static_cast<int>(cluster.node.gpus_per_node)) {}
+      gpus_per_node_(static_cast<int>(cluster.node.gpus_per_node)),
+      nccl_(cluster.nccl) {}
 
 void CostModel::missing(const std::string& what, const std::string& hint) const {
   throw_input_error(file_, "/fits", fmt::format("no fit prices {}", what), hint);
@@ -184,6 +187,9 @@ PricedOp CostModel::collective(CollectiveKind kind, double size_bytes, int ranks
   const int per_node = std::max(1, ranks / nodes);
   const Fit* net = find_collective(kind, ranks, nodes, true);
   if (!net) missing(fmt::format("{} across nodes", to_string(kind)), "measure it, or refit with --cluster");
+  if (net->origin == FitOrigin::kRooflineDefault) {
+    if (auto p = nccl_collective(kind, size_bytes, ranks, nodes)) return *p;
+  }
   const auto& nc = std::get<CollectiveFit>(net->model);
   if (nc.ranks / nc.nodes == per_node || per_node == 1) {
     return scaled_collective(*net, kind, size_bytes, ranks, nodes);
@@ -214,6 +220,28 @@ PricedOp CostModel::collective(CollectiveKind kind, double size_bytes, int ranks
   total.roofline_default = intra->origin == FitOrigin::kRooflineDefault || rail->origin == FitOrigin::kRooflineDefault;
   total.basis = fmt::format("rail ring: {} inside nodes, {} across {} rails", intra->id, rail->id, per_node);
   return total;
+}
+
+std::optional<PricedOp> CostModel::nccl_collective(CollectiveKind kind, double size_bytes, int ranks,
+                                                   int nodes) const {
+  if (!nccl_) return std::nullopt;
+  NcclCollective coll;
+  switch (kind) {
+    case CollectiveKind::kAllReduce: coll = NcclCollective::kAllReduce; break;
+    case CollectiveKind::kReduceScatter: coll = NcclCollective::kReduceScatter; break;
+    case CollectiveKind::kAllGather: coll = NcclCollective::kAllGather; break;
+    default: return std::nullopt;
+  }
+  const int per_node = std::max(1, ranks / nodes);
+  const NcclCommunicator comm{nccl_graphs_for_ranks(*nccl_, per_node, gpus_per_node_), nodes, per_node};
+  const NcclChoice choice = nccl_choose(comm, coll, size_bytes);
+  PricedOp p;
+  p.seconds = choice.time_us * 1e-6;
+  p.extrapolated = true;       // a model, not a measurement of this shape
+  p.roofline_default = true;   // not measured
+  p.basis = fmt::format("NCCL v2.30.7 tuner model: {}/{} over {}x{}", to_string(choice.algorithm),
+                        to_string(choice.protocol), nodes, per_node);
+  return p;
 }
 
 PricedOp CostModel::moe_all_to_all(MoePhase phase, double bytes_per_rank, double imbalance,

@@ -2,6 +2,7 @@
 // Prices operations from a profile's fits. Every price says which fit it came from and whether
 // it extrapolates (an input outside the fit's range, or a collective shape derived from a fit
 // of another shape). Missing fits are an InputError naming the profile, never a silent guess.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,8 @@ class CostModel {
   // Forward or backward (FlashAttention FLOP convention), or decode over a KV cache.
   PricedOp attention(const AttentionRecord& shape) const;
   // nccl-tests size convention (measurement_record.hpp). ranks spread evenly over nodes.
+  // Across nodes, a measured fit prices it; where the profile has only a roofline default and
+  // the cluster gives NCCL's graphs ("nccl"), NCCL's own tuner model does (nccl_tuner.hpp).
   PricedOp collective(CollectiveKind kind, double size_bytes, int ranks, int nodes) const;
   PricedOp moe_all_to_all(MoePhase phase, double bytes_per_rank, double imbalance, int ranks) const;
   // A GEMM and a communication that overlap (tp_comm_overlap and the like).
@@ -44,11 +47,15 @@ class CostModel {
   const Fit* find_collective(CollectiveKind kind, int ranks, int nodes, bool network) const;
   PricedOp scaled_collective(const Fit& fit, CollectiveKind kind, double size_bytes, int ranks,
                              int nodes) const;
+  // NCCL's tuner time for an all-reduce, reduce-scatter or all-gather across nodes; nullopt
+  // for other kinds or without the cluster's NCCL graphs.
+  std::optional<PricedOp> nccl_collective(CollectiveKind kind, double size_bytes, int ranks, int nodes) const;
   [[noreturn]] void missing(const std::string& what, const std::string& hint) const;
 
   Profile profile_;
   std::string file_;
   int gpus_per_node_;
+  std::optional<NcclGraphSpec> nccl_;
 };
 
 }  // namespace clustersim

@@ -25,10 +25,12 @@ bool already_reported(const Diagnostics& diag, const std::string& file, const st
                      [&](const InputError& e) { return e.file == file && e.pointer == pointer; });
 }
 
-// True when `pointer` names a number inside `value`.
+// True when `pointer` names a number inside `value`, or an object (the source of every number
+// in it, such as the "nccl" block).
 bool names_a_number(const nlohmann::json& value, const std::string& pointer) {
   try {
-    return value.at(nlohmann::json::json_pointer(pointer)).is_number();
+    const nlohmann::json& v = value.at(nlohmann::json::json_pointer(pointer));
+    return v.is_number() || v.is_object();
   } catch (const nlohmann::json::exception&) {
     return false;
   }
@@ -125,6 +127,11 @@ ClusterSpec load_cluster_spec(const std::string& source, const std::string& disp
   c.fabric.switch_latency_s = fabric.required_positive_number("switch_latency_s").value_or(0);
   fabric.reject_unknown_keys();
 
+  if (r.has("nccl")) {
+    JsonObjectReader nccl = r.object("nccl", false);
+    if (nccl.is_object()) c.nccl = read_nccl_graph_spec(nccl);
+  }
+
   if (const nlohmann::json* raw = r.raw("sources"); raw && raw->is_object()) {
     for (const auto& [pointer, text] : raw->items()) {
       std::string where = json_pointer_append(r.pointer_of("sources"), pointer);
@@ -134,8 +141,8 @@ ClusterSpec load_cluster_spec(const std::string& source, const std::string& disp
       } else if (already_reported(diag, doc.file, pointer)) {
         // The field it cites is missing or bad, and that is reported already: one error, not two.
       } else if (!names_a_number(doc.value, pointer)) {
-        diag.error(doc.file, where, fmt::format("\"{}\" does not name a numeric field", pointer),
-                   "keys of sources are JSON pointers such as \"/gpu/sm_count\"");
+        diag.error(doc.file, where, fmt::format("\"{}\" does not name a number or an object of numbers", pointer),
+                   "keys of sources are JSON pointers to a number or an object, such as \"/gpu/sm_count\"");
       } else {
         c.sources[pointer] = text.get<std::string>();
       }

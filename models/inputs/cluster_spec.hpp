@@ -9,6 +9,7 @@
 
 #include "models/inputs/fleet_spec.hpp"
 #include "models/inputs/input_error.hpp"
+#include "models/inputs/nccl_graph_spec.hpp"
 
 namespace clustersim {
 
@@ -53,6 +54,7 @@ struct ClusterSpec {
   NodeSpec node;
   FabricSpec fabric;
   std::map<std::string, std::string> sources;  // JSON pointer -> where the number comes from
+  std::optional<NcclGraphSpec> nccl;  // the "nccl" key: what NCCL's tuner sees; absent: no NCCL model
   FleetSpec fleet;  // the "fleet" key: a fleet preset, file or "none" (default); --fleet overrides
 };
 

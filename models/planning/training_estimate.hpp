@@ -43,6 +43,9 @@ struct Mechanisms {
   bool data_imbalance = true;
   bool fixed_costs = true;
   bool shared_nics = true;
+  // Inter-node collectives the profile has not measured priced by NCCL's tuner model with the
+  // cluster's "nccl" graphs (cost_model.hpp); off: by the profile's roofline defaults.
+  bool nccl_tuner = true;
 };
 
 struct TrainingEstimate {
