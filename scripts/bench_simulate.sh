@@ -4,6 +4,7 @@
 #   - Llama-3.1-405B, TP8 PP16 (2 interleaved chunks) DP128, GBS 2048, seq 8192, h100-ndr, 16,384 GPUs
 #   - the same with 1 % of the nodes straggling at 1.2x (seeded; baseline + scenario replays)
 #   - the same plan at 65,536 GPUs (DP512, GBS 8192)
+#   - the 16,384-GPU plan on h800-roce, whose RoCE fabric hashes flows onto uplinks (ECMP)
 #   scripts/bench_simulate.sh [BUILD_DIR] [RUNS]      defaults: build 3
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,11 +23,11 @@ sed 's/"global_batch_size": 2048/"global_batch_size": 8192/' configs/plans/$plan
 
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
-bench() {  # label, then simulate arguments
+bench() {  # label, then simulate arguments (CLUSTER: h100-ndr unless set)
   local label=$1 walls=() rss=() out
   shift
   for ((i = 0; i < runs; ++i)); do
-    /usr/bin/time -f '%e %M' -o "$work/time" "$binary" simulate --model llama-3.1-405b --cluster h100-ndr \
+    /usr/bin/time -f '%e %M' -o "$work/time" "$binary" simulate --model llama-3.1-405b --cluster "${CLUSTER:-h100-ndr}" \
       "$@" --format json > "$work/out.json" 2> "$work/err"
     read -r wall kb < "$work/time"
     walls+=("$wall")
@@ -48,6 +49,9 @@ if "scenario" in j:
         if c["cause"] == "straggler":
             print(f'    critical path: {c["seconds"]:.4f} s waiting on {c["detail"]}')
     print(f'    slow nodes on the critical path: {j["critical_path"]["slow_nodes"]}')
+ecmp = [c for c in j["critical_path"]["causes"] if c["detail"].startswith("ECMP")]
+for c in ecmp:
+    print(f'    critical path: {c["seconds"]:.4f} s of {c["detail"]}')
 PY
 }
 
@@ -55,3 +59,4 @@ echo "clustersim simulate on h100-ndr, medians of $runs runs"
 bench "16,384 GPUs: 405B TP8 PP16x2 DP128" --gpus 16384 --plan $plan
 bench "16,384 GPUs: same, 1 % of nodes at 1.2x" --gpus 16384 --plan $plan --scenario "$work/stragglers.json"
 bench "65,536 GPUs: 405B TP8 PP16x2 DP512" --gpus 65536 --plan "$work/plan-64k.json"
+CLUSTER=h800-roce bench "16,384 GPUs on h800-roce (ECMP): same plan" --gpus 16384 --plan $plan

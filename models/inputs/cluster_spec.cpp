@@ -125,6 +125,15 @@ ClusterSpec load_cluster_spec(const std::string& source, const std::string& disp
       fabric.required_number("spine_oversubscription", 1.0, 1024.0, "1.0 for non-blocking")
           .value_or(1.0);
   c.fabric.switch_latency_s = fabric.required_positive_number("switch_latency_s").value_or(0);
+  c.fabric.routing = fabric.choice("routing", {"adaptive", "ecmp"}).value_or("adaptive");
+  if (c.fabric.routing == "ecmp") {
+    c.fabric.uplinks_per_leaf = fabric.required_integer("uplinks_per_leaf", 1, 1 << 16).value_or(1);
+    c.fabric.flows_per_peer = fabric.required_integer("flows_per_peer", 1, 64).value_or(1);
+  } else {
+    for (const char* key : {"uplinks_per_leaf", "flows_per_peer"}) {
+      if (fabric.raw(key) != nullptr) fabric.error(key, "applies only to \"routing\": \"ecmp\"", "remove it, or set routing to ecmp");
+    }
+  }
   fabric.reject_unknown_keys();
 
   if (r.has("nccl")) {

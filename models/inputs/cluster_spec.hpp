@@ -44,6 +44,12 @@ struct FabricSpec {
   double leaf_oversubscription = 1.0;
   double spine_oversubscription = 1.0;
   double switch_latency_s = 0;
+  // How a flow leaving a leaf picks its uplink: "adaptive" (the switches spread packets, so a
+  // leaf's uplinks act as one bundle) or "ecmp" (each flow hashes onto one of
+  // `uplinks_per_leaf` uplinks; NCCL opens `flows_per_peer` connections per peer, each hashed).
+  std::string routing = "adaptive";
+  std::int64_t uplinks_per_leaf = 0;  // ecmp only
+  std::int64_t flows_per_peer = 0;    // ecmp only
 };
 
 struct ClusterSpec {

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "models/cost/fleet_variability.hpp"
+#include "models/planning/ecmp_send_factor.hpp"
 #include "models/planning/iteration_graph.hpp"
 #include "models/planning/step_attribution.hpp"
 
@@ -294,15 +295,16 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
       build_iteration_graph(w, stages, costs, 1, mechanisms.fixed_costs ? fleet.data_loading_s : 0.0);
   const auto [variability, imbalance] = fleet_factors(cluster, l, mechanisms);
   const double fleet_factor = variability * imbalance;
+  const double send_factor = mechanisms.ecmp ? expected_ecmp_send_factor(l, cluster) : 1.0;
   // The stretch a fleet factor adds, split between its causes by their share of its logarithm.
   const double imbalance_share = fleet_factor > 1.0 ? std::log(imbalance) / std::log(fleet_factor) : 0.0;
   std::vector<double> seconds;
-  if (fleet_factor != 1.0) {
+  if (fleet_factor != 1.0 || send_factor != 1.0) {
     seconds.resize(graph.activities.size());
     for (std::size_t i = 0; i < seconds.size(); ++i) {
       const IterationActivity& a = graph.activities[i];
       const bool compute = a.kind == IterationActivityKind::kForward || a.kind == IterationActivityKind::kBackward;
-      seconds[i] = a.nominal_s * (compute ? fleet_factor : 1.0);
+      seconds[i] = a.nominal_s * (compute ? fleet_factor : a.kind == IterationActivityKind::kSend ? send_factor : 1.0);
     }
   }
   std::vector<double> shared_s;
@@ -315,6 +317,13 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
         const IterationActivity& a = graph.activities[static_cast<std::size_t>(i)];
         const bool compute = a.kind == IterationActivityKind::kForward || a.kind == IterationActivityKind::kBackward;
         if (!compute) {
+          if (a.kind == IterationActivityKind::kSend && send_factor > 1.0) {
+            // The part of the transfer's time ECMP added, then any NIC sharing on top.
+            const double ecmp = std::min(extra, a.nominal_s * (send_factor - 1.0));
+            out.push_back({"contention", "ECMP collisions (expected)", ecmp});
+            if (extra > ecmp) out.push_back({"contention", "shared NIC (expected)", extra - ecmp});
+            return;
+          }
           out.push_back({"contention", "shared NIC (expected)", extra});
           return;
         }

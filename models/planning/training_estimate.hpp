@@ -46,6 +46,9 @@ struct Mechanisms {
   // Inter-node collectives the profile has not measured priced by NCCL's tuner model with the
   // cluster's "nccl" graphs (cost_model.hpp); off: by the profile's roofline defaults.
   bool nccl_tuner = true;
+  // ECMP hash collisions of pipeline transfers (fabric "routing": "ecmp"): the estimate charges
+  // the expected slowest connection's loss, the replay hashes each connection.
+  bool ecmp = true;
 };
 
 struct TrainingEstimate {

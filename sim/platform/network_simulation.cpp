@@ -20,8 +20,9 @@ SimgridNetwork::Platform backend_platform(PlatformKind kind) {
 
 }  // namespace
 
-NetworkSimulation::NetworkSimulation(const ClusterSpec& cluster, std::int64_t gpus, PlatformKind kind)
-    : fabric_(cluster, gpus), kind_(kind) {
+NetworkSimulation::NetworkSimulation(const ClusterSpec& cluster, std::int64_t gpus, PlatformKind kind,
+                                     std::uint64_t ecmp_seed)
+    : fabric_(cluster, gpus, ecmp_seed), kind_(kind) {
   if (gpus > std::numeric_limits<std::int32_t>::max()) {
     throw std::invalid_argument("more GPUs than 32-bit ranks can number");
   }

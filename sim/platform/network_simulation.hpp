@@ -55,8 +55,9 @@ class NetworkFailure : public std::runtime_error {
 class NetworkSimulation {
  public:
   // Builds the engine and the platform of `gpus` GPUs of `cluster` (all ranks 0..gpus-1).
+  // `ecmp_seed` draws the fabric's ECMP hash when the cluster routes with ECMP.
   NetworkSimulation(const ClusterSpec& cluster, std::int64_t gpus,
-                    PlatformKind kind = PlatformKind::kRailFatTree);
+                    PlatformKind kind = PlatformKind::kRailFatTree, std::uint64_t ecmp_seed = 0);
   ~NetworkSimulation();
   NetworkSimulation(const NetworkSimulation&) = delete;
   NetworkSimulation& operator=(const NetworkSimulation&) = delete;

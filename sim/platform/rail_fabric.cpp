@@ -7,7 +7,7 @@
 
 namespace clustersim::sim {
 
-RailFabric::RailFabric(const ClusterSpec& cluster, std::int64_t gpus) {
+RailFabric::RailFabric(const ClusterSpec& cluster, std::int64_t gpus, std::uint64_t ecmp_seed) {
   const NodeSpec& node = cluster.node;
   const FabricSpec& fabric = cluster.fabric;
   if (fabric.topology != "rail_optimized_fat_tree") {
@@ -32,6 +32,15 @@ RailFabric::RailFabric(const ClusterSpec& cluster, std::int64_t gpus) {
   leaf_groups_ = ceil_div(nodes_, nodes_per_leaf_);
   leaves_ = rails_ * leaf_groups_;
   spine_links_ = (fabric.spine_oversubscription > 1 && leaf_groups_ > 1) ? rails_ : 0;
+  ecmp_ = fabric.routing == "ecmp";
+  if (ecmp_) {
+    if (fabric.uplinks_per_leaf < 1 || fabric.flows_per_peer < 1) {
+      throw std::invalid_argument("ECMP routing needs uplinks_per_leaf and flows_per_peer >= 1");
+    }
+    uplinks_ = fabric.uplinks_per_leaf;
+    flows_per_peer_ = fabric.flows_per_peer;
+    ecmp_seed_ = ecmp_seed;
+  }
   nvlink_bw_ = node.nvlink_bandwidth_bytes_per_s;
   nvlink_lat_ = node.nvlink_latency_s;
   nic_bw_ = node.nic_bandwidth_bytes_per_s;
@@ -41,7 +50,7 @@ RailFabric::RailFabric(const ClusterSpec& cluster, std::int64_t gpus) {
   leaf_bw_ = static_cast<double>(nodes_per_leaf_) * nic_bw_ / fabric.leaf_oversubscription;
   spine_bw_ = static_cast<double>(leaf_groups_) * leaf_bw_ / fabric.spine_oversubscription;
   hbm_bw_ = cluster.gpu.hbm_bandwidth_bytes_per_s > 0 ? cluster.gpu.hbm_bandwidth_bytes_per_s : nvlink_bw_;
-  if (2 * gpus_ + 2 * nics_ + 2 * leaves_ + spine_links_ + 1 >
+  if (2 * gpus_ + 2 * nics_ + 2 * leaves_ * uplinks_ + spine_links_ + 1 >
       std::numeric_limits<std::int32_t>::max()) {
     throw std::invalid_argument("fabric has more links than 32-bit link ids can number");
   }
@@ -70,9 +79,11 @@ FabricLink RailFabric::link(std::int32_t link_id) const {
   if (i < nics_) return {FabricLinkKind::kNicUp, i, nic_bw_, nic_lat_ + switch_lat_ / 2, true};
   if ((i -= nics_) < nics_) return {FabricLinkKind::kNicDown, i, nic_bw_, nic_lat_ + switch_lat_ / 2, true};
   i -= nics_;
-  if (i < leaves_) return {FabricLinkKind::kLeafUp, i, leaf_bw_, switch_lat_, true};
-  if ((i -= leaves_) < leaves_) return {FabricLinkKind::kLeafDown, i, leaf_bw_, switch_lat_, true};
-  i -= leaves_;
+  // A leaf's uplink bandwidth split over its planes (one bundle with adaptive routing).
+  const double plane_bw = leaf_bw_ / static_cast<double>(uplinks_);
+  if (i < leaves_ * uplinks_) return {FabricLinkKind::kLeafUp, i, plane_bw, switch_lat_, true};
+  if ((i -= leaves_ * uplinks_) < leaves_ * uplinks_) return {FabricLinkKind::kLeafDown, i, plane_bw, switch_lat_, true};
+  i -= leaves_ * uplinks_;
   if (i < spine_links_) return {FabricLinkKind::kSpine, i, spine_bw_, 0.0, true};
   return {FabricLinkKind::kLoopback, 0, hbm_bw_, 0.0, false};
 }
@@ -88,9 +99,13 @@ std::string RailFabric::link_name(std::int32_t link_id) const {
       return std::string(l.kind == FabricLinkKind::kNicUp ? "nic_up" : "nic_down") + ".n" +
              std::to_string(l.index / rails_) + ".r" + std::to_string(l.index % rails_);
     case FabricLinkKind::kLeafUp:
-    case FabricLinkKind::kLeafDown:
-      return std::string(l.kind == FabricLinkKind::kLeafUp ? "leaf_up" : "leaf_down") + ".r" +
-             std::to_string(l.index / leaf_groups_) + ".l" + std::to_string(l.index % leaf_groups_);
+    case FabricLinkKind::kLeafDown: {
+      const std::int64_t leaf = l.index / uplinks_;
+      std::string name = std::string(l.kind == FabricLinkKind::kLeafUp ? "leaf_up" : "leaf_down") + ".r" +
+                         std::to_string(leaf / leaf_groups_) + ".l" + std::to_string(leaf % leaf_groups_);
+      if (ecmp_) name += ".u" + std::to_string(l.index % uplinks_);
+      return name;
+    }
     case FabricLinkKind::kSpine: return "spine.r" + i;
     case FabricLinkKind::kLoopback: break;
   }
@@ -112,20 +127,34 @@ void RailFabric::push(FabricRoute& r, std::int32_t link_id) const {
   r.latency_s += link(link_id).latency_s;
 }
 
-void RailFabric::append_network(std::int64_t src_gpu, std::int64_t dst_gpu, FabricRoute& r) const {
+// splitmix64 of the pair, connection and seed: the switch's hash as a uniform draw.
+std::int64_t RailFabric::plane_of(std::int64_t src_gpu, std::int64_t dst_gpu, std::int64_t flow) const {
+  if (uplinks_ == 1) return 0;
+  std::uint64_t z = ecmp_seed_ ^ (static_cast<std::uint64_t>(src_gpu) * 0x9e3779b97f4a7c15ULL) ^
+                    (static_cast<std::uint64_t>(dst_gpu) * 0xc2b2ae3d27d4eb4fULL) ^
+                    (static_cast<std::uint64_t>(flow) * 0x165667b19e3779f9ULL);
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return static_cast<std::int64_t>(z % static_cast<std::uint64_t>(uplinks_));
+}
+
+void RailFabric::append_network(std::int64_t src_gpu, std::int64_t dst_gpu, std::int64_t flow, FabricRoute& r) const {
   const std::int64_t src_rail = rail_of(src_gpu), dst_rail = rail_of(dst_gpu);
   const std::int64_t src_group = leaf_group_of_node(node_of(src_gpu));
   const std::int64_t dst_group = leaf_group_of_node(node_of(dst_gpu));
   push(r, nic_up(src_gpu));
   if (src_rail != dst_rail || src_group != dst_group) {
-    push(r, leaf_up(src_rail, src_group));
+    const std::int64_t plane = plane_of(src_gpu, dst_gpu, flow);  // the same spine up and down
+    push(r, leaf_up(src_rail, src_group, plane));
     if (spine_links_ > 0) push(r, spine(src_rail));
-    push(r, leaf_down(dst_rail, dst_group));
+    push(r, leaf_down(dst_rail, dst_group, plane));
   }
   push(r, nic_down(dst_gpu));
 }
 
-FabricRoute RailFabric::route(std::int64_t src_gpu, std::int64_t dst_gpu) const {
+FabricRoute RailFabric::route(std::int64_t src_gpu, std::int64_t dst_gpu, std::int64_t flow) const {
   if (src_gpu < 0 || dst_gpu < 0 || src_gpu >= gpus_ || dst_gpu >= gpus_) {
     throw std::out_of_range("route between GPUs " + std::to_string(src_gpu) + " and " +
                             std::to_string(dst_gpu) + " of " + std::to_string(gpus_));
@@ -150,7 +179,7 @@ FabricRoute RailFabric::route(std::int64_t src_gpu, std::int64_t dst_gpu) const 
       push(r, nvlink_down(first_hop));
     }
   }
-  append_network(first_hop, dst_gpu, r);
+  append_network(first_hop, dst_gpu, flow, r);
   return r;
 }
 

@@ -8,8 +8,9 @@
 //   [N, 2N)         NVLink down (NVSwitch -> GPU)
 //   [2N, 2N+M)      NIC up      (NIC -> its rail's leaf switch)
 //   [2N+M, 2N+2M)   NIC down    (leaf -> NIC)
-//   next F          leaf up     (all uplinks of one leaf to the spine tier, as one bundle)
-//   next F          leaf down   (spine tier -> leaf)
+//   next F*U        leaf up     (the uplinks of one leaf to the spine tier: U = 1 bundle with
+//                               adaptive routing, U = uplinks_per_leaf links with ECMP)
+//   next F*U        leaf down   (spine tier -> leaf, the same U planes)
 //   next R or 0     spine tier of one rail (only when spine_oversubscription > 1)
 //   last            loopback    (a GPU sending to itself; no sharing)
 #include <array>
@@ -54,7 +55,8 @@ class RailFabric {
  public:
   // A rail-optimized fat-tree of `gpus` GPUs (the last node and the last leaf group may be
   // partial). Throws std::invalid_argument on a spec this model cannot represent.
-  RailFabric(const ClusterSpec& cluster, std::int64_t gpus);
+  // `ecmp_seed` draws the ECMP hash (cluster fabric "routing": "ecmp").
+  RailFabric(const ClusterSpec& cluster, std::int64_t gpus, std::uint64_t ecmp_seed = 0);
   ~RailFabric();
   RailFabric(RailFabric&&) noexcept;
   RailFabric& operator=(RailFabric&&) noexcept;
@@ -65,6 +67,10 @@ class RailFabric {
   std::int64_t rail_count() const { return rails_; }
   std::int64_t leaf_group_count() const { return leaf_groups_; }
   bool has_spine_links() const { return spine_links_ > 0; }
+  // ECMP: a flow's uplink (spine plane) is a hash of its endpoints, connection and the seed.
+  bool ecmp() const { return ecmp_; }
+  std::int64_t uplinks_per_leaf() const { return uplinks_; }
+  std::int64_t flows_per_peer() const { return flows_per_peer_; }
   std::int64_t link_count() const { return loopback_link() + 1; }
 
   std::int64_t node_of(std::int64_t gpu) const { return gpu / gpus_per_node_; }
@@ -77,17 +83,18 @@ class RailFabric {
   std::int32_t nvlink_down(std::int64_t gpu) const { return id(gpus_ + gpu); }
   std::int32_t nic_up(std::int64_t gpu) const { return id(2 * gpus_ + nic_of(gpu)); }
   std::int32_t nic_down(std::int64_t gpu) const { return id(2 * gpus_ + nics_ + nic_of(gpu)); }
-  std::int32_t leaf_up(std::int64_t rail, std::int64_t group) const {
-    return id(2 * gpus_ + 2 * nics_ + rail * leaf_groups_ + group);
+  std::int32_t leaf_up(std::int64_t rail, std::int64_t group, std::int64_t plane = 0) const {
+    return id(2 * gpus_ + 2 * nics_ + (rail * leaf_groups_ + group) * uplinks_ + plane);
   }
-  std::int32_t leaf_down(std::int64_t rail, std::int64_t group) const {
-    return id(2 * gpus_ + 2 * nics_ + leaves_ + rail * leaf_groups_ + group);
+  std::int32_t leaf_down(std::int64_t rail, std::int64_t group, std::int64_t plane = 0) const {
+    return id(2 * gpus_ + 2 * nics_ + (leaves_ + rail * leaf_groups_ + group) * uplinks_ + plane);
   }
-  std::int32_t spine(std::int64_t rail) const { return id(2 * gpus_ + 2 * nics_ + 2 * leaves_ + rail); }
-  std::int32_t loopback_link() const { return id(2 * gpus_ + 2 * nics_ + 2 * leaves_ + spine_links_); }
+  std::int32_t spine(std::int64_t rail) const { return id(2 * gpus_ + 2 * nics_ + 2 * leaves_ * uplinks_ + rail); }
+  std::int32_t loopback_link() const { return id(2 * gpus_ + 2 * nics_ + 2 * leaves_ * uplinks_ + spine_links_); }
 
   FabricLink link(std::int32_t link_id) const;
-  // "nvlink_up.g12", "nic_down.n3.r5", "leaf_up.r0.l2", "spine.r1", "loopback".
+  // "nvlink_up.g12", "nic_down.n3.r5", "leaf_up.r0.l2" (ECMP: "leaf_up.r0.l2.u7"), "spine.r1",
+  // "loopback".
   std::string link_name(std::int32_t link_id) const;
   // The id of a link named as above; -1 if there is none.
   std::int32_t find_link(std::string_view name) const;
@@ -96,7 +103,9 @@ class RailFabric {
   // rail differs from the destination's, first NVLink to the source-node GPU on the
   // destination's rail (PXN; if that GPU does not exist, the flow crosses rails at the spine
   // tier), then NIC up, leaf up + [spine] + leaf down unless both NICs share a leaf, NIC down.
-  FabricRoute route(std::int64_t src_gpu, std::int64_t dst_gpu) const;
+  // With ECMP, connection `flow` (0 .. flows_per_peer - 1) of the pair takes the spine plane
+  // hashed from (seed, the NIC-side source GPU, dst, flow); SimGrid flows use connection 0.
+  FabricRoute route(std::int64_t src_gpu, std::int64_t dst_gpu, std::int64_t flow = 0) const;
 
   // Latency of a same-rail route between leaves (2 NICs + 3 switches); the flat-star oracle
   // gives each of its two links half of it.
@@ -107,11 +116,15 @@ class RailFabric {
  private:
   static std::int32_t id(std::int64_t v) { return static_cast<std::int32_t>(v); }
   std::int64_t nic_of(std::int64_t gpu) const { return node_of(gpu) * rails_ + rail_of(gpu); }
-  void append_network(std::int64_t src_gpu, std::int64_t dst_gpu, FabricRoute& r) const;
+  void append_network(std::int64_t src_gpu, std::int64_t dst_gpu, std::int64_t flow, FabricRoute& r) const;
+  std::int64_t plane_of(std::int64_t src_gpu, std::int64_t dst_gpu, std::int64_t flow) const;
   void push(FabricRoute& r, std::int32_t link_id) const;
 
   std::int64_t gpus_ = 0, gpus_per_node_ = 0, nodes_ = 0, rails_ = 0, nics_ = 0;
   std::int64_t nodes_per_leaf_ = 0, leaf_groups_ = 0, leaves_ = 0, spine_links_ = 0;
+  std::int64_t uplinks_ = 1, flows_per_peer_ = 1;
+  bool ecmp_ = false;
+  std::uint64_t ecmp_seed_ = 0;
   double nvlink_bw_ = 0, nvlink_lat_ = 0, nic_bw_ = 0, nic_lat_ = 0, switch_lat_ = 0;
   double leaf_bw_ = 0, spine_bw_ = 0, hbm_bw_ = 0;
   mutable std::unique_ptr<std::unordered_map<std::string, std::int32_t>> names_;  // built on first find_link

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <tuple>
 #include <set>
 #include <stdexcept>
 #include <utility>
@@ -46,7 +47,9 @@ class Replay {
  public:
   Replay(const Workload& w, const TrainingEstimate& e, const CostModel& costs, const ClusterSpec& cluster,
          const ReplayOptions& o)
-      : w_(w), e_(e), costs_(costs), o_(o), l_(w.layout), sim_(cluster, w.layout.world), fleet_(cluster.fleet) {
+      : w_(w), e_(e), costs_(costs), o_(o), l_(w.layout),
+        sim_(routed(cluster, o.mechanisms), w.layout.world, PlatformKind::kRailFatTree, o.fleet_seed + 3),
+        fleet_(cluster.fleet) {
     p_ = l_.pp;
     v_ = l_.virtual_stages;
     m_ = l_.num_microbatches;
@@ -63,6 +66,13 @@ class Replay {
     return static_cast<std::size_t>(((cls * p_ + s) * v_ + c) * m_ + mb);
   }
 
+  // The cluster as simulated: ECMP routing unless ablated (then the uplinks form one bundle).
+  static ClusterSpec routed(ClusterSpec cluster, const Mechanisms& m) {
+    if (!m.ecmp) cluster.fabric.routing = "adaptive";
+    return cluster;
+  }
+  void hash_pipeline_connections();
+  double send_factor(const IterationActivity& a) const;
   void draw_fleet_hosts();
   void choose_replicas();
   double fleet_factor(std::int64_t d, std::int64_t s) const;
@@ -103,7 +113,75 @@ class Replay {
   IterationGraph graph_;
   std::vector<std::int32_t> ring_of_;        // per activity: index into rings_, -1 if none
   std::vector<Ring> rings_;
+  // ECMP: per (class, stage, to_stage), the slowest collision factor among the pipeline
+  // connections the class stands for, with every replica's connections hashed on the fabric.
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, double> send_factor_;
+  double worst_send_factor_ = 1.0;
 };
+
+// Every directed stage boundary: all replicas' connections hash their flows onto the leaves'
+// planes; a connection's factor is its busiest plane's load against its share of the NIC.
+void Replay::hash_pipeline_connections() {
+  const RailFabric& f = sim_.fabric();
+  if (!f.ecmp() || p_ < 2) return;
+  const std::int64_t flows = f.flows_per_peer();
+  const double nic = f.nic_bandwidth_bytes_per_s();
+  std::vector<std::int32_t> load(static_cast<std::size_t>(f.link_count()), 0);
+  std::vector<std::int32_t> touched;
+  auto leaf_link = [&](std::int32_t id) {
+    const FabricLinkKind k = f.link(id).kind;
+    return k == FabricLinkKind::kLeafUp || k == FabricLinkKind::kLeafDown;
+  };
+  auto for_each_flow = [&](std::int64_t d, std::int64_t s, std::int64_t to, auto&& visit) {
+    for (std::int64_t cp = 0; cp < l_.cp; ++cp) {
+      for (std::int64_t t = 0; t < l_.tp; ++t) {
+        for (std::int64_t j = 0; j < flows; ++j) visit(f.route(rank_of(cp, d, s) + t, rank_of(cp, d, to) + t, j));
+      }
+    }
+  };
+  const auto classes = static_cast<std::int64_t>(replicas_.size());
+  for (std::int64_t s = 0; s < p_; ++s) {
+    for (std::int64_t to : {s + 1, s - 1}) {
+      if (v_ > 1) to = (to + p_) % p_;  // interleaving wraps around
+      if (to < 0 || to >= p_ || to == s) continue;
+      for (std::int32_t id : touched) load[static_cast<std::size_t>(id)] = 0;
+      touched.clear();
+      for (std::int64_t d = 0; d < l_.dp; ++d) {
+        for_each_flow(d, s, to, [&](const FabricRoute& r) {
+          for (std::int32_t i = 0; i < r.size; ++i) {
+            const std::int32_t id = r.links[static_cast<std::size_t>(i)];
+            if (!leaf_link(id)) continue;
+            if (load[static_cast<std::size_t>(id)]++ == 0) touched.push_back(id);
+          }
+        });
+      }
+      for (std::int64_t cls = 0; cls < classes; ++cls) {
+        std::vector<std::int64_t> stands_for{replicas_[static_cast<std::size_t>(cls)]};
+        if (cls == 0) stands_for.insert(stands_for.end(), stood_for_.begin(), stood_for_.end());
+        double worst = 1.0;
+        for (std::int64_t d : stands_for) {
+          for_each_flow(d, s, to, [&](const FabricRoute& r) {
+            for (std::int32_t i = 0; i < r.size; ++i) {
+              const std::int32_t id = r.links[static_cast<std::size_t>(i)];
+              if (!leaf_link(id)) continue;
+              // Each of the connection's flows carries 1/flows of its bytes at the plane's fair
+              // share (plane bandwidth / load) or its NIC share (nic / flows), whichever is less.
+              const double plane = f.link(id).bandwidth_bytes_per_s;
+              worst = std::max(worst, load[static_cast<std::size_t>(id)] * nic / (static_cast<double>(flows) * plane));
+            }
+          });
+        }
+        send_factor_[{cls, s, to}] = worst;
+        worst_send_factor_ = std::max(worst_send_factor_, worst);
+      }
+    }
+  }
+}
+
+double Replay::send_factor(const IterationActivity& a) const {
+  const auto it = send_factor_.find({a.cls, a.stage, a.to_stage});
+  return it == send_factor_.end() ? 1.0 : it->second;
+}
 
 void Replay::choose_replicas() {
   std::set<std::int64_t> explicit_replicas;
@@ -329,7 +407,7 @@ void Replay::add_activities() {
       case Kind::kHost: got = sim_.add_delay(lane, a.nominal_s, deps); break;
       case Kind::kSend: {
         const std::int64_t src = rep(a.cls, a.stage), dst = rep(a.cls, a.to_stage);
-        got = sim_.add_transfer(lane, src, dst, transfer_bytes(src, dst, a.nominal_s), deps);
+        got = sim_.add_transfer(lane, src, dst, transfer_bytes(src, dst, a.nominal_s) * send_factor(a), deps);
         break;
       }
       case Kind::kDpCollective: {
@@ -431,6 +509,14 @@ void Replay::extra_time(std::int32_t activity, double extra_s, std::vector<PathS
     }
     case Kind::kSend:
     case Kind::kDpCollective:
+      if (m.kind == Kind::kSend && send_factor(m) > 1.0) {
+        // The part ECMP's hash added (the transfer ran with its busiest plane's load), then any
+        // contention the simulated flows met on top.
+        const double ecmp_s = std::min(extra_s, m.nominal_s * (send_factor(m) - 1.0));
+        out.push_back({"contention", fmt::format("ECMP collisions (pipeline transfers, worst x{:.3g})", worst_send_factor_), ecmp_s});
+        extra_s -= ecmp_s;
+        if (extra_s <= 1e-9 + 1e-6 * m.nominal_s) return;
+      }
       if (extra_s > 1e-9 + 1e-6 * m.nominal_s) {
         out.push_back({"contention", slow_link_on(links_of(activity), sim_.timing(graph_.end).end_s), extra_s});
       } else {
@@ -531,6 +617,7 @@ void Replay::write_trace(ReplayResult& r) {
 ReplayResult Replay::run() {
   draw_fleet_hosts();
   choose_replicas();
+  hash_pipeline_connections();
   apply_perturbation();
   const auto classes = static_cast<std::int64_t>(replicas_.size());
   draw_data_imbalance();

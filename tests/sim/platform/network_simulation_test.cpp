@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <numeric>
 #include <vector>
 
+#include "models/cost/ecmp_collisions.hpp"
 #include "sim/platform/collective_flows.hpp"
 #include "sim/platform/network_simulation.hpp"
 #include "sim/platform/rail_fabric.hpp"
@@ -310,6 +312,83 @@ TEST(NetworkSimulation, TransferTimesFollowRoutes) {
   EXPECT_NEAR(out[2], kNvlLat + b / kNvlBw, 1e-12);
   EXPECT_NEAR(out[3], kNvlLat + kSameLeafLat + b / kNicBw, 1e-12);
   EXPECT_NEAR(out[4], b / 3.35e12, 1e-12);  // loopback at HBM speed, no latency
+}
+
+// ECMP: the fabric's hash spreads connections over a leaf's planes as balls into bins: over
+// many seeds, the busiest plane's load follows the closed form the estimate charges.
+TEST(RailFabric, EcmpHashIsBallsInBins) {
+  ClusterSpec c = h100_like(16);
+  c.fabric.routing = "ecmp";
+  c.fabric.uplinks_per_leaf = 16;
+  c.fabric.flows_per_peer = 1;
+  const int seeds = 4000;
+  std::vector<double> hist(17, 0.0);
+  for (int seed = 0; seed < seeds; ++seed) {
+    RailFabric f(c, 8 * 32, static_cast<std::uint64_t>(seed));
+    ASSERT_TRUE(f.ecmp());
+    ASSERT_EQ(f.uplinks_per_leaf(), 16);
+    // Rail 0 of each node of leaf 0 sends to the node 16 further on (leaf 1).
+    std::vector<int> load(static_cast<std::size_t>(f.link_count()), 0);
+    int worst = 0;
+    for (std::int64_t node = 0; node < 16; ++node) {
+      const FabricRoute r = f.route(node * 8, (node + 16) * 8);
+      ASSERT_EQ(r.size, 4);  // NIC up, plane up, plane down, NIC down
+      EXPECT_EQ(f.link(r.links[1]).kind, FabricLinkKind::kLeafUp);
+      EXPECT_EQ(f.link(r.links[1]).bandwidth_bytes_per_s, kNicBw);
+      EXPECT_EQ(f.link(r.links[1]).index % 16, f.link(r.links[2]).index % 16);  // one spine plane
+      worst = std::max(worst, ++load[static_cast<std::size_t>(r.links[1])]);
+    }
+    ++hist[static_cast<std::size_t>(worst)];
+  }
+  double mean = 0;
+  for (std::size_t k = 0; k < hist.size(); ++k) mean += static_cast<double>(k) * hist[k] / seeds;
+  const std::vector<int> one_leaf{16};
+  EXPECT_NEAR(mean, expected_max_load_factor(one_leaf, 16, 1.0), 0.05);
+  for (int limit = 2; limit <= 5; ++limit) {
+    double at_most = 0;
+    for (int k = 0; k <= limit; ++k) at_most += hist[static_cast<std::size_t>(k)] / seeds;
+    EXPECT_NEAR(at_most, max_bin_load_cdf(16, 16, limit), 0.025) << limit;
+  }
+  // Names and lookups carry the plane.
+  RailFabric f(c, 8 * 32, 1);
+  EXPECT_EQ(f.link_name(f.leaf_up(0, 1, 5)), "leaf_up.r0.l1.u5");
+  EXPECT_EQ(f.find_link("leaf_down.r3.l0.u15"), f.leaf_down(3, 0, 15));
+}
+
+// Two connections hashed onto one plane share it; on different planes each runs at NIC speed.
+TEST(NetworkSimulation, EcmpCollisionsShareAPlane) {
+  ClusterSpec c = h100_like(4);
+  c.fabric.routing = "ecmp";
+  c.fabric.uplinks_per_leaf = 4;
+  c.fabric.flows_per_peer = 1;
+  // Find a seed where nodes 0 and 1 (leaf 0) hash onto one plane towards nodes 4 and 5, and one
+  // where they do not.
+  int same = -1, apart = -1;
+  for (int seed = 0; seed < 64 && (same < 0 || apart < 0); ++seed) {
+    RailFabric f(c, 64, static_cast<std::uint64_t>(seed));
+    const bool collide = f.route(0, 32).links[1] == f.route(8, 40).links[1];
+    (collide ? same : apart) = seed;
+  }
+  ASSERT_GE(same, 0);
+  ASSERT_GE(apart, 0);
+  constexpr double b = 100e6;
+  for (int seed : {same, apart}) {
+    const std::vector<double> out = run_in_child([&] {
+      NetworkSimulation sim(c, 64, PlatformKind::kRailFatTree, static_cast<std::uint64_t>(seed));
+      const LaneId l0 = sim.add_lane(), l1 = sim.add_lane();
+      const ActivityId a = sim.add_transfer(l0, 0, 32, b), x = sim.add_transfer(l1, 8, 40, b);
+      sim.run();
+      return std::vector<double>{duration(sim, a), duration(sim, x)};
+    });
+    ASSERT_EQ(out.size(), 2u);
+    const double alone = kCrossLeafLat + b / kNicBw;
+    if (seed == same) {
+      EXPECT_NEAR(out[0], kCrossLeafLat + 2 * b / kNicBw, 1e-6 * alone);
+    } else {
+      EXPECT_NEAR(out[0], alone, 1e-9 * alone);
+      EXPECT_NEAR(out[1], alone, 1e-9 * alone);
+    }
+  }
 }
 
 TEST(NetworkSimulation, LeafAndSpineOversubscriptionFollowMaxMin) {

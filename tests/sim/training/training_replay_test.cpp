@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
@@ -30,11 +31,13 @@ struct PricedRun {
   Profile profile;
 };
 
-PricedRun make_run(const std::string& model, std::int64_t gpus, const std::string& plan_json) {
+PricedRun make_run(const std::string& model, std::int64_t gpus, const std::string& plan_json,
+                   const std::function<void(ClusterSpec&)>& edit_cluster = {}, const Mechanisms& mechanisms = {}) {
   Diagnostics diag;
   PricedRun r;
   const ModelSpec m = load_model_spec(resolve_input(model, "models", "--model"), model, diag);
   r.cluster = load_cluster_spec(resolve_input("h100-ndr", "clusters", "--cluster"), "h100-ndr", diag);
+  if (edit_cluster) edit_cluster(r.cluster);
   const TrainPlan plan = load_train_plan(plan_json, diag);
   diag.throw_if_errors();
   const ParallelLayout layout = derive_layout(m, plan, &r.cluster, gpus, diag);
@@ -42,7 +45,7 @@ PricedRun make_run(const std::string& model, std::int64_t gpus, const std::strin
   r.workload = lower_training(m, plan, layout, r.cluster);
   r.profile = load_profile(config_dir() + "/profiles/h100.json");
   const CostModel costs(r.profile, "h100", r.cluster);
-  r.estimate = estimate_training(r.workload, costs, r.cluster, estimate_memory(m, plan, layout));
+  r.estimate = estimate_training(r.workload, costs, r.cluster, estimate_memory(m, plan, layout), nullptr, mechanisms);
   return r;
 }
 
@@ -110,6 +113,51 @@ TEST(TrainingReplay, FullModeAgreesWithTheSymmetricOne) {
   const Replayed all = replay_in_child(run, full);
   EXPECT_EQ(all.classes, 4);
   EXPECT_NEAR(all.step_s, sym.step_s, 0.005 * sym.step_s);
+}
+
+// Two nodes per leaf and two planes: every pipeline connection leaves its leaf, and hashed
+// connections collide. Estimate and replay both charge it and name it; ablated, both give the
+// prices of the adaptive (bundled) fabric exactly.
+void two_node_leaves_with_ecmp(ClusterSpec& c) {
+  c.fabric.nodes_per_leaf = 2;
+  c.fabric.routing = "ecmp";
+  c.fabric.uplinks_per_leaf = 2;
+  c.fabric.flows_per_peer = 1;
+}
+
+TEST(TrainingReplay, EcmpCollisionsSlowPipelineTransfersAndAreNamed) {
+  auto adaptive = [](ClusterSpec& c) { c.fabric.nodes_per_leaf = 2; };
+  Mechanisms no_ecmp;
+  no_ecmp.ecmp = false;
+  const PricedRun bundled = make_run("llama-3-8b", 128, kPlan1F1B, adaptive);
+  const PricedRun ecmp = make_run("llama-3-8b", 128, kPlan1F1B, two_node_leaves_with_ecmp);
+  const PricedRun ablated = make_run("llama-3-8b", 128, kPlan1F1B, two_node_leaves_with_ecmp, no_ecmp);
+  EXPECT_GT(ecmp.estimate.step_time_s, bundled.estimate.step_time_s);
+  EXPECT_EQ(ablated.estimate.step_time_s, bundled.estimate.step_time_s);
+
+  ReplayOptions off;
+  off.mechanisms.ecmp = false;
+  const Replayed base = replay_in_child(bundled, {});
+  const Replayed off_r = replay_in_child(ecmp, off);
+  EXPECT_EQ(off_r.step_s, base.step_s);
+  // Over a few hash seeds: never faster than the bundle, slower and named when a connection
+  // on the path collides.
+  bool named = false;
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    ReplayOptions o;
+    o.fleet_seed = seed;
+    const Replayed r = replay_in_child(ecmp, o);
+    ReplayOptions b;
+    b.fleet_seed = seed;
+    const Replayed same_seed_bundle = replay_in_child(bundled, b);
+    EXPECT_GE(r.step_s, same_seed_bundle.step_s * (1 - 1e-9));
+    EXPECT_NEAR(r.path_sum_s, r.step_s, 1e-9 * r.step_s);
+    if (r.details.find("contention:ECMP collisions (pipeline transfers, worst x2)") != std::string::npos) {
+      named = true;
+      EXPECT_GT(r.step_s, same_seed_bundle.step_s);
+    }
+  }
+  EXPECT_TRUE(named);
 }
 
 TEST(TrainingReplay, ASlowNicOnThePipelinePathShowsAsContentionOnThatLink) {
