@@ -32,7 +32,7 @@ ClusterSpec load_cluster(const std::string& argument, Diagnostics& diag);
 void apply_fleet_option(const std::string& fleet, ClusterSpec& cluster);
 // Adds --fleet to a command.
 void add_fleet_option(CLI::App& cmd, std::string& fleet);
-// --ablate variability,data_imbalance,fixed_costs,shared_nics,nccl_tuner,ecmp (or all): the mechanisms turned off.
+// --ablate variability,data_imbalance,fixed_costs,shared_nics,nccl_tuner,ecmp,interference (or all): the mechanisms turned off.
 void add_ablate_option(CLI::App& cmd, std::vector<std::string>& ablate);
 Mechanisms parse_ablate(const std::vector<std::string>& ablate);
 // From --plan (file, preset or inline JSON) or --from-megatron-args.

@@ -35,7 +35,7 @@ std::string to_wire(const sim::ReplayResult& r) {
   const StepBreakdown& b = r.breakdown;
   j["t"] = r.step_time_s;
   j["b"] = {b.compute_s, b.bubble_s, b.optimizer_s, b.tp_comm_s, b.cp_comm_s, b.ep_comm_s,
-            b.dp_comm_s, b.pp_comm_s, b.fixed_s, b.variability_s, b.imbalance_s};
+            b.dp_comm_s, b.pp_comm_s, b.fixed_s, b.variability_s, b.imbalance_s, b.interference_s};
   j["s"] = {r.straggler_s, r.contention_s, r.variability_s};
   j["n"] = {r.critical_activities, r.replicas_simulated, r.activities, r.flows, r.trace_events};
   j["nodes"] = r.slow_nodes_on_path;
@@ -53,7 +53,7 @@ sim::ReplayResult from_wire(const std::string& text) {
   const auto& v = j["b"];
   b.compute_s = v[0], b.bubble_s = v[1], b.optimizer_s = v[2], b.tp_comm_s = v[3];
   b.cp_comm_s = v[4], b.ep_comm_s = v[5], b.dp_comm_s = v[6], b.pp_comm_s = v[7];
-  b.fixed_s = v[8], b.variability_s = v[9], b.imbalance_s = v[10];
+  b.fixed_s = v[8], b.variability_s = v[9], b.imbalance_s = v[10], b.interference_s = v[11];
   r.straggler_s = j["s"][0], r.contention_s = j["s"][1], r.variability_s = j["s"][2];
   const auto& n = j["n"];
   r.critical_activities = n[0], r.replicas_simulated = n[1], r.activities = n[2], r.flows = n[3], r.trace_events = n[4];

@@ -90,7 +90,7 @@ nlohmann::ordered_json estimate_json(const TrainingRun& run, const std::string& 
                     {"cp_comm_s", b.cp_comm_s},     {"ep_comm_s", b.ep_comm_s},
                     {"dp_comm_s", b.dp_comm_s},     {"pp_comm_s", b.pp_comm_s},
                     {"fixed_s", b.fixed_s},         {"variability_s", b.variability_s},
-                    {"imbalance_s", b.imbalance_s}};
+                    {"imbalance_s", b.imbalance_s}, {"interference_s", b.interference_s}};
   j["priced_ops"] = {{"total", e.priced_ops},
                      {"extrapolated", e.extrapolated_ops},
                      {"roofline_default", e.roofline_ops}};
@@ -129,6 +129,7 @@ void print_estimate_table(const TrainingRun& run, const std::string& profile_fil
   row("fixed", b.fixed_s);
   row("variability", b.variability_s);
   row("imbalance", b.imbalance_s);
+  row("interference", b.interference_s);
   out << fmt::format("priced       {} operations: {} extrapolated beyond their fit, {} by roofline defaults\n",
                      e.priced_ops, e.extrapolated_ops, e.roofline_ops);
 }

@@ -1,7 +1,5 @@
 #include "models/cost/cost_model.hpp"
 
-#include "models/cost/nccl_tuner.hpp"
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -222,26 +220,44 @@ PricedOp CostModel::collective(CollectiveKind kind, double size_bytes, int ranks
   return total;
 }
 
-std::optional<PricedOp> CostModel::nccl_collective(CollectiveKind kind, double size_bytes, int ranks,
-                                                   int nodes) const {
-  if (!nccl_) return std::nullopt;
-  NcclCollective coll;
+namespace {
+
+std::optional<NcclCollective> nccl_kind(CollectiveKind kind) {
   switch (kind) {
-    case CollectiveKind::kAllReduce: coll = NcclCollective::kAllReduce; break;
-    case CollectiveKind::kReduceScatter: coll = NcclCollective::kReduceScatter; break;
-    case CollectiveKind::kAllGather: coll = NcclCollective::kAllGather; break;
+    case CollectiveKind::kAllReduce: return NcclCollective::kAllReduce;
+    case CollectiveKind::kReduceScatter: return NcclCollective::kReduceScatter;
+    case CollectiveKind::kAllGather: return NcclCollective::kAllGather;
     default: return std::nullopt;
   }
+}
+
+}  // namespace
+
+std::optional<NcclChoice> CostModel::nccl_choice(CollectiveKind kind, double size_bytes, int ranks, int nodes) const {
+  const std::optional<NcclCollective> coll = nccl_kind(kind);
+  if (!nccl_ || !coll || ranks <= 1) return std::nullopt;
+  nodes = std::max(1, nodes);
   const int per_node = std::max(1, ranks / nodes);
   const NcclCommunicator comm{nccl_graphs_for_ranks(*nccl_, per_node, gpus_per_node_), nodes, per_node};
-  const NcclChoice choice = nccl_choose(comm, coll, size_bytes);
+  return nccl_choose(comm, *coll, size_bytes);
+}
+
+std::optional<PricedOp> CostModel::nccl_collective(CollectiveKind kind, double size_bytes, int ranks,
+                                                   int nodes) const {
+  const std::optional<NcclChoice> choice = nccl_choice(kind, size_bytes, ranks, nodes);
+  if (!choice) return std::nullopt;
   PricedOp p;
-  p.seconds = choice.time_us * 1e-6;
+  p.seconds = choice->time_us * 1e-6;
   p.extrapolated = true;       // a model, not a measurement of this shape
   p.roofline_default = true;   // not measured
-  p.basis = fmt::format("NCCL v2.30.7 tuner model: {}/{} over {}x{}", to_string(choice.algorithm),
-                        to_string(choice.protocol), nodes, per_node);
+  p.basis = fmt::format("NCCL v2.30.7 tuner model: {}/{} over {}x{}", to_string(choice->algorithm),
+                        to_string(choice->protocol), nodes, std::max(1, ranks / nodes));
   return p;
+}
+
+int CostModel::collective_sms(CollectiveKind kind, double size_bytes, int ranks, int nodes) const {
+  const std::optional<NcclChoice> choice = nccl_choice(kind, size_bytes, ranks, nodes);
+  return choice ? choice->exec_channels : 0;
 }
 
 PricedOp CostModel::moe_all_to_all(MoePhase phase, double bytes_per_rank, double imbalance,

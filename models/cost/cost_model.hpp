@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "models/inputs/cluster_spec.hpp"
+#include "models/cost/nccl_tuner.hpp"
 #include "models/cost/profile.hpp"
 
 namespace clustersim {
@@ -30,6 +31,9 @@ class CostModel {
   // Across nodes, a measured fit prices it; where the profile has only a roofline default and
   // the cluster gives NCCL's graphs ("nccl"), NCCL's own tuner model does (nccl_tuner.hpp).
   PricedOp collective(CollectiveKind kind, double size_bytes, int ranks, int nodes) const;
+  // SMs the collective's NCCL kernel holds while it runs (one thread block per channel it
+  // launches, NCCL's tuner model); 0 without the cluster's NCCL graphs or for other kinds.
+  int collective_sms(CollectiveKind kind, double size_bytes, int ranks, int nodes) const;
   PricedOp moe_all_to_all(MoePhase phase, double bytes_per_rank, double imbalance, int ranks) const;
   // A GEMM and a communication that overlap (tp_comm_overlap and the like).
   PricedOp overlapped(OverlapPattern pattern, double gemm_s, double comm_s) const;
@@ -50,6 +54,7 @@ class CostModel {
   // NCCL's tuner time for an all-reduce, reduce-scatter or all-gather across nodes; nullopt
   // for other kinds or without the cluster's NCCL graphs.
   std::optional<PricedOp> nccl_collective(CollectiveKind kind, double size_bytes, int ranks, int nodes) const;
+  std::optional<NcclChoice> nccl_choice(CollectiveKind kind, double size_bytes, int ranks, int nodes) const;
   [[noreturn]] void missing(const std::string& what, const std::string& hint) const;
 
   Profile profile_;

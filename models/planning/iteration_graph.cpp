@@ -98,6 +98,7 @@ std::int32_t Builder::add_dp(std::int32_t lane, std::int64_t s, std::int64_t chu
   a.chunk = static_cast<std::int32_t>(chunk);
   a.stream = kDpStream;
   a.dp_op = static_cast<std::int32_t>(op);
+  a.comm_sms = costs_.collective_sms(o.collective, o.bytes, static_cast<int>(o.group_ranks), static_cast<int>(o.group_nodes));
   a.nominal_s = o.group_ranks < 2 ? 0 : seconds;
   a.name = o.name;
   return add(a, deps);
@@ -484,6 +485,37 @@ std::vector<ActivitySpan> evaluate_with_shared_nics(const IterationGraph& g, std
   std::vector<double> seconds(n);
   for (std::size_t i = 0; i < n; ++i) seconds[i] = (base.empty() ? g.activities[i].nominal_s : base[i]) + extra_s[i];
   return evaluate_iteration(g, seconds);
+}
+
+std::vector<double> interference_extra_s(const IterationGraph& g, std::span<const ActivitySpan> spans,
+                                         std::int64_t sm_count) {
+  const std::size_t n = g.activities.size();
+  std::vector<double> extra(n, 0.0);
+  // Per stage, its DP collectives (one after another on the stage's DP lane) that hold SMs.
+  std::vector<std::vector<std::size_t>> dp(static_cast<std::size_t>(g.pp));
+  bool any = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const IterationActivity& a = g.activities[i];
+    if (a.kind != IterationActivityKind::kDpCollective || a.comm_sms <= 0 || a.comm_sms >= sm_count) continue;
+    if (spans[i].end_s <= spans[i].start_s) continue;
+    dp[static_cast<std::size_t>(a.stage)].push_back(i);
+    any = true;
+  }
+  if (!any) return extra;
+  for (std::size_t i = 0; i < n; ++i) {
+    const IterationActivity& a = g.activities[i];
+    if (a.kind != IterationActivityKind::kForward && a.kind != IterationActivityKind::kBackward) continue;
+    const ActivitySpan t = spans[i];
+    const auto& busy = dp[static_cast<std::size_t>(a.stage)];
+    auto it = std::lower_bound(busy.begin(), busy.end(), t.start_s,
+                               [&](std::size_t j, double v) { return spans[j].end_s <= v; });
+    for (; it != busy.end() && spans[*it].start_s < t.end_s; ++it) {
+      const double overlap = std::min(t.end_s, spans[*it].end_s) - std::max(t.start_s, spans[*it].start_s);
+      const double c = g.activities[*it].comm_sms;
+      if (overlap > 0) extra[i] += overlap * c / (static_cast<double>(sm_count) - c);
+    }
+  }
+  return extra;
 }
 
 }  // namespace clustersim

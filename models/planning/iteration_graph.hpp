@@ -40,6 +40,7 @@ struct IterationActivity {
   std::int32_t to_stage = -1;   // sends: the receiving stage (same class)
   std::int32_t dp_op = -1;      // DP collectives: index into the stage's step ops
   std::int32_t peer = -1;       // sends: the activity that receives
+  std::int32_t comm_sms = 0;    // DP collectives: SMs their NCCL kernel holds (CostModel::collective_sms)
   std::string_view name;
 };
 
@@ -96,5 +97,13 @@ std::vector<ActivitySpan> evaluate_iteration(const IterationGraph& graph, std::s
 // timeline). `extra_s` receives each activity's stretch. docs/estimate.md, "Shared NICs".
 std::vector<ActivitySpan> evaluate_with_shared_nics(const IterationGraph& graph, std::span<const double> seconds,
                                                     std::vector<double>& extra_s);
+
+// Compute slowed by the DP collectives that run beside it: while a collective whose kernel holds
+// c of the GPU's `sm_count` SMs runs on stage s, a forward or backward of stage s has the other
+// SMs, so the part of it the collective overlaps takes sm_count / (sm_count - c) as long. One pass
+// over `spans` (the timeline without it), as evaluate_with_shared_nics does for NICs. Returns each
+// activity's extra seconds (0 but for forwards and backwards). docs/estimate.md, "Interference".
+std::vector<double> interference_extra_s(const IterationGraph& graph, std::span<const ActivitySpan> spans,
+                                         std::int64_t sm_count);
 
 }  // namespace clustersim

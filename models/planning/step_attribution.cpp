@@ -71,6 +71,9 @@ StepBreakdown rank_breakdown(const IterationGraph& g, std::span<const ActivitySp
         } else if (seg.cause == "imbalance") {
           b.imbalance_s += seg.seconds;
           own_extra -= seg.seconds;
+        } else if (seg.cause == "interference") {
+          b.interference_s += seg.seconds;
+          own_extra -= seg.seconds;
         } else if (seg.cause == "bubble" || seg.cause == "idle") {
           b.bubble_s += seg.seconds;
           own_extra -= seg.seconds;

@@ -308,8 +308,25 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
     }
   }
   std::vector<double> shared_s;
-  const std::vector<ActivitySpan> spans =
-      mechanisms.shared_nics ? evaluate_with_shared_nics(graph, seconds, shared_s) : evaluate_iteration(graph, seconds);
+  auto evaluate = [&] {
+    return mechanisms.shared_nics ? evaluate_with_shared_nics(graph, seconds, shared_s) : evaluate_iteration(graph, seconds);
+  };
+  std::vector<ActivitySpan> spans = evaluate();
+  // Interference: one pass over that timeline, then the timeline again with it.
+  std::vector<double> interference;
+  if (mechanisms.interference) {
+    interference = interference_extra_s(graph, spans, cluster.gpu.sm_count);
+    if (std::any_of(interference.begin(), interference.end(), [](double x) { return x > 0; })) {
+      if (seconds.empty()) {
+        seconds.resize(graph.activities.size());
+        for (std::size_t i = 0; i < seconds.size(); ++i) seconds[i] = graph.activities[i].nominal_s;
+      }
+      for (std::size_t i = 0; i < seconds.size(); ++i) seconds[i] += interference[i];
+      spans = evaluate();
+    } else {
+      interference.clear();
+    }
+  }
   e.step_time_s = spans[static_cast<std::size_t>(graph.end)].end_s;
   if (breakdown) {
   const StepAttribution attribution =
@@ -327,6 +344,12 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
           out.push_back({"contention", "shared NIC (expected)", extra});
           return;
         }
+        if (!interference.empty() && interference[static_cast<std::size_t>(i)] > 0) {
+          const double slowed = std::min(extra, interference[static_cast<std::size_t>(i)]);
+          out.push_back({"interference", "SMs held by overlapped DP collectives", slowed});
+          extra -= slowed;
+        }
+        if (extra <= 0) return;
         if (imbalance_share < 1.0) out.push_back({"variability", "fleet " + fleet.name + " (expected)", extra * (1 - imbalance_share)});
         if (imbalance_share > 0.0) out.push_back({"imbalance", "micro-batch data (expected)", extra * imbalance_share});
       });

@@ -23,6 +23,7 @@ struct StepBreakdown {
   double fixed_s = 0;        // per-step host costs: the batch load, gradient clipping
   double variability_s = 0;  // the fleet's slow hosts, speed spread and per-op jitter
   double imbalance_s = 0;    // micro-batches' data (sequence lengths) costing more on the slowest replica
+  double interference_s = 0;  // compute slowed by the SMs of the DP collectives running beside it
 };
 
 // Per micro-batch, one rank of one stage.
@@ -49,6 +50,9 @@ struct Mechanisms {
   // ECMP hash collisions of pipeline transfers (fabric "routing": "ecmp"): the estimate charges
   // the expected slowest connection's loss, the replay hashes each connection.
   bool ecmp = true;
+  // Compute slowed by the SMs the overlapped DP collectives' NCCL kernels hold
+  // (iteration_graph.hpp, interference_extra_s).
+  bool interference = true;
 };
 
 struct TrainingEstimate {

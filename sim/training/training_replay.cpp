@@ -49,7 +49,7 @@ class Replay {
          const ReplayOptions& o)
       : w_(w), e_(e), costs_(costs), o_(o), l_(w.layout),
         sim_(routed(cluster, o.mechanisms), w.layout.world, PlatformKind::kRailFatTree, o.fleet_seed + 3),
-        fleet_(cluster.fleet) {
+        fleet_(cluster.fleet), sm_count_(cluster.gpu.sm_count) {
     p_ = l_.pp;
     v_ = l_.virtual_stages;
     m_ = l_.num_microbatches;
@@ -117,6 +117,8 @@ class Replay {
   // connections the class stands for, with every replica's connections hashed on the fabric.
   std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, double> send_factor_;
   double worst_send_factor_ = 1.0;
+  std::int64_t sm_count_ = 0;
+  std::vector<double> interference_;  // per activity: compute time added by overlapped DP collectives' SMs
 };
 
 // Every directed stage boundary: all replicas' connections hash their flows onto the leaves'
@@ -401,7 +403,8 @@ void Replay::add_activities() {
       case Kind::kBackward:
         if (jitter) jitter_[i] = draw_group_jitter_factor(fleet_, l_.tp * l_.cp, random);
         if (!data_factor_.empty()) data_[i] = data_factor_[static_cast<std::size_t>(a.cls)][static_cast<std::size_t>(a.mb)];
-        got = sim_.add_compute(lane, rep(a.cls, a.stage), a.nominal_s * jitter_[i] * data_[i], deps);
+        got = sim_.add_compute(lane, rep(a.cls, a.stage),
+                               a.nominal_s * jitter_[i] * data_[i] + (interference_.empty() ? 0.0 : interference_[i]), deps);
         break;
       case Kind::kOptimizer: got = sim_.add_compute(lane, rep(a.cls, a.stage), a.nominal_s, deps); break;
       case Kind::kHost: got = sim_.add_delay(lane, a.nominal_s, deps); break;
@@ -467,6 +470,12 @@ void Replay::extra_time(std::int32_t activity, double extra_s, std::vector<PathS
     case Kind::kBackward:
     case Kind::kOptimizer: {
       if (extra_s <= eps * 1e3) return;
+      if (!interference_.empty() && interference_[static_cast<std::size_t>(activity)] > 0) {
+        const double slowed = std::min(extra_s, interference_[static_cast<std::size_t>(activity)]);
+        out.push_back({"interference", "SMs held by overlapped DP collectives", slowed});
+        extra_s -= slowed;
+        if (extra_s <= eps * 1e3) return;
+      }
       // The activity ran nominal x scenario x fleet x jitter: the scenario's share first, the
       // fleet's (host and jitter) after it.
       const std::int64_t d_rep = replicas_[static_cast<std::size_t>(m.cls)];
@@ -624,6 +633,8 @@ ReplayResult Replay::run() {
   stages_ = scheduled_stage_times(e_.stages, o_.mechanisms);
   graph_ = build_iteration_graph(w_, stages_, costs_, classes,
                                  fleet_.enabled() && o_.mechanisms.fixed_costs ? fleet_.data_loading_s : 0.0);
+  // Interference priced on the graph's own nominal timeline (as the estimate does on its own).
+  if (o_.mechanisms.interference) interference_ = interference_extra_s(graph_, evaluate_iteration(graph_), sm_count_);
   add_activities();
   sim_.run();
 
