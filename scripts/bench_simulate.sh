@@ -49,7 +49,7 @@ if "scenario" in j:
         if c["cause"] == "straggler":
             print(f'    critical path: {c["seconds"]:.4f} s waiting on {c["detail"]}')
     print(f'    slow nodes on the critical path: {j["critical_path"]["slow_nodes"]}')
-ecmp = [c for c in j["critical_path"]["causes"] if c["detail"].startswith("ECMP")]
+ecmp = [c for c in j["critical_path"]["causes"] if c.get("detail", "").startswith("ECMP")]
 for c in ecmp:
     print(f'    critical path: {c["seconds"]:.4f} s of {c["detail"]}')
 PY

@@ -433,11 +433,9 @@ std::vector<ActivitySpan> evaluate_iteration(const IterationGraph& g, std::span<
 
 namespace clustersim {
 
-std::vector<ActivitySpan> evaluate_with_shared_nics(const IterationGraph& g, std::span<const double> base,
-                                                    std::vector<double>& extra_s) {
-  std::vector<ActivitySpan> spans = evaluate_iteration(g, base);
+std::vector<double> shared_nic_extra_s(const IterationGraph& g, std::span<const ActivitySpan> spans) {
   const std::size_t n = g.activities.size();
-  extra_s.assign(n, 0.0);
+  std::vector<double> extra_s(n, 0.0);
   // Per stage, its DP collectives in time order (they run one after another on the stage's DP
   // lane, and a lane's activities are in lane order).
   std::vector<std::vector<ActivitySpan>> dp(static_cast<std::size_t>(g.pp));
@@ -471,7 +469,7 @@ std::vector<ActivitySpan> evaluate_with_shared_nics(const IterationGraph& g, std
       if (a.to_stage == a.stage) break;
     }
   }
-  if (!any) return spans;
+  if (!any) return extra_s;
   std::sort(pieces.begin(), pieces.end(), [](const auto& x, const auto& y) {
     return x.first != y.first ? x.first < y.first : x.second.start_s < y.second.start_s;
   });
@@ -482,9 +480,7 @@ std::vector<ActivitySpan> evaluate_with_shared_nics(const IterationGraph& g, std
     extra_s[i] += std::max(0.0, x.end_s - std::max(x.start_s, end));
     end = std::max(end, x.end_s);
   }
-  std::vector<double> seconds(n);
-  for (std::size_t i = 0; i < n; ++i) seconds[i] = (base.empty() ? g.activities[i].nominal_s : base[i]) + extra_s[i];
-  return evaluate_iteration(g, seconds);
+  return extra_s;
 }
 
 std::vector<double> interference_extra_s(const IterationGraph& g, std::span<const ActivitySpan> spans,

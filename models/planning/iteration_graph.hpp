@@ -91,17 +91,16 @@ struct ActivitySpan {
 // (lanes run in order, an activity starts when its lane and its dependencies are done).
 std::vector<ActivitySpan> evaluate_iteration(const IterationGraph& graph, std::span<const double> seconds = {});
 
-// The iteration timed as the estimate prices it: `seconds` (nominal when empty), then every
-// pipeline transfer and DP collective of a stage that overlap in time stretched by the overlap,
-// as two flows sharing the stage's NIC at half rate each do (one pass of max-min sharing on that
-// timeline). `extra_s` receives each activity's stretch. docs/estimate.md, "Shared NICs".
-std::vector<ActivitySpan> evaluate_with_shared_nics(const IterationGraph& graph, std::span<const double> seconds,
-                                                    std::vector<double>& extra_s);
+// Shared NICs on a timeline (`spans`, the iteration timed without them): every pipeline
+// transfer and DP collective of a stage that overlap in time stretched by the overlap, as two
+// flows sharing the stage's NIC at half rate each do (one pass of max-min sharing on that
+// timeline). Returns each activity's stretch. docs/estimate.md, "Shared NICs".
+std::vector<double> shared_nic_extra_s(const IterationGraph& graph, std::span<const ActivitySpan> spans);
 
 // Compute slowed by the DP collectives that run beside it: while a collective whose kernel holds
 // c of the GPU's `sm_count` SMs runs on stage s, a forward or backward of stage s has the other
 // SMs, so the part of it the collective overlaps takes sm_count / (sm_count - c) as long. One pass
-// over `spans` (the timeline without it), as evaluate_with_shared_nics does for NICs. Returns each
+// over `spans` (the timeline without it), as shared_nic_extra_s does for NICs. Returns each
 // activity's extra seconds (0 but for forwards and backwards). docs/estimate.md, "Interference".
 std::vector<double> interference_extra_s(const IterationGraph& graph, std::span<const ActivitySpan> spans,
                                          std::int64_t sm_count);

@@ -307,24 +307,25 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
       seconds[i] = a.nominal_s * (compute ? fleet_factor : a.kind == IterationActivityKind::kSend ? send_factor : 1.0);
     }
   }
-  std::vector<double> shared_s;
-  auto evaluate = [&] {
-    return mechanisms.shared_nics ? evaluate_with_shared_nics(graph, seconds, shared_s) : evaluate_iteration(graph, seconds);
-  };
-  std::vector<ActivitySpan> spans = evaluate();
-  // Interference: one pass over that timeline, then the timeline again with it.
+  // Shared NICs and interference: one pass each over this timeline, then the timeline again
+  // with both stretches.
+  std::vector<ActivitySpan> spans = evaluate_iteration(graph, seconds);
   std::vector<double> interference;
-  if (mechanisms.interference) {
-    interference = interference_extra_s(graph, spans, cluster.gpu.sm_count);
-    if (std::any_of(interference.begin(), interference.end(), [](double x) { return x > 0; })) {
+  if (mechanisms.shared_nics || mechanisms.interference) {
+    auto any = [](const std::vector<double>& v) { return std::any_of(v.begin(), v.end(), [](double x) { return x > 0; }); };
+    std::vector<double> shared;
+    if (mechanisms.shared_nics) shared = shared_nic_extra_s(graph, spans);
+    if (mechanisms.interference) interference = interference_extra_s(graph, spans, cluster.gpu.sm_count);
+    if (!any(interference)) interference.clear();
+    if (!interference.empty() || any(shared)) {
       if (seconds.empty()) {
         seconds.resize(graph.activities.size());
         for (std::size_t i = 0; i < seconds.size(); ++i) seconds[i] = graph.activities[i].nominal_s;
       }
-      for (std::size_t i = 0; i < seconds.size(); ++i) seconds[i] += interference[i];
-      spans = evaluate();
-    } else {
-      interference.clear();
+      for (std::size_t i = 0; i < seconds.size(); ++i) {
+        seconds[i] += (shared.empty() ? 0.0 : shared[i]) + (interference.empty() ? 0.0 : interference[i]);
+      }
+      spans = evaluate_iteration(graph, seconds);
     }
   }
   e.step_time_s = spans[static_cast<std::size_t>(graph.end)].end_s;
