@@ -5,25 +5,45 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <initializer_list>
 #include <limits>
+#include <utility>
 
 namespace clustersim {
 
-namespace {
-
-bool outside(const Fit& fit, const std::string& variable, double value) {
-  auto it = fit.ranges.find(variable);
-  if (it == fit.ranges.end()) return false;
-  // A tolerance of one part in 1e9 keeps the fitted end points themselves inside.
-  return value < it->second.min * (1 - 1e-9) || value > it->second.max * (1 + 1e-9);
+std::string describe(const std::vector<RangeExcess>& excess) {
+  std::string out;
+  for (const RangeExcess& e : excess) {
+    out += fmt::format("{}{} {:g} {} {:g} (x{:.2f})", out.empty() ? "" : ", ", e.variable, e.value,
+                       e.value > e.bound ? ">" : "<", e.bound, e.ratio());
+  }
+  return out;
 }
 
-PricedOp priced(const Fit& fit, double seconds, bool extrapolated, std::string how = {}) {
+namespace {
+
+// The inputs outside the fit's measured range. A tolerance of one part in 1e9 keeps the fitted
+// end points themselves inside.
+std::vector<RangeExcess> beyond(const Fit& fit, std::initializer_list<std::pair<const char*, double>> inputs) {
+  std::vector<RangeExcess> excess;
+  for (const auto& [variable, value] : inputs) {
+    auto it = fit.ranges.find(variable);
+    if (it == fit.ranges.end()) continue;
+    if (value < it->second.min * (1 - 1e-9)) excess.push_back({variable, value, it->second.min});
+    if (value > it->second.max * (1 + 1e-9)) excess.push_back({variable, value, it->second.max});
+  }
+  return excess;
+}
+
+// `derived`: the fit was applied to another shape or dtype than it measured (said in `how`).
+PricedOp priced(const Fit& fit, double seconds, bool derived, std::vector<RangeExcess> excess = {},
+                std::string how = {}) {
   PricedOp p;
   p.seconds = seconds;
-  p.extrapolated = extrapolated;
+  p.extrapolated = derived || !excess.empty();
   p.roofline_default = fit.origin == FitOrigin::kRooflineDefault;
   p.basis = how.empty() ? fit.id : fmt::format("{} ({})", fit.id, how);
+  p.outside_range = std::move(excess);
   return p;
 }
 
@@ -86,10 +106,10 @@ PricedOp CostModel::gemm(const GemmShapeDims& shape, Dtype dtype) const {
   double in = bytes_per_element(dtype);
   double out = dtype == Dtype::kFp8 ? 2.0 : in;
   double t = gemm_time_s(shape, nullptr, in, out, g.parameters);
-  bool extrapolated = outside(*best, "m", static_cast<double>(shape.m)) ||
-                      outside(*best, "n", static_cast<double>(shape.n)) ||
-                      outside(*best, "k", static_cast<double>(shape.k));
-  return priced(*best, t, extrapolated || substituted,
+  return priced(*best, t, substituted,
+                beyond(*best, {{"m", static_cast<double>(shape.m)},
+                               {"n", static_cast<double>(shape.n)},
+                               {"k", static_cast<double>(shape.k)}}),
                 substituted ? fmt::format("used for {}", to_string(dtype)) : "");
 }
 
@@ -98,7 +118,7 @@ PricedOp CostModel::attention(const AttentionRecord& shape) const {
     for (const auto& f : profile_.fits) {
       if (const auto* d = std::get_if<DecodeAttentionFit>(&f.model)) {
         double kv = decode_kv_bytes(shape);
-        return priced(f, d->launch_s + kv * d->seconds_per_byte, outside(f, "kv_bytes", kv));
+        return priced(f, d->launch_s + kv * d->seconds_per_byte, false, beyond(f, {{"kv_bytes", kv}}));
       }
     }
     missing("decode attention", "measure decode attention, or refit with --cluster");
@@ -128,7 +148,7 @@ PricedOp CostModel::attention(const AttentionRecord& shape) const {
   double flops = attention_pass_flops(shape);
   bool exact = best_score < 1;  // same pass, same causality, same head dim
   return priced(*best, saturating_time_s(a.efficiency, flops, static_cast<double>(shape.seq_kv)),
-                !exact || outside(*best, "seq_kv", static_cast<double>(shape.seq_kv)),
+                !exact, beyond(*best, {{"seq_kv", static_cast<double>(shape.seq_kv)}}),
                 exact ? "" : "nearest fit");
 }
 
@@ -159,7 +179,7 @@ PricedOp CostModel::scaled_collective(const Fit& fit, CollectiveKind kind, doubl
                                       int ranks, int nodes) const {
   const auto& c = std::get<CollectiveFit>(fit.model);
   if (c.kind == kind && c.ranks == ranks && c.nodes == nodes) {
-    return priced(fit, alpha_beta_time_s(c.segments, size_bytes), outside(fit, "size_bytes", size_bytes));
+    return priced(fit, alpha_beta_time_s(c.segments, size_bytes), false, beyond(fit, {{"size_bytes", size_bytes}}));
   }
   // Ring scaling: latency with the steps over the nodes (or ranks) a ring crosses, bandwidth
   // with the nccl-tests bus factor; the segment is the one the fit uses at this size.
@@ -169,12 +189,16 @@ PricedOp CostModel::scaled_collective(const Fit& fit, CollectiveKind kind, doubl
                          : ring_steps(kind, ranks) / ring_steps(c.kind, c.ranks);
   double bus = bus_bandwidth_factor(kind, ranks) / bus_bandwidth_factor(c.kind, c.ranks);
   double t = seg.latency_s * steps + seg.seconds_per_byte * size_bytes * bus;
-  return priced(fit, t, true,
+  return priced(fit, t, true, {},
                 fmt::format("ring-scaled to {} over {}x{}", to_string(kind), ranks, nodes));
 }
 
 PricedOp CostModel::collective(CollectiveKind kind, double size_bytes, int ranks, int nodes) const {
-  if (ranks <= 1) return {0.0, false, false, "no peers"};
+  if (ranks <= 1) {
+    PricedOp none;
+    none.basis = "no peers";
+    return none;
+  }
   if (nodes <= 1) {
     const Fit* f = find_collective(kind, ranks, 1, false);
     if (!f) missing(fmt::format("{} inside a node", to_string(kind)), "measure it, or refit with --cluster");
@@ -276,7 +300,8 @@ PricedOp CostModel::moe_all_to_all(MoePhase phase, double bytes_per_rank, double
   }
   const auto& a = std::get<AllToAllFit>(best->model);
   double t = linear_form(a.coefficients, all_to_all_features(bytes_per_rank, imbalance, ranks, gpus_per_node_));
-  return priced(*best, t, outside(*best, "ranks", ranks) || outside(*best, "bytes_per_rank", bytes_per_rank));
+  return priced(*best, t, false,
+                beyond(*best, {{"ranks", static_cast<double>(ranks)}, {"bytes_per_rank", bytes_per_rank}}));
 }
 
 PricedOp CostModel::overlapped(OverlapPattern pattern, double gemm_s, double comm_s) const {
@@ -287,11 +312,17 @@ PricedOp CostModel::overlapped(OverlapPattern pattern, double gemm_s, double com
   }
   if (!best) {
     // Not measured: no overlap assumed (sequential), flagged.
-    return {gemm_s + comm_s, true, true, "no overlap fit: sequential"};
+    PricedOp sequential;
+    sequential.seconds = gemm_s + comm_s;
+    sequential.extrapolated = true;
+    sequential.roofline_default = true;
+    sequential.basis = "no overlap fit: sequential";
+    return sequential;
   }
   const auto& o = std::get<OverlapFit>(best->model);
   double t = std::max(linear_form(o.coefficients, overlap_features(gemm_s, comm_s)), std::max(gemm_s, comm_s));
-  return priced(*best, t, gemm_s > 0 && outside(*best, "comm_over_gemm", comm_s / gemm_s));
+  return priced(*best, t, false,
+                gemm_s > 0 ? beyond(*best, {{"comm_over_gemm", comm_s / gemm_s}}) : std::vector<RangeExcess>{});
 }
 
 PricedOp CostModel::memory_bound(double bytes) const {
@@ -301,7 +332,7 @@ PricedOp CostModel::memory_bound(double bytes) const {
   }
   if (!best) missing("memory-bound kernels", "measure a copy kernel, or refit with --cluster");
   const auto& m = std::get<MemoryFit>(best->model);
-  return priced(*best, alpha_beta_time_s(m.segments, bytes), outside(*best, "bytes", bytes));
+  return priced(*best, alpha_beta_time_s(m.segments, bytes), false, beyond(*best, {{"bytes", bytes}}));
 }
 
 const Fit* CostModel::serve_iteration(const std::string& model, std::int64_t tensor_parallel_size, ServePhase phase,

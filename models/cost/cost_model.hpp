@@ -12,12 +12,25 @@
 
 namespace clustersim {
 
+// An input of a priced operation beyond the range its fit was measured on.
+struct RangeExcess {
+  std::string variable;  // the fit's range key: m, n, k, seq_kv, size_bytes, ...
+  double value = 0;      // the operation's
+  double bound = 0;      // the end of the measured range it lies beyond
+  // How far outside, as a factor above 1: value / bound above the range, bound / value below.
+  double ratio() const { return value > bound ? value / bound : bound / value; }
+};
+
 struct PricedOp {
   double seconds = 0;
   bool extrapolated = false;
   bool roofline_default = false;  // priced by a fit that was not measured
   std::string basis;              // fit id, and how it was applied when not directly
+  std::vector<RangeExcess> outside_range = {};  // inputs beyond the fit's measured range
 };
+
+// "k 32768 > 28672 (x1.14), m 512 < 1024 (x2.00)"; empty when no input is outside.
+std::string describe(const std::vector<RangeExcess>& excess);
 
 class CostModel {
  public:

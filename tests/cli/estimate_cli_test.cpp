@@ -53,6 +53,17 @@ TEST(EstimateCli, OperationsListAddsUpToTheComputeAndNamesItsFits) {
     if (o.at("attributed_to") == "compute" && o.at("list") != "step") compute_s += o.at("seconds").get<double>();
   }
   EXPECT_EQ(lists, (std::set<std::string>{"forward", "backward", "step"}));
+  // The coverage summary splits the GEMM and attention calls by how they were priced.
+  for (const char* kind : {"gemm", "attention"}) {
+    const nlohmann::json& c = j.at("operations").at("coverage").at(kind);
+    double calls = 0;
+    for (const auto& o : ops) {
+      if (o.at("basis").get<std::string>().rfind(std::string(kind) + "/", 0) == 0) calls += o.at("count").get<double>();
+    }
+    EXPECT_EQ(c.at("calls").get<double>(), calls) << kind;
+    EXPECT_EQ(c.at("inside").get<double>() + c.at("outside_range").get<double>() + c.at("derived").get<double>(), calls)
+        << kind;
+  }
   const double microbatches = j.at("plan").at("num_microbatches").get<double>();
   EXPECT_NEAR(compute_s * microbatches, j.at("breakdown").at("compute_s").get<double>(), 1e-9);
   CommandResult table = run_clustersim({"estimate", "--model", "llama-3-8b", "--cluster", "h100-ndr", "--gpus", "8",
@@ -61,6 +72,7 @@ TEST(EstimateCli, OperationsListAddsUpToTheComputeAndNamesItsFits) {
   ASSERT_EQ(table.exit_code, 0) << table.err;
   // H100 prices BF16 GEMMs with its 96-point FP16 fit (Vidur), not the one-point BF16 maximum.
   EXPECT_NE(table.out.find("gemm/fp16 (used for bf16)"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("GEMM calls: "), std::string::npos) << table.out;
 }
 
 // MoE all-to-all overlap as Megatron-LM names it: behind the shared experts' GEMMs of the same

@@ -99,6 +99,16 @@ TEST(CostModel, GemmOutsideTheFittedRangeIsFlagged) {
   CostModel cm(test_profile(), "test.json", eight_gpu_nodes());
   EXPECT_FALSE(cm.gemm({4096, 4096, 4096, 1}, Dtype::kBf16).extrapolated);
   EXPECT_TRUE(cm.gemm({65536, 4096, 4096, 1}, Dtype::kBf16).extrapolated);
+  // The price says which input is outside the measured range, and by how much.
+  EXPECT_TRUE(cm.gemm({4096, 4096, 4096, 1}, Dtype::kBf16).outside_range.empty());
+  const PricedOp big = cm.gemm({65536, 4096, 64, 1}, Dtype::kBf16);
+  ASSERT_EQ(big.outside_range.size(), 2u);
+  EXPECT_EQ(big.outside_range[0].variable, "m");
+  EXPECT_DOUBLE_EQ(big.outside_range[0].bound, 16384);
+  EXPECT_DOUBLE_EQ(big.outside_range[0].ratio(), 4.0);
+  EXPECT_EQ(big.outside_range[1].variable, "k");
+  EXPECT_DOUBLE_EQ(big.outside_range[1].ratio(), 2.0);
+  EXPECT_EQ(describe(big.outside_range), "m 65536 > 16384 (x4.00), k 64 < 128 (x2.00)");
   // FP16 runs on the same tensor cores: priced by the BF16 fit, flagged.
   PricedOp fp16 = cm.gemm({4096, 4096, 4096, 1}, Dtype::kFp16);
   EXPECT_TRUE(fp16.extrapolated);
