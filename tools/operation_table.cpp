@@ -126,9 +126,23 @@ nlohmann::ordered_json operations_json(const TrainingRun& run, const CostModel& 
                    {"outside_range", outside},
                    {"roofline_default", r.price.roofline_default}});
   }
+  return {{"pipeline_stage", bottleneck_stage(run.estimate)}, {"operations", ops}, {"coverage", coverage_json(run, costs)}};
+}
+
+nlohmann::ordered_json coverage_json(const TrainingRun& run, const CostModel& costs) {
   nlohmann::ordered_json coverage = nlohmann::ordered_json::object();
-  for (const auto& [kind, c] : coverage_of(rows)) coverage[kind] = c.json();
-  return {{"pipeline_stage", bottleneck_stage(run.estimate)}, {"operations", ops}, {"coverage", coverage}};
+  for (const auto& [kind, c] : coverage_of(rows_of(run, costs))) coverage[kind] = c.json();
+  return coverage;
+}
+
+std::string coverage_line(const TrainingRun& run, const CostModel& costs) {
+  std::string out;
+  for (const auto& [kind, c] : coverage_of(rows_of(run, costs))) {
+    out += fmt::format("{}{} {}: {} inside, {} outside{}, {} other fit", out.empty() ? "" : "; ",
+                       kind == "gemm" ? "GEMM" : kind, c.calls, c.inside, c.outside,
+                       c.largest.empty() ? "" : fmt::format(" ({})", c.factors()), c.derived);
+  }
+  return out;
 }
 
 void print_operations_table(const TrainingRun& run, const CostModel& costs, std::ostream& out) {

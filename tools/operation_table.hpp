@@ -4,6 +4,7 @@
 // see which kernels a prediction rests on.
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <string>
 
 #include "models/cost/cost_model.hpp"
 #include "tools/training_run.hpp"
@@ -12,5 +13,12 @@ namespace clustersim::cli {
 
 nlohmann::ordered_json operations_json(const TrainingRun& run, const CostModel& costs);
 void print_operations_table(const TrainingRun& run, const CostModel& costs, std::ostream& out);
+
+// How the bottleneck stage's GEMM and attention calls were priced: inside their fit's measured
+// range, outside it (the largest factor per input), or inside the range of the fit of another
+// dtype (GEMMs) or pass, mask or head dimension (attention). `operations.coverage` of --ops.
+nlohmann::ordered_json coverage_json(const TrainingRun& run, const CostModel& costs);
+// The same on one line: "GEMM 147: 144 inside, 1 outside (m x3.00), 2 other fit; attention ...".
+std::string coverage_line(const TrainingRun& run, const CostModel& costs);
 
 }  // namespace clustersim::cli

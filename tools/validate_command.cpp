@@ -7,9 +7,13 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "tools/cli_common.hpp"
+#include "tools/operation_table.hpp"
 #include "tools/simulate_command.hpp"
 #include "models/accounting/training_flops.hpp"
 #include "tools/training_run.hpp"
@@ -26,6 +30,7 @@ struct ValidateOptions {
   std::string fleet;
   std::vector<std::string> ablate;
   Format format = Format::kTable;
+  bool coverage = false;
 };
 
 struct Comparison {
@@ -76,6 +81,9 @@ void run(const ValidateOptions& o) {
   ValidationSuite suite = load_validation_cases(o.cases);
   std::vector<Comparison> rows;
   std::vector<std::string> not_fitting;  // cases whose plan the memory estimate says cannot run
+  // Per case, how its bottleneck stage's GEMMs and attention were priced (estimate --ops).
+  std::vector<std::pair<std::string, nlohmann::ordered_json>> coverage;
+  std::vector<std::pair<std::string, std::string>> coverage_lines;
   for (const auto& c : suite.cases) {
     Diagnostics diag;
     ModelSpec model = load_model(c.model, diag);
@@ -86,6 +94,11 @@ void run(const ValidateOptions& o) {
     LoadedProfile profile = load_profile_for(c.profile, cluster);
     TrainingRun r =
         run_estimate(model, plan, cluster, c.num_gpus, profile.profile, profile.file, diag, parse_ablate(o.ablate));
+    {
+      const CostModel costs(profile.profile, profile.file, r.cluster);
+      coverage.emplace_back(c.id, coverage_json(r, costs));
+      if (o.coverage) coverage_lines.emplace_back(c.id, coverage_line(r, costs));
+    }
     if (o.mode == "simulate") {
       use_step_time(r.estimate, simulate_in_child(r, profile.profile, profile.file, {}).step_time_s);
     }
@@ -132,6 +145,9 @@ void run(const ValidateOptions& o) {
     j["worst_error"] = worst;
     j["outside_tolerance"] = failures;
     j["estimated_not_to_fit"] = not_fitting;
+    auto cov = nlohmann::ordered_json::object();
+    for (const auto& [id, c] : coverage) cov[id] = c;
+    j["coverage"] = cov;
     std::cout << j.dump(2) << '\n';
   } else {
     std::cout << fmt::format("{:<36} {:<22} {:>12} {:>12} {:>8}  {}\n", "case", "metric", "measured", "predicted",
@@ -149,6 +165,10 @@ void run(const ValidateOptions& o) {
                              100 * worst, failures, rows.size());
     if (!not_fitting.empty()) {
       std::cout << fmt::format("estimated not to fit in memory, though they ran: {}\n", fmt::join(not_fitting, ", "));
+    }
+    if (o.coverage) {
+      std::cout << "\nGEMM and attention calls of each case's bottleneck stage against their fits' measured range\n";
+      for (const auto& [id, line] : coverage_lines) std::cout << fmt::format("  {:<36} {}\n", id, line);
     }
   }
   if (failures > 0) throw ExitWithCode{1};
@@ -170,6 +190,9 @@ void register_validate_command(CLI::App& app) {
   add_fleet_option(*cmd, o->fleet);
   add_ablate_option(*cmd, o->ablate);
   add_format_option(*cmd, o->format);
+  cmd->add_flag("--coverage", o->coverage,
+                "Also list, per case, the GEMM and attention calls priced inside, outside (by how much) or by "
+                "another fit's range (always in JSON)");
   cmd->callback([o] { run(*o); });
 }
 

@@ -313,6 +313,15 @@ TEST(ValidateCli, DevSetHoldsItsAccuracyWithTheDocumentedFp8Outliers) {
   EXPECT_LE(others_error / others, 0.06);
   EXPECT_EQ(r.exit_code, outside > 0 ? 1 : 0);
   EXPECT_EQ(j["comparisons"].size(), 30u);
+  // Per case, how its bottleneck stage's GEMMs were priced (estimate --ops' coverage).
+  ASSERT_EQ(j["coverage"].size(), 30u);
+  for (const auto& [id, c] : j["coverage"].items()) {
+    const nlohmann::json& g = c.at("gemm");
+    EXPECT_GT(g.at("calls").get<int>(), 0) << id;
+    EXPECT_EQ(g.at("inside").get<int>() + g.at("outside_range").get<int>() + g.at("derived").get<int>(),
+              g.at("calls").get<int>())
+        << id;
+  }
 }
 
 // `full_attention` is NeMo's performance-table count, per token
