@@ -194,6 +194,17 @@ TrainPlan read_plan(JsonObjectReader& r, const std::string& source) {
                           : *b == "local"   ? AttentionBackend::kLocal
                                             : AttentionBackend::kAuto;
   }
+  p.reset_attention_mask = r.boolean("reset_attention_mask").value_or(false);
+  p.document_lengths = read_document_lengths(r, "document_lengths", source);
+  if (p.document_lengths && !p.reset_attention_mask) {
+    r.error("document_lengths", "changes nothing without reset_attention_mask: true",
+            "with reset_attention_mask each document attends only to itself; without it every sequence costs a full causal attention");
+  }
+  if (p.reset_attention_mask && !r.has("document_lengths")) {
+    r.diagnostics().warn(r.file(), r.pointer_of("reset_attention_mask"),
+                         "without document_lengths, attention is priced as one document per sequence",
+                         "give a histogram of document lengths (docs/plan-format.md)");
+  }
   p.attention_dropout = r.number("attention_dropout", 0.0, 1.0);
   p.hidden_dropout = r.number("hidden_dropout", 0.0, 1.0);
 

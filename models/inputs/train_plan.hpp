@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "models/inputs/document_lengths.hpp"
 #include "models/inputs/input_error.hpp"
 
 namespace clustersim {
@@ -67,6 +68,10 @@ struct TrainPlan {
   bool use_precision_aware_optimizer = false;
   double main_grads_bytes = 4, main_params_bytes = 4, exp_avg_bytes = 4, exp_avg_sq_bytes = 4;
   AttentionBackend attention_backend = AttentionBackend::kAuto;
+  // Megatron-LM's --reset-attention-mask: each packed document attends only to itself; with a
+  // document-length histogram (clustersim's "document_lengths") attention is priced per packing.
+  bool reset_attention_mask = false;
+  std::optional<DocumentLengths> document_lengths;
   std::optional<double> attention_dropout;  // default: the model config's value
   std::optional<double> hidden_dropout;
 

@@ -92,6 +92,10 @@ class Lowering {
     w.grad_norm_all_reduce = collective(Phase::kStep, "grad_norm_all_reduce", Cost::kStepFixed, CollectiveKind::kAllReduce,
                                         8, Group::kDp, l_.world, nodes_spanned(l_.world, 1, gpn_));
     w.overlap_grad_reduce = p_.overlap_grad_reduce;
+    if (p_.reset_attention_mask && p_.document_lengths) {
+      w.documents = p_.document_lengths;
+      w.packed_attention = packed_attention(*w.documents, l_.seq_length);
+    }
     w.overlap_param_gather = p_.overlap_param_gather;
     w.overlap_moe_expert_parallel_comm = p_.overlap_moe_expert_parallel_comm;
     w.overlap_p2p_comm = p_.overlap_p2p_comm;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "models/inputs/cluster_spec.hpp"
+#include "models/cost/document_packing.hpp"
 #include "models/cost/cost_forms.hpp"
 #include "models/cost/measurement_record.hpp"
 #include "models/accounting/model_shapes.hpp"
@@ -82,6 +83,10 @@ struct Workload {
   double model_flops_per_step = 0;     // model FLOPs of one iteration (no recomputation), all ranks
   double hardware_flops_per_step = 0;  // FLOPs executed in one iteration, all ranks
   double tokens_per_step = 0;
+  // reset_attention_mask with a document-length histogram: attention priced at E[r] of a full
+  // causal one (r = sum(l^2) / S^2 per packed sequence), r's spread drives the data imbalance.
+  std::optional<DocumentLengths> documents;
+  PackedAttention packed_attention;
   bool overlap_grad_reduce = false;
   bool overlap_param_gather = false;
   // overlap_moe_expert_parallel_comm: a forward's EP communication hides behind a backward's

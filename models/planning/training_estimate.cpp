@@ -34,19 +34,23 @@ struct Tally {
 
 class Pricer {
  public:
-  Pricer(const CostModel& costs, Tally& tally, PriceCache* cache) : costs_(costs), tally_(tally), cache_(cache) {}
+  // `attention_ratio`: attention kernels cost this share of their full causal price (packed
+  // documents under reset_attention_mask; 1 otherwise).
+  Pricer(const CostModel& costs, Tally& tally, PriceCache* cache, double attention_ratio = 1.0)
+      : costs_(costs), tally_(tally), cache_(cache), attention_ratio_(attention_ratio) {}
 
   double op(const WorkOp& o) {
+    const double scale = static_cast<double>(o.count) * (o.kind == OpKind::kAttention ? attention_ratio_ : 1.0);
     if (cache_) {
       if (const PricedOp* hit = cache_->find(o)) {
         tally_.count(*hit);
-        return hit->seconds * static_cast<double>(o.count);
+        return hit->seconds * scale;
       }
     }
     PricedOp p = price_op(o, costs_);
     tally_.count(p);
     if (cache_) cache_->insert(o, p);
-    return p.seconds * static_cast<double>(o.count);
+    return p.seconds * scale;
   }
 
   PricedOp overlapped(OverlapPattern pattern, double gemm_s, double comm_s) {
@@ -59,6 +63,7 @@ class Pricer {
   const CostModel& costs_;
   Tally& tally_;
   PriceCache* cache_;
+  double attention_ratio_;
 };
 
 // Sums one phase list of a stage into `t`: compute, and communication exposed after overlap.
@@ -72,6 +77,7 @@ double price_list(const std::vector<WorkOp>& ops, Pricer& pricer, StageTimes& t)
     double s = seconds[i];
     if (o.cost == Cost::kCompute) {
       t.compute_s += s;
+      if (o.kind == OpKind::kAttention) t.attention_s += s;
     } else if (o.cost == Cost::kTpComm) {
       if (o.overlaps_gemm >= 0) {
         double g = seconds[static_cast<std::size_t>(o.overlaps_gemm)];
@@ -181,7 +187,8 @@ TrainingEstimate price_training_stages(const Workload& w, const CostModel& costs
   TrainingEstimate e;
   Tally tally;
   PriceCache local;
-  Pricer pricer(costs, tally, cache ? cache : &local);
+  // A cache is shared across plans: it holds full causal prices, the ratio applies after it.
+  Pricer pricer(costs, tally, cache ? cache : &local, w.packed_attention.mean);
   const ParallelLayout& l = w.layout;
 
   // The middle stages of a pipeline run the same ops, so a stage whose ops equal the previous
@@ -215,6 +222,14 @@ TrainingEstimate price_training_stages(const Workload& w, const CostModel& costs
     stage_tally = tally.since(before);
   }
   if (l.pp > 1) tally.count(costs.collective(CollectiveKind::kSendRecv, w.p2p_bytes, 2, w.p2p_crosses_nodes ? 2 : 1));
+  if (w.documents) {
+    // The bottleneck stage's attention share of a micro-batch: how much r's spread moves it.
+    const auto worst = std::max_element(e.stages.begin(), e.stages.end(), [](const StageTimes& a, const StageTimes& b) {
+      return a.forward_s + a.backward_s < b.forward_s + b.backward_s;
+    });
+    const double pass = worst->forward_s + worst->backward_s;
+    e.document_attention_share = pass > 0 ? worst->attention_s / pass : 0.0;
+  }
   e.priced_ops = tally.priced;
   e.extrapolated_ops = tally.extrapolated;
   e.roofline_ops = tally.roofline;
@@ -231,17 +246,29 @@ struct FleetFactors {
   double variability = 1.0, imbalance = 1.0;
 };
 
-FleetFactors fleet_factors(const ClusterSpec& cluster, const ParallelLayout& l, const Mechanisms& mechanisms) {
+// The data imbalance comes from the plan's packed documents when it gives them (the spread of a
+// micro-batch's cost, document_cv), else from the fleet's measured cv.
+FleetFactors fleet_factors(const ClusterSpec& cluster, const ParallelLayout& l, const Mechanisms& mechanisms,
+                           double document_cv) {
   FleetFactors f;
   const FleetSpec& fleet = cluster.fleet;
+  if (mechanisms.data_imbalance && document_cv > 0) {
+    f.imbalance = 1.0 + document_cv * expected_max_standard_normal(l.dp) /
+                            std::sqrt(static_cast<double>(std::max<std::int64_t>(1, l.num_microbatches)));
+  } else if (mechanisms.data_imbalance && fleet.enabled()) {
+    f.imbalance = expected_slowest_replica_data_factor(fleet, l.dp, l.num_microbatches);
+  }
   if (!fleet.enabled()) return f;
   const std::int64_t gpn = std::max<std::int64_t>(1, cluster.node.gpus_per_node);
   if (mechanisms.variability) {
     f.variability = expected_slowest_host_factor(fleet, (l.world + gpn - 1) / gpn) *
                     expected_group_jitter_factor(fleet, l.tp * l.cp);
   }
-  if (mechanisms.data_imbalance) f.imbalance = expected_slowest_replica_data_factor(fleet, l.dp, l.num_microbatches);
   return f;
+}
+
+double document_cv(const TrainingEstimate& e, const Workload& w) {
+  return w.documents ? e.document_attention_share * w.packed_attention.cv : 0.0;
 }
 
 }  // namespace
@@ -249,7 +276,7 @@ FleetFactors fleet_factors(const ClusterSpec& cluster, const ParallelLayout& l, 
 double step_time_lower_bound(const TrainingEstimate& priced, const Workload& w, const CostModel& costs,
                              const ClusterSpec& cluster, const Mechanisms& mechanisms) {
   const ParallelLayout& l = w.layout;
-  const FleetFactors fleet = fleet_factors(cluster, l, mechanisms);
+  const FleetFactors fleet = fleet_factors(cluster, l, mechanisms, document_cv(priced, w));
   const double compute = fleet.variability * fleet.imbalance;
   const double load_s = mechanisms.fixed_costs && cluster.fleet.enabled() ? cluster.fleet.data_loading_s : 0.0;
   const double m = static_cast<double>(l.num_microbatches), v = static_cast<double>(l.virtual_stages);
@@ -293,7 +320,7 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
   const std::vector<StageTimes> stages = scheduled_stage_times(e.stages, mechanisms);
   const IterationGraph graph =
       build_iteration_graph(w, stages, costs, 1, mechanisms.fixed_costs ? fleet.data_loading_s : 0.0);
-  const auto [variability, imbalance] = fleet_factors(cluster, l, mechanisms);
+  const auto [variability, imbalance] = fleet_factors(cluster, l, mechanisms, document_cv(e, w));
   const double fleet_factor = variability * imbalance;
   const double send_factor = mechanisms.ecmp ? expected_ecmp_send_factor(l, cluster) : 1.0;
   // The stretch a fleet factor adds, split between its causes by their share of its logarithm.
@@ -352,7 +379,10 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
         }
         if (extra <= 0) return;
         if (imbalance_share < 1.0) out.push_back({"variability", "fleet " + fleet.name + " (expected)", extra * (1 - imbalance_share)});
-        if (imbalance_share > 0.0) out.push_back({"imbalance", "micro-batch data (expected)", extra * imbalance_share});
+        if (imbalance_share > 0.0) {
+          out.push_back({"imbalance", w.documents ? "packed document lengths (expected)" : "micro-batch data (expected)",
+                         extra * imbalance_share});
+        }
       });
   e.breakdown = attribution.breakdown;
   }

@@ -32,6 +32,7 @@ struct StageTimes {
   double compute_s = 0;
   double tp_comm_s = 0, cp_comm_s = 0, ep_comm_s = 0;
   double dp_in_microbatch_s = 0;             // exposed ZeRO-3/FSDP gathers and reductions
+  double attention_s = 0;                    // the attention kernels' share of compute_s
   double optimizer_s = 0;                    // once per step
   double step_fixed_s = 0;                   // once per step: gradient clipping
 };
@@ -66,6 +67,9 @@ struct TrainingEstimate {
   bool fits_in_memory = false;
   StepBreakdown breakdown;
   std::vector<StageTimes> stages;
+  // Packed documents (Workload::documents): the bottleneck stage's attention share of a
+  // micro-batch's forward and backward; 0 without them.
+  double document_attention_share = 0;
   int priced_ops = 0;
   int extrapolated_ops = 0;  // priced outside a fit's range or derived from another shape
   int roofline_ops = 0;      // priced by a roofline default

@@ -257,14 +257,24 @@ void Replay::draw_fleet_hosts() {
 // order with the seed + 2). An explicit class takes its replica's; the nominal class, standing for
 // every other replica, takes the one whose micro-batches cost most in total: the DP collectives
 // wait for it.
+// Each (replica, micro-batch) data factor: with the plan's packed documents, the sequence's
+// documents drawn from the histogram (its attention at r / E[r] of the price, weighted by the
+// stage's attention share); else 1 + N(0, the fleet's data cv).
 void Replay::draw_data_imbalance() {
-  if (!fleet_.enabled() || !o_.mechanisms.data_imbalance || fleet_.data_imbalance_cv <= 0) return;
+  if (!o_.mechanisms.data_imbalance) return;
+  const bool documents = w_.documents.has_value() && e_.document_attention_share > 0;
+  if (!documents && (!fleet_.enabled() || fleet_.data_imbalance_cv <= 0)) return;
   FleetRandom random(o_.fleet_seed + 2);
   std::vector<std::vector<double>> per_replica(static_cast<std::size_t>(l_.dp), std::vector<double>(static_cast<std::size_t>(m_)));
   std::vector<double> total(static_cast<std::size_t>(l_.dp), 0.0);
   for (std::size_t d = 0; d < per_replica.size(); ++d) {
     for (double& f : per_replica[d]) {
-      f = std::max(0.5, 1.0 + fleet_.data_imbalance_cv * random.standard_normal());
+      if (documents) {
+        const double r = draw_packed_attention_ratio(*w_.documents, l_.seq_length, random);
+        f = 1.0 + e_.document_attention_share * (r / w_.packed_attention.mean - 1.0);
+      } else {
+        f = std::max(0.5, 1.0 + fleet_.data_imbalance_cv * random.standard_normal());
+      }
       total[d] += f;
     }
   }
