@@ -11,6 +11,8 @@
 // in a sanitizer build, where instrumentation distorts the timings (GTEST_SKIP, saying so).
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -172,6 +174,21 @@ TEST(CalibrateReplayCli, UnsupportedRequestsAreUsageErrors) {
   const CommandResult cuda = run_clustersim({"calibrate", "replay", "--backend", "cuda", "--model", kTinyGpt,
                                              "--plan", kPlans[0].plan, "--gpus", "2", "-o", out.string()});
   EXPECT_EQ(cuda.exit_code, 2) << cuda.err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+// More rank threads than hardware threads: refused (exit 2, nothing run or written) unless
+// --oversubscribe, since the step would measure the threads' contention.
+TEST(CalibrateReplayCli, MoreRanksThanCoresIsRefusedUnlessOversubscribed) {
+  const unsigned cores = std::thread::hardware_concurrency();
+  if (cores == 0 || cores >= 8) GTEST_SKIP() << cores << " hardware threads: every accepted --gpus fits";
+  const fs::path out = temp_path("replay-oversubscribed.json");
+  const std::string gpus = std::to_string(cores + 1 <= 8 && (cores + 1) % 2 == 0 ? cores + 1 : cores + 2);
+  const std::string plan = R"({"micro_batch_size":1,"global_batch_size":)" + gpus + R"(,"seq_length":128})";
+  const CommandResult r = run_clustersim(
+      {"calibrate", "replay", "--model", kTinyGpt, "--plan", plan, "--gpus", gpus, "-o", out.string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--oversubscribe"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(out));
 }
 
