@@ -162,6 +162,7 @@ void run(const ServeOptions& o) {
     if (o.goodput) {
       j["goodput"] = {{"rate_per_s", goodput.rate_per_s},
                       {"rate_per_s_per_gpu", goodput.rate_per_s / gpus},
+                      {"failing_rate_per_s", goodput.failing_rate_per_s > 0 ? nlohmann::json(goodput.failing_rate_per_s) : nlohmann::json()},
                       {"rule", o.slo_rule}};
       nlohmann::json steps = nlohmann::json::array();
       for (const auto& st : goodput.steps) steps.push_back({{"rate_per_s", st.rate_per_s}, {"attainment", st.attainment}});
@@ -209,6 +210,12 @@ void run(const ServeOptions& o) {
                              goodput.rate_per_s, goodput.rate_per_s / gpus, 100 * o.slo_share,
                              o.slo_rule == "separate" ? "TTFT and TPOT counted separately" : "both targets per request",
                              goodput.steps.size());
+    std::cout << (goodput.failing_rate_per_s > 0
+                      ? fmt::format("  bracket: meets the SLO at {:.3f}, misses it at {:.3f} req/s ({:.3f}-{:.3f} per GPU)\n",
+                                    goodput.rate_per_s, goodput.failing_rate_per_s, goodput.rate_per_s / gpus,
+                                    goodput.failing_rate_per_s / gpus)
+                      : fmt::format("  bracket: meets the SLO at every rate tried, up to {:.3f} req/s; no upper end found\n",
+                                    goodput.rate_per_s));
   }
   const auto roofline = simulator.roofline_bases();
   if (!roofline.empty()) {

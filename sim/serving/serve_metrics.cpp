@@ -78,16 +78,25 @@ GoodputResult find_goodput(const std::function<ServeOutcome(double)>& simulate, 
     return s.rule_attainment >= slo.share;
   };
   double lo = 0, hi = start_rate;
-  for (int i = 0; i < 16 && ok(hi); ++i) {
+  bool failed = false;
+  for (int i = 0; i < 16; ++i) {
+    if (!ok(hi)) {
+      failed = true;
+      break;
+    }
     lo = hi;
     hi *= 2;
   }
-  if (lo == hi) return g;
+  if (!failed) {  // every doubling met the SLO: no upper end found
+    g.rate_per_s = lo;
+    return g;
+  }
   while (hi - lo > tolerance * hi) {
     const double mid = 0.5 * (lo + hi);
     (ok(mid) ? lo : hi) = mid;
   }
   g.rate_per_s = lo;
+  g.failing_rate_per_s = hi;
   return g;
 }
 

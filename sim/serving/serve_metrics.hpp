@@ -48,7 +48,8 @@ struct GoodputStep {
   double attainment = 0;
 };
 struct GoodputResult {
-  double rate_per_s = 0;  // highest rate found that meets the SLO (0: none)
+  double rate_per_s = 0;  // highest rate found that meets the SLO (0: none): the bracket's lower end
+  double failing_rate_per_s = 0;  // lowest rate found that misses it: the bracket's upper end (0: none found)
   std::vector<GoodputStep> steps;
 };
 // `simulate(rate)` runs a full simulation at that rate. Doubles `hi` until the SLO fails (at

@@ -303,6 +303,31 @@ TEST(ServeMetrics, SeparateRuleCountsEachTargetOnItsOwn) {
   EXPECT_DOUBLE_EQ(summarise(o, {0.2, 0.1, 0.9, SloRule::kSeparate}).rule_attainment, 0.9);
 }
 
+// The goodput bisection reports its bracket: the highest rate found meeting the SLO and the
+// lowest found missing it, within the tolerance; with no failing rate, no upper end.
+TEST(ServeMetrics, GoodputReportsItsBracket) {
+  auto outcome_at = [](double rate, double knee) {
+    ServeOutcome o;
+    o.gpus = 1;
+    RequestOutcome r;
+    r.finished = true;
+    r.output_tokens = 10;
+    r.ttft_s = rate <= knee ? 0.1 : 0.5;
+    r.tpot_s = 0.05;
+    r.e2e_s = r.ttft_s + 9 * r.tpot_s;
+    o.requests.push_back(r);
+    return o;
+  };
+  const ServeSlo slo{0.2, 0.1, 0.9, SloRule::kJoint};
+  const GoodputResult g = find_goodput([&](double rate) { return outcome_at(rate, 3.3); }, slo, 1.0, 0.01);
+  EXPECT_LE(g.rate_per_s, 3.3);
+  EXPECT_GT(g.failing_rate_per_s, 3.3);
+  EXPECT_LE(g.failing_rate_per_s - g.rate_per_s, 0.01 * g.failing_rate_per_s);
+  const GoodputResult never = find_goodput([&](double rate) { return outcome_at(rate, 1e9); }, slo, 1.0, 0.01);
+  EXPECT_EQ(never.failing_rate_per_s, 0.0);
+  EXPECT_EQ(never.rate_per_s, 32768.0);  // 16 doublings from 1, all met
+}
+
 TEST(ServeTraces, AzureCsvWithDateTimesAndScaling) {
   const std::string path = test::temp_path("azure.csv").string();
   {
