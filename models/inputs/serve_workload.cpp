@@ -4,7 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <random>
+#include <tuple>
+#include <vector>
 
 #include "models/inputs/json_reader.hpp"
 
@@ -92,6 +96,86 @@ double draw(const LengthSpec& s, std::mt19937_64& rng) {
 
 }  // namespace
 
+namespace {
+
+// "pairs": {"path": "x.csv", "first_row": 0}: a CSV with a header naming prompt_len and
+// output_len; every row from first_row on, as many as the workload's count needs.
+// Returns false when the pairs could not be read (the error is reported).
+bool read_pairs(JsonObjectReader& r, const std::string& workload_file, bool inline_json, WorkloadSpec& w) {
+  auto p = r.object("pairs", true);
+  if (!p.is_object()) return false;
+  std::string path = p.required_string("path").value_or("");
+  const std::int64_t first = p.integer("first_row", 0, std::int64_t{1} << 40).value_or(0);
+  p.reject_unknown_keys();
+  if (path.empty()) return false;
+  if (path.front() != '/' && !inline_json) {
+    auto slash = workload_file.rfind('/');
+    if (slash != std::string::npos) path = workload_file.substr(0, slash + 1) + path;
+  }
+  std::ifstream in(path);
+  if (!in) {
+    p.error("path", fmt::format("cannot read \"{}\"", path), "a CSV file with prompt_len and output_len columns");
+    return false;
+  }
+  auto split = [](const std::string& line) {
+    std::vector<std::string> cells;
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t comma = line.find(',', start);
+      cells.push_back(line.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    for (auto& c : cells) {
+      while (!c.empty() && (c.back() == '\r' || c.back() == ' ')) c.pop_back();
+    }
+    return cells;
+  };
+  std::string line;
+  std::getline(in, line);
+  const std::vector<std::string> header = split(line);
+  const auto column = [&](const char* name) -> std::ptrdiff_t {
+    const auto it = std::find(header.begin(), header.end(), name);
+    return it == header.end() ? -1 : it - header.begin();
+  };
+  const std::ptrdiff_t prompt = column("prompt_len"), output = column("output_len");
+  if (prompt < 0 || output < 0) {
+    p.error("path", fmt::format("\"{}\" has no prompt_len and output_len columns in its header", path),
+            "a header line such as index,prompt_len,output_len");
+    return false;
+  }
+  std::int64_t row = 0, line_no = 1;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty()) continue;
+    if (row++ < first) continue;
+    const std::vector<std::string> cells = split(line);
+    const auto cell = [&](std::ptrdiff_t c) {
+      if (static_cast<std::size_t>(c) >= cells.size()) return -1L;
+      const std::string& text = cells[static_cast<std::size_t>(c)];
+      char* end = nullptr;
+      const long v = std::strtol(text.c_str(), &end, 10);
+      return text.empty() || *end != '\0' ? -1L : v;
+    };
+    const long in_tokens = cell(prompt);
+    const long out_tokens = cell(output);
+    if (in_tokens < 1 || out_tokens < 1) {
+      p.error("path", fmt::format("{} line {}: prompt_len and output_len must be integers >= 1", path, line_no),
+              "one (prompt, output) pair per row");
+      return false;
+    }
+    w.pairs.emplace_back(static_cast<std::int32_t>(in_tokens), static_cast<std::int32_t>(out_tokens));
+  }
+  w.pairs_source = path;
+  if (w.pairs.empty()) {
+    p.error("first_row", fmt::format("\"{}\" has no rows from row {}", path, first), "a smaller first_row");
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 WorkloadSpec load_workload_spec(const std::string& source, Diagnostics& diag) {
   JsonDocument doc = read_json_document(source, "--workload");
   WorkloadSpec w;
@@ -130,10 +214,17 @@ WorkloadSpec load_workload_spec(const std::string& source, Diagnostics& diag) {
     if ((w.count > 0) == (w.duration_s > 0)) {
       r.error("count", "give exactly one of count and duration_s", "how many requests to draw");
     }
-    auto in = r.object("input", true);
-    if (in.is_object()) w.input = read_length(in);
-    auto out = r.object("output", true);
-    if (out.is_object()) w.output = read_length(out);
+    if (r.has("pairs")) {
+      if (!read_pairs(r, doc.file, looks_like_inline_json(source), w)) w.pairs.clear();
+      for (const char* k : {"input", "output", "max_total_tokens"}) {
+        if (r.raw(k) != nullptr) r.error(k, "the pairs give the lengths", "remove it, or remove pairs");
+      }
+    } else {
+      auto in = r.object("input", true);
+      if (in.is_object()) w.input = read_length(in);
+      auto out = r.object("output", true);
+      if (out.is_object()) w.output = read_length(out);
+    }
     w.max_total_tokens = r.integer("max_total_tokens", 3, std::int64_t{1} << 40).value_or(0);
     if (w.max_total_tokens > 0 && !r.diagnostics().has_errors()) {
       // The filter must keep a useful share of pairs, or drawing would spin.
@@ -144,6 +235,14 @@ WorkloadSpec load_workload_spec(const std::string& source, Diagnostics& diag) {
         r.error("max_total_tokens", fmt::format("keeps {} of 1000 drawn (input, output) pairs", kept),
                 "raise it, or shorten the length distributions");
       }
+    }
+  }
+  if (!w.pairs.empty()) {
+    if (w.count > static_cast<std::int64_t>(w.pairs.size())) {
+      r.error("count", fmt::format("{} requests, but the pairs file has {} rows from first_row", w.count, w.pairs.size()),
+              "at most as many requests as rows");
+    } else if (w.count == 0) {
+      r.error("count", "a pairs workload needs count (duration_s could run out of rows)", "how many rows to replay");
     }
   }
   r.reject_unknown_keys();
@@ -165,6 +264,11 @@ RequestSet generate_requests(const WorkloadSpec& spec, double rate_per_s) {
     if (spec.count == 0 && t > spec.duration_s) break;
     ServeRequest r;
     r.arrival_s = t;
+    if (!spec.pairs.empty()) {
+      std::tie(r.input_tokens, r.output_tokens) = spec.pairs[static_cast<std::size_t>(i) % spec.pairs.size()];
+      set.requests.push_back(r);
+      continue;
+    }
     do {
       r.input_tokens = static_cast<std::int32_t>(draw(spec.input, lengths));
       r.output_tokens = static_cast<std::int32_t>(draw(spec.output, lengths));

@@ -49,6 +49,11 @@ struct WorkloadSpec {
   std::int64_t count = 0;           // requests; or
   double duration_s = 0;            // arrivals until this time
   LengthSpec input, output;
+  // Or the (input, output) pairs of a dataset, in file order ("pairs": a CSV with prompt_len and
+  // output_len columns, from first_row): request i takes pair i, as DistServe's benchmark
+  // replays its sampled ShareGPT rows.
+  std::vector<std::pair<std::int32_t, std::int32_t>> pairs;
+  std::string pairs_source;
   // > 0: a drawn (input, output) pair with input + output >= this is redrawn, as datasets are
   // filtered to a model's context (DistServe keeps ShareGPT pairs below OPT's 2048 positions).
   std::int64_t max_total_tokens = 0;
