@@ -5,7 +5,8 @@
 # Builds build-fuzz/ (clang, CLUSTERSIM_FUZZ=ON). Per target: a corpus in build-fuzz/corpus/NAME
 # (seeds + what the fuzzer adds), crashers, leaks and timeouts (> 1 s) written to
 # tests/data/fuzz/NAME/ (commit them: they are regression fixtures), and one summary line.
-# REPLAY=1 only replays tests/data/fuzz and the seeds (seconds; what CI runs). Exit 1 on any finding.
+# REPLAY=1 only replays tests/data/fuzz and the seeds under the fuzzer's sanitizers (seconds). Exit 1
+# on any finding. CI replays tests/data/fuzz without clang in every build (fuzz_corpus_test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-1000000}
