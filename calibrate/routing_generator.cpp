@@ -1,9 +1,10 @@
 #include "calibrate/routing_generator.hpp"
 
+#include "models/accounting/expert_routing.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
-#include <numbers>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -15,52 +16,15 @@ namespace clustersim::calibrate {
 
 namespace {
 
-// Uniform in (0, 1): 53 random bits, never 0 (logarithms are taken).
-double uniform_open(std::mt19937_64& rng) {
-  return (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53;
-}
-
-double standard_normal(std::mt19937_64& rng) {  // Box-Muller, one of the pair
-  const double u1 = uniform_open(rng);
-  const double u2 = uniform_open(rng);
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
-}
-
-// Gamma(alpha, 1) by Marsaglia and Tsang (2000); alpha < 1 via Gamma(alpha + 1) U^(1/alpha).
-double gamma_sample(std::mt19937_64& rng, double alpha) {
-  if (alpha < 1.0) return gamma_sample(rng, alpha + 1.0) * std::pow(uniform_open(rng), 1.0 / alpha);
-  const double d = alpha - 1.0 / 3.0;
-  const double c = 1.0 / std::sqrt(9.0 * d);
-  while (true) {
-    double x = 0;
-    double v = 0;
-    do {
-      x = standard_normal(rng);
-      v = 1.0 + c * x;
-    } while (v <= 0);
-    v = v * v * v;
-    const double u = uniform_open(rng);
-    if (std::log(u) < 0.5 * x * x + d - d * v + d * std::log(v)) return d * v;
-  }
-}
-
+// The popularity draws are the simulator's (models/accounting/expert_routing.cpp), so a plan's
+// moe_routing and a calibration run's --routing name the same distributions.
 std::vector<double> popularity(std::int64_t experts, const RoutingSpec& spec, std::mt19937_64& rng) {
-  std::vector<double> p(static_cast<std::size_t>(experts), 1.0);
-  if (spec.kind == RoutingKind::kZipf) {
-    std::vector<std::size_t> rank(p.size());
-    std::iota(rank.begin(), rank.end(), 0);
-    for (std::size_t i = rank.size(); i > 1; --i) {  // Fisher-Yates with our own draws
-      std::swap(rank[i - 1], rank[static_cast<std::size_t>(uniform_open(rng) * static_cast<double>(i))]);
-    }
-    for (std::size_t e = 0; e < p.size(); ++e) {
-      p[e] = 1.0 / std::pow(static_cast<double>(rank[e] + 1), spec.zipf_s);
-    }
-  } else if (spec.kind == RoutingKind::kDirichlet) {
-    for (double& x : p) x = std::max(gamma_sample(rng, spec.dirichlet_alpha), 1e-300);
+  switch (spec.kind) {
+    case RoutingKind::kZipf: return expert_popularity(clustersim::RoutingKind::kZipf, spec.zipf_s, experts, rng);
+    case RoutingKind::kDirichlet:
+      return expert_popularity(clustersim::RoutingKind::kDirichlet, spec.dirichlet_alpha, experts, rng);
+    default: return expert_popularity(clustersim::RoutingKind::kUniform, 0, experts, rng);
   }
-  const double total = std::accumulate(p.begin(), p.end(), 0.0);
-  for (double& x : p) x /= total;
-  return p;
 }
 
 std::string trim_number(double x) {
@@ -144,14 +108,9 @@ kernels::MoeRouting generate_routing(std::int64_t tokens, std::int64_t experts, 
   routing.num_experts = experts;
   routing.experts.reserve(static_cast<std::size_t>(tokens * topk));
   routing.weights.reserve(static_cast<std::size_t>(tokens * topk));
-  std::vector<std::pair<double, std::int32_t>> keys(p.size());
+  std::vector<std::pair<double, std::int32_t>> keys;
   for (std::int64_t t = 0; t < tokens; ++t) {
-    for (std::size_t e = 0; e < p.size(); ++e) {
-      const double gumbel = -std::log(-std::log(uniform_open(rng)));
-      keys[e] = {log_p[e] + gumbel, static_cast<std::int32_t>(e)};
-    }
-    std::partial_sort(keys.begin(), keys.begin() + topk, keys.end(),
-                      [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+    routing_top_k(log_p, topk, rng, keys);
     double chosen = 0;
     for (std::int64_t k = 0; k < topk; ++k) chosen += p[static_cast<std::size_t>(keys[static_cast<std::size_t>(k)].second)];
     for (std::int64_t k = 0; k < topk; ++k) {

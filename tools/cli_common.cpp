@@ -61,10 +61,11 @@ void add_fleet_option(CLI::App& cmd, std::string& fleet) {
 void add_ablate_option(CLI::App& cmd, std::vector<std::string>& ablate) {
   cmd.add_option("--ablate", ablate,
                  "Mechanisms to turn off, comma-separated: variability, data_imbalance, fixed_costs, shared_nics, "
-                 "nccl_tuner, ecmp, interference, or all")
+                 "nccl_tuner, ecmp, interference, moe_routing, or all")
       ->delimiter(',')
       ->check(CLI::IsMember(
-          {"variability", "data_imbalance", "fixed_costs", "shared_nics", "nccl_tuner", "ecmp", "interference", "all"}));
+          {"variability", "data_imbalance", "fixed_costs", "shared_nics", "nccl_tuner", "ecmp", "interference", "moe_routing",
+           "all"}));
 }
 
 Mechanisms parse_ablate(const std::vector<std::string>& ablate) {
@@ -78,6 +79,7 @@ Mechanisms parse_ablate(const std::vector<std::string>& ablate) {
     if (all || name == "nccl_tuner") m.nccl_tuner = false;
     if (all || name == "ecmp") m.ecmp = false;
     if (all || name == "interference") m.interference = false;
+    if (all || name == "moe_routing") m.moe_routing = false;
   }
   return m;
 }

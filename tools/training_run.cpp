@@ -16,7 +16,13 @@ TrainingRun run_estimate(const ModelSpec& model, const TrainPlan& plan, const Cl
   if (!mechanisms.nccl_tuner) r.cluster.nccl.reset();  // every later price (simulate too) uses r.cluster
   r.layout = derive_layout(model, plan, &r.cluster, gpus, diag);
   r.memory = estimate_memory(model, plan, r.layout);
-  r.workload = lower_training(model, plan, r.layout, r.cluster);
+  TrainPlan lowered = plan;
+  if (!mechanisms.moe_routing) {
+    lowered.moe_routing.reset();
+    lowered.moe_expert_capacity_factor.reset();
+    lowered.moe_pad_expert_input_to_capacity = false;
+  }
+  r.workload = lower_training(model, lowered, r.layout, r.cluster);
   CostModel costs(profile, profile_file, r.cluster);
   r.estimate = estimate_training(r.workload, costs, r.cluster, r.memory, nullptr, mechanisms);
   return r;

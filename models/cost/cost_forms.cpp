@@ -106,6 +106,13 @@ double linear_form(const std::vector<double>& coefficients, const std::vector<do
   return t;
 }
 
+ExchangeBytes exchange_bytes(double bytes_per_rank, double imbalance, int ranks, int gpus_per_node) {
+  if (ranks <= 1) return {};
+  const double local = std::min(ranks, gpus_per_node);
+  const double bytes = bytes_per_rank * imbalance;
+  return {bytes * (local - 1) / ranks, bytes * (ranks - local) / ranks};
+}
+
 std::vector<double> all_to_all_features(double bytes_per_rank, double imbalance, int ranks,
                                         int gpus_per_node) {
   double local = std::min(ranks, gpus_per_node);

@@ -87,6 +87,12 @@ double linear_form(const std::vector<double>& coefficients, const std::vector<do
 // network x f_net], the bytes each rank moves after routing imbalance, f_net = share of peers
 // on other nodes. The last term lets the cost of a network byte grow with the share of remote
 // peers: every rank receives from more remote senders at once (incast at the NIC).
+// What one rank of an expert-parallel all-to-all sends (imbalance included): to the other GPUs
+// of its node over NVLink, and to other nodes through its own NIC; its own share stays put.
+struct ExchangeBytes {
+  double nvlink = 0, network = 0;
+};
+ExchangeBytes exchange_bytes(double bytes_per_rank, double imbalance, int ranks, int gpus_per_node);
 std::vector<double> all_to_all_features(double bytes_per_rank, double imbalance, int ranks,
                                         int gpus_per_node);
 

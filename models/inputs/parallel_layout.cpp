@@ -74,7 +74,51 @@ void check_model_flags(const ModelSpec& m, const TrainPlan& p, PlanChecker& chec
   }
 }
 
+// Megatron-LM's account_for_embedding/loss_in_pipeline_split: the embedding and the loss each
+// count as a layer, the total splits evenly over PP x VPP chunks, and the first chunk of the
+// first stage and the last chunk of the last stage hold one layer fewer for each.
+bool assign_layers_with_embedding_and_loss(const ModelSpec& m, const TrainPlan& p, ParallelLayout& L,
+                                           PlanChecker& check) {
+  const bool embedding = p.account_for_embedding_in_pipeline_split, loss = p.account_for_loss_in_pipeline_split;
+  if (!embedding && !loss) return false;
+  const std::int64_t pp = L.pp;
+  const char* key = embedding ? "account_for_embedding_in_pipeline_split" : "account_for_loss_in_pipeline_split";
+  if (p.decoder_first_pipeline_num_layers || p.decoder_last_pipeline_num_layers || p.num_layers_per_virtual_pipeline_stage) {
+    check.error(key, "given with decoder_first/last_pipeline_num_layers or num_layers_per_virtual_pipeline_stage",
+                "use num_virtual_stages_per_pipeline_rank with it, or split the layers by hand");
+    return true;
+  }
+  const std::int64_t v = p.num_virtual_stages_per_pipeline_rank.value_or(1);
+  const std::int64_t total = m.num_layers + (embedding ? 1 : 0) + (loss ? 1 : 0);
+  if (total % (pp * v) != 0) {
+    check.error(key, fmt::format("{} layers with the embedding and loss do not split over {} x {} pipeline chunks",
+                                 total, pp, v),
+                "choose pipeline_model_parallel_size x num_virtual_stages_per_pipeline_rank dividing " +
+                    std::to_string(total));
+    return true;
+  }
+  const std::int64_t per_chunk = total / (pp * v);
+  if (per_chunk <= 1) {
+    check.error(key, "a chunk of the first or last stage would hold no layer", "use fewer pipeline chunks");
+    return true;
+  }
+  L.virtual_stages = v;
+  L.chunks.assign(static_cast<std::size_t>(pp), std::vector<PipelineChunk>(static_cast<std::size_t>(v)));
+  std::int64_t next = 0;
+  for (std::int64_t c = 0; c < v; ++c) {
+    for (std::int64_t r = 0; r < pp; ++r) {
+      std::int64_t n = per_chunk;
+      if (embedding && c == 0 && r == 0) --n;
+      if (loss && c == v - 1 && r == pp - 1) --n;
+      L.chunks[static_cast<std::size_t>(r)][static_cast<std::size_t>(c)] = {next, n};
+      next += n;
+    }
+  }
+  return true;
+}
+
 void assign_layers(const ModelSpec& m, const TrainPlan& p, ParallelLayout& L, PlanChecker& check) {
+  if (assign_layers_with_embedding_and_loss(m, p, L, check)) return;
   const std::int64_t pp = L.pp, layers = m.num_layers;
   if (p.num_layers_per_virtual_pipeline_stage || p.num_virtual_stages_per_pipeline_rank) {
     if (pp == 1) {
@@ -217,6 +261,10 @@ std::optional<ParallelLayout> try_derive_layout(const ModelSpec& m, const TrainP
 
   // Experts.
   if (!m.is_moe()) {
+    if (p.moe_routing) check.error("moe_routing", "the model is dense (no experts)", "remove it");
+    if (p.moe_expert_capacity_factor) {
+      check.error("moe_expert_capacity_factor", "the model is dense (no experts)", "remove it");
+    }
     if (L.ep > 1) {
       check.error("expert_model_parallel_size",
                   fmt::format("{} but the model has no experts", L.ep), "1 for a dense model");
@@ -229,6 +277,13 @@ std::optional<ParallelLayout> try_derive_layout(const ModelSpec& m, const TrainP
       check.error("expert_model_parallel_size",
                   fmt::format("{} does not divide num_experts={}", L.ep, m.num_experts),
                   divisors_hint(m.num_experts));
+    }
+    if (p.moe_routing && p.moe_routing->kind == RoutingKind::kHistogram && !p.moe_routing->histogram.empty() &&
+        static_cast<std::int64_t>(p.moe_routing->histogram.size()) != m.num_experts) {
+      check.diag.error(p.moe_routing->histogram_file, "/tokens_per_expert",
+                       fmt::format("{} counts for a model of {} experts", p.moe_routing->histogram.size(),
+                                   m.num_experts),
+                       fmt::format("one count per expert: {} numbers (num_experts in {})", m.num_experts, m.source));
     }
     if (m.moe_intermediate_size % L.etp != 0) {
       check.error(p.expert_tensor_parallel_size ? "expert_tensor_parallel_size"

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -87,6 +88,49 @@ void read_gradient_and_optimizer_precision(JsonObjectReader& r, TrainPlan& p) {
   }
 }
 
+// moe_routing (with its seed and, for a histogram, the file it names), the capacity factor and
+// padding. Cross-checks with the model (expert count) are in parallel_layout.cpp.
+// A histogram path is relative to the plan file's folder (to the working directory for an
+// inline plan).
+void read_moe_routing(JsonObjectReader& r, TrainPlan& p, const std::string& plan_file) {
+  const auto seed = r.integer("moe_routing_seed", 0, INT64_MAX);
+  if (auto text = r.string("moe_routing")) {
+    if (auto parsed = parse_routing(*text)) {
+      p.moe_routing = *parsed;
+      if (seed) p.moe_routing->seed = static_cast<std::uint64_t>(*seed);
+      if (parsed->kind == RoutingKind::kHistogram) {
+        std::filesystem::path path(parsed->histogram_file);
+        if (path.is_relative() && !looks_like_inline_json(plan_file) && std::filesystem::exists(plan_file)) {
+          path = std::filesystem::path(plan_file).parent_path() / path;
+        }
+        p.moe_routing->histogram_file = path.string();
+        p.moe_routing->histogram = load_routing_histogram(path.string(), r.diagnostics());
+      }
+    } else {
+      r.error("moe_routing", fmt::format("\"{}\" is not a routing model", *text), std::string(routing_forms()));
+    }
+    if (p.moe_routing_imbalance != 1.0) {
+      r.error("moe_routing_imbalance", "given together with moe_routing",
+              "give one: moe_routing derives the busiest rank's share from the routing model");
+    }
+  } else if (seed) {
+    r.error("moe_routing_seed", "given without moe_routing", "set moe_routing to a random routing model");
+  }
+  if (auto cf = r.number("moe_expert_capacity_factor", -1e9, 1e9)) {
+    if (*cf <= 0) {
+      r.error("moe_expert_capacity_factor", fmt::format("{} is not a capacity factor", *cf),
+              "a number > 0 (1 = each expert takes its balanced share); leave it out for dropless");
+    } else {
+      p.moe_expert_capacity_factor = *cf;
+    }
+  }
+  p.moe_pad_expert_input_to_capacity = r.boolean("moe_pad_expert_input_to_capacity").value_or(false);
+  if (p.moe_pad_expert_input_to_capacity && !r.has("moe_expert_capacity_factor")) {
+    r.error("moe_pad_expert_input_to_capacity", "needs moe_expert_capacity_factor",
+            "padding fills each expert to its capacity: set the capacity factor");
+  }
+}
+
 TrainPlan read_plan(JsonObjectReader& r, const std::string& source) {
   TrainPlan p;
   p.source = source;
@@ -109,6 +153,8 @@ TrainPlan read_plan(JsonObjectReader& r, const std::string& source) {
       r.integer("decoder_first_pipeline_num_layers", 0, kMaxParallel);
   p.decoder_last_pipeline_num_layers =
       r.integer("decoder_last_pipeline_num_layers", 0, kMaxParallel);
+  p.account_for_embedding_in_pipeline_split = r.boolean("account_for_embedding_in_pipeline_split").value_or(false);
+  p.account_for_loss_in_pipeline_split = r.boolean("account_for_loss_in_pipeline_split").value_or(false);
 
   p.micro_batch_size = r.integer("micro_batch_size", 1, kMaxParallel).value_or(1);
   p.global_batch_size = r.integer("global_batch_size", 1, std::int64_t{1} << 40);
@@ -212,6 +258,7 @@ TrainPlan read_plan(JsonObjectReader& r, const std::string& source) {
   p.moe_token_dispatcher_type =
       r.choice("moe_token_dispatcher_type", {"allgather", "alltoall", "flex"}).value_or("alltoall");
   p.moe_routing_imbalance = r.number("moe_routing_imbalance", 1.0, 1e6).value_or(1.0);
+  read_moe_routing(r, p, source);
 
   if (auto order = r.string("rank_order")) {
     if (auto parsed = parse_rank_order(*order)) {

@@ -7,6 +7,7 @@
 
 #include "models/inputs/document_lengths.hpp"
 #include "models/inputs/input_error.hpp"
+#include "models/inputs/routing_spec.hpp"
 
 namespace clustersim {
 
@@ -31,6 +32,10 @@ struct TrainPlan {
   std::optional<std::int64_t> num_virtual_stages_per_pipeline_rank;
   std::optional<std::int64_t> decoder_first_pipeline_num_layers;
   std::optional<std::int64_t> decoder_last_pipeline_num_layers;
+  // Megatron-LM: the embedding (first stage) and the loss (last stage) each take a layer's
+  // place when the layers are split over the (virtual) pipeline stages.
+  bool account_for_embedding_in_pipeline_split = false;
+  bool account_for_loss_in_pipeline_split = false;
 
   std::int64_t micro_batch_size = 1;
   std::optional<std::int64_t> global_batch_size;  // default: micro_batch_size x DP
@@ -80,6 +85,15 @@ struct TrainPlan {
   // Routed tokens on the busiest expert-parallel rank over the mean (clustersim's, not a
   // Megatron-LM argument): its expert GEMMs and all-to-all set the pace. 1 = balanced.
   double moe_routing_imbalance = 1.0;
+  // How the router spreads tokens over the experts (clustersim's, docs/moe.md): "balanced"
+  // (Megatron's moe_router_force_load_balancing, what published benchmarks run), "uniform",
+  // "zipf<s>", "dirichlet<alpha>" (the harness's routing_generator definitions) or
+  // "histogram:<file>", with moe_routing_seed; absent = moe_routing_imbalance applies.
+  std::optional<RoutingModel> moe_routing;
+  // Megatron-LM's capacity factor: each expert takes at most CF x its balanced share of a
+  // rank's routed tokens, the rest are dropped; absent = dropless.
+  std::optional<double> moe_expert_capacity_factor;
+  bool moe_pad_expert_input_to_capacity = false;
 
   // Rank order, fastest-varying first (Megatron's default "tp-cp-ep-dp-pp").
   std::array<ParallelDim, 5> rank_order{ParallelDim::kTp, ParallelDim::kCp, ParallelDim::kEp,

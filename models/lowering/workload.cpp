@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <utility>
 
 #include "models/lowering/gradient_buckets.hpp"
 #include "models/accounting/memory_estimate.hpp"
 #include "models/accounting/stage_parameters.hpp"
 #include "models/accounting/model_shapes.hpp"
 #include "models/accounting/training_flops.hpp"
+#include "models/accounting/expert_routing.hpp"
 
 namespace clustersim {
 
@@ -78,6 +80,20 @@ class Lowering {
     expert_dp_nodes_ = nodes_spanned(l.expert_dp, l.ep * l.etp, gpn_);
     topk_ = p.moe_router_topk.value_or(m.num_experts_per_tok);
     per_parameter_ = bytes_per_parameter(p);
+    expert_rows_ = p.moe_routing_imbalance;
+    if (m.is_moe() && (p.moe_routing || p.moe_expert_capacity_factor)) {
+      // The busiest EP rank's routed rows over the balanced share (docs/moe.md).
+      const RoutingModel routing = p.moe_routing.value_or(RoutingModel{});
+      ExpertLoadInput in;
+      in.tokens_per_rank = static_cast<double>(sp_tokens_);
+      in.topk = topk_;
+      in.experts = m.num_experts;
+      in.ep = l.ep;
+      in.capacity_factor = p.moe_expert_capacity_factor;
+      in.pad_to_capacity = p.moe_pad_expert_input_to_capacity;
+      in.random = routing.kind != RoutingKind::kBalanced;
+      expert_rows_ = expert_load(in, expert_inclusion(routing, m.num_experts, topk_)).imbalance;
+    }
   }
 
   Workload lower() {
@@ -165,7 +181,7 @@ class Lowering {
       // E/EP experts; expert-tensor-parallel ranks gather the tokens and split the width.
       // With routing imbalance the busiest rank's share sets the pace.
       std::int64_t local_experts = std::max<std::int64_t>(1, lin.copies / l_.ep);
-      double routed = static_cast<double>(sp_tokens_) * topk_ * l_.etp * p_.moe_routing_imbalance /
+      double routed = static_cast<double>(sp_tokens_) * topk_ * l_.etp * expert_rows_ /
                       static_cast<double>(local_experts);
       m = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(routed)));
       (lin.row_parallel() ? k : n) /= l_.etp;
@@ -419,7 +435,7 @@ class Lowering {
         a.group = Group::kEp;
         a.group_ranks = static_cast<int>(l_.ep);
         a.group_nodes = ep_nodes_;
-        a.imbalance = p_.moe_routing_imbalance;
+        a.imbalance = expert_rows_;
         const bool dispatch = name == "moe_dispatch";
         a.overlaps_gemm = shared_fwd[dispatch ? 0 : 1];  // dispatch with fc1, combine with down
         fwd.push_back(a);
@@ -460,10 +476,10 @@ class Lowering {
     double bytes = sp * h * kActivationBytes * (2 * 2 + 2 * 3) +
                    static_cast<double>(tokens_) * ffn * kActivationBytes * (m_.gated_mlp ? 3 : 2) +
                    static_cast<double>(tokens_) * (m_.q_dim() + m_.kv_dim()) / l_.tp * kActivationBytes * 2;
-    if (moe) bytes += 2.0 * sp * topk_ * h * kActivationBytes * 2;
     fwd.push_back(memory(Phase::kForward, "elementwise", bytes));
     if (r) rec.push_back(memory(Phase::kRecompute, "elementwise", bytes));
     bwd.push_back(memory(Phase::kBackward, "elementwise", 2 * bytes));
+    if (moe) moe_memory_ops(fwd, bwd, r);
     // ZeRO-2 (optim_grads) keeps only its shard of the gradients, so it reduce-scatters the
     // layer's gradients after the layer's backward every micro-batch; ZeRO-3 / FSDP
     // (optim_grads_params) also gathers the layer's parameters before its forward and again
@@ -483,6 +499,22 @@ class Lowering {
     }
     // Recomputation runs before the layer's backward.
     bwd.insert(bwd.end(), rec.begin(), rec.end());
+  }
+
+  // The router's top-k and softmax over its FP32 logits (read, select, write the scores), and
+  // the permutation of the routed token copies into expert order before dispatch and back
+  // after combine (read and write each copy): memory-bound kernels, priced by bytes. Backward
+  // moves twice the bytes, as the other elementwise kernels.
+  void moe_memory_ops(std::vector<WorkOp>& fwd, std::vector<WorkOp>& bwd, std::vector<WorkOp>* rec) {
+    const double sp = static_cast<double>(sp_tokens_);
+    const double router = sp * static_cast<double>(m_.num_experts) * 4 * 3;
+    const double permute = sp * static_cast<double>(topk_) * static_cast<double>(m_.hidden_size) * kActivationBytes * 2;
+    for (auto [name, bytes] : {std::pair<std::string_view, double>{"moe_router_topk", router},
+                               {"moe_permute", permute}, {"moe_unpermute", permute}}) {
+      fwd.push_back(memory(Phase::kForward, name, bytes));
+      if (rec) rec->push_back(memory(Phase::kRecompute, name, bytes));
+      bwd.push_back(memory(Phase::kBackward, name, 2 * bytes));
+    }
   }
 
   // One layer's ops, lowered into empty lists: overlaps_gemm counts from the layer's first op.
@@ -633,6 +665,7 @@ class Lowering {
   std::int64_t tokens_ = 0, sp_tokens_ = 0;
   int tp_nodes_ = 1, cp_nodes_ = 1, ep_nodes_ = 1, dp_nodes_ = 1, expert_dp_nodes_ = 1;
   std::int64_t topk_ = 0;
+  double expert_rows_ = 1;  // the busiest EP rank's routed rows over the balanced share
   BytesPerParameter per_parameter_;  // gradient bytes on the wire, Adam state for the step
   std::optional<LayerOps> layer_ops_[2][2];  // by [moe][full recomputation]
 };

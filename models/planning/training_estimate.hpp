@@ -54,6 +54,9 @@ struct Mechanisms {
   // Compute slowed by the SMs the overlapped DP collectives' NCCL kernels hold
   // (iteration_graph.hpp, interference_extra_s).
   bool interference = true;
+  // MoE: the plan's routing model and capacity factor (docs/moe.md); ablated, every expert-
+  // parallel rank gets its balanced share (moe_routing_imbalance still applies).
+  bool moe_routing = true;
 };
 
 struct TrainingEstimate {
