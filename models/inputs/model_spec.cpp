@@ -26,7 +26,7 @@ struct Alias {
 
 constexpr std::string_view kKnownModelTypes[] = {
     "gpt2",  "llama",     "mistral", "mixtral",     "nemotron",    "qwen2",      "qwen2_moe",
-    "qwen3", "qwen3_moe", "deepseek_v2", "deepseek_v3"};
+    "qwen3", "qwen3_moe", "deepseek_v2", "deepseek_v3", "gpt_oss"};
 
 const Alias kAliases[] = {
     {"hidden_size", {"hidden_size", "n_embd", "d_model"}},
@@ -239,6 +239,9 @@ ModelSpec load_model_spec(const std::string& source, const std::string& display_
   if (r.boolean("use_sliding_window").value_or(true)) {
     m.sliding_window = r.integer("sliding_window", 1, std::int64_t{1} << 32).value_or(0);
   }
+  // GPT-OSS windows only every other layer (layer_types); one window for all layers would
+  // undercount its attention, so its layers are read as full causal attention.
+  if (m.model_type == "gpt_oss") m.sliding_window = 0;
 
   read_moe(r, m);
   if (m.num_moe_layers() < m.num_layers && m.intermediate_size == 0) {
