@@ -77,6 +77,7 @@ class Builder {
     fit_collectives();
     fit_memory();
     fit_gemms();
+    fit_grouped_gemms();
     fit_attention();
     fit_decode();
     fit_all_to_all();
@@ -99,7 +100,7 @@ class Builder {
       if (auto* c = std::get_if<CollectiveRecord>(&shape)) {
         collectives_[{c->kind, c->algorithm, c->ranks, c->nodes}].push_back(i);
       } else if (auto* g = std::get_if<GemmRecord>(&shape)) {
-        gemms_[g->dtype].push_back(i);
+        (grouped_gemm_implementation(g->implementation) ? grouped_gemms_ : gemms_)[g->dtype].push_back(i);
       } else if (auto* a = std::get_if<AttentionRecord>(&shape)) {
         if (a->pass == AttentionPass::kDecode) {
           decode_.push_back(i);
@@ -210,6 +211,42 @@ class Builder {
     }
     if (options_.cluster) return options_.cluster->gpu.sm_count;
     return std::nullopt;
+  }
+
+  // t = experts x per_expert_s + FLOPs / flops_per_s over the grouped records of a dtype: the
+  // per-expert term needs records of different expert counts or sizes, else the rate alone.
+  void fit_grouped_gemms() {
+    for (const auto& [dtype, indices] : grouped_gemms_) {
+      std::vector<LinearPoint> points;
+      std::set<std::int64_t> experts;
+      Fit fit;
+      for (std::size_t i : indices) {
+        const auto& g = shape<GemmRecord>(i);
+        const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k) *
+                             static_cast<double>(g.batch);
+        points.push_back({{static_cast<double>(g.batch), flops}, time(i)});
+        experts.insert(g.m * 1000003 + g.batch);
+        widen(fit.ranges, "rows_per_expert", static_cast<double>(g.m));
+        widen(fit.ranges, "experts", static_cast<double>(g.batch));
+        fit.records.push_back(i);
+      }
+      GroupedGemmFit model{dtype, 0.0, 1.0};
+      if (experts.size() >= 2) {
+        LinearCostFit lin = fit_keeping_positive(points, 1, fit.note, "per-expert cost fitted to 0: the rate alone");
+        model.per_expert_s = lin.coefficients[0];
+        model.flops_per_s = 1.0 / lin.coefficients[1];
+        fit.error = lin.error;
+      } else {
+        for (auto& p : points) p.features = {p.features[1]};
+        LinearCostFit lin = fit_linear_cost(points);
+        model.flops_per_s = 1.0 / lin.coefficients[0];
+        fit.error = lin.error;
+        fit.note = "weak: one shape, so only the rate is fitted; no per-expert cost";
+      }
+      fit.id = fmt::format("grouped_gemm/{}", to_string(dtype));
+      fit.model = model;
+      add(std::move(fit));
+    }
   }
 
   void fit_gemms() {
@@ -423,6 +460,7 @@ class Builder {
   std::map<std::string, const RecordSource*> sources_;
   std::map<std::tuple<CollectiveKind, std::string, int, int>, std::vector<std::size_t>> collectives_;
   std::map<Dtype, std::vector<std::size_t>> gemms_;
+  std::map<Dtype, std::vector<std::size_t>> grouped_gemms_;  // implementation "grouped:<kernel>"
   std::map<std::tuple<AttentionPass, bool, std::int64_t>, std::vector<std::size_t>> attention_;
   std::vector<std::size_t> decode_;
   std::vector<std::size_t> memory_;

@@ -59,6 +59,8 @@ double ring_steps(CollectiveKind kind, int n) {
   }
 }
 
+bool is_16bit_float(Dtype d) { return d == Dtype::kBf16 || d == Dtype::kFp16; }
+
 // Prefer measured fits over roofline defaults.
 int preference(const Fit& f) { return f.origin == FitOrigin::kFitted ? 0 : 1; }
 
@@ -77,7 +79,27 @@ void CostModel::missing(const std::string& what, const std::string& hint) const 
   throw_input_error(file_, "/fits", fmt::format("no fit prices {}", what), hint);
 }
 
-PricedOp CostModel::gemm(const GemmShapeDims& shape, Dtype dtype) const {
+PricedOp CostModel::gemm(const GemmShapeDims& shape, Dtype dtype, bool grouped) const {
+  // A MoE layer's expert GEMMs take a grouped fit of their dtype (or its 16-bit sibling) when
+  // the profile has one, else the dense fit below.
+  if (grouped) {
+    const Fit* best = nullptr;
+    for (const auto& f : profile_.fits) {
+      const auto* g = std::get_if<GroupedGemmFit>(&f.model);
+      if (!g || !(g->dtype == dtype || (is_16bit_float(g->dtype) && is_16bit_float(dtype)))) continue;
+      if (!best || (g->dtype == dtype && std::get<GroupedGemmFit>(best->model).dtype != dtype)) best = &f;
+    }
+    if (best) {
+      const auto& g = std::get<GroupedGemmFit>(best->model);
+      const double flops = 2.0 * static_cast<double>(shape.m) * static_cast<double>(shape.n) *
+                           static_cast<double>(shape.k) * static_cast<double>(shape.batch);
+      const bool substituted = g.dtype != dtype;
+      return priced(*best, static_cast<double>(shape.batch) * g.per_expert_s + flops / g.flops_per_s, substituted,
+                    beyond(*best, {{"rows_per_expert", static_cast<double>(shape.m)},
+                                   {"experts", static_cast<double>(shape.batch)}}),
+                    substituted ? fmt::format("used for {}", to_string(dtype)) : "");
+    }
+  }
   // Measured before roofline; a fit of enough points before one of a few (a single best-shape
   // figure fits only an SM rate); then the same dtype before its sibling (FP16 and BF16 run on
   // the same tensor cores at the same rate).

@@ -37,7 +37,7 @@ class CostModel {
   // `profile_file` names the profile in error messages.
   CostModel(Profile profile, std::string profile_file, const ClusterSpec& cluster);
 
-  PricedOp gemm(const GemmShapeDims& shape, Dtype dtype) const;
+  PricedOp gemm(const GemmShapeDims& shape, Dtype dtype, bool grouped = false) const;
   // Forward or backward (FlashAttention FLOP convention), or decode over a KV cache.
   PricedOp attention(const AttentionRecord& shape) const;
   // nccl-tests size convention (measurement_record.hpp). ranks spread evenly over nodes.

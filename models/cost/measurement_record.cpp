@@ -87,4 +87,8 @@ std::string_view to_string(OverlapPattern pattern) {
   return pattern == OverlapPattern::kAllGatherGemm ? "ag_gemm" : "gemm_rs";
 }
 
+bool grouped_gemm_implementation(std::string_view implementation) {
+  return implementation.starts_with("grouped:");
+}
+
 }  // namespace clustersim

@@ -47,6 +47,10 @@ struct CollectiveRecord {
   LinkScope scope() const { return nodes > 1 ? LinkScope::kNetwork : LinkScope::kNvlink; }
 };
 
+// A grouped GEMM's record (one call over many experts' GEMMs of `batch` experts and m rows
+// each) names its kernel "grouped:<kernel>"; it fits the grouped fit, never the dense one.
+bool grouped_gemm_implementation(std::string_view implementation);
+
 struct GemmRecord {
   std::int64_t m = 0, n = 0, k = 0;
   std::int64_t batch = 1;

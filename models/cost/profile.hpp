@@ -46,6 +46,16 @@ struct GemmFit {
   GemmFitParameters parameters;
 };
 
+// A MoE layer's expert GEMMs in one grouped call, from grouped-GEMM records (implementation
+// "grouped:<kernel>"): t = experts x per_expert_s + FLOPs / flops_per_s. The per-expert cost
+// is what makes small experts slow (their tiles, prologues and scheduling); dense GEMMs never
+// use it.
+struct GroupedGemmFit {
+  Dtype dtype = Dtype::kBf16;
+  double per_expert_s = 0;
+  double flops_per_s = 1;
+};
+
 struct AttentionFit {
   AttentionPass pass = AttentionPass::kForward;
   bool causal = false;
@@ -113,7 +123,7 @@ struct ServeIterationFit {
 };
 
 using FitModel = std::variant<CollectiveFit, GemmFit, AttentionFit, DecodeAttentionFit,
-                              AllToAllFit, OverlapFit, MemoryFit, ServeIterationFit>;
+                              AllToAllFit, OverlapFit, MemoryFit, ServeIterationFit, GroupedGemmFit>;
 
 struct Fit {
   std::string id;  // unique in the profile, e.g. "all_reduce/any/8x1"

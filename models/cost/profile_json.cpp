@@ -44,6 +44,10 @@ struct FitWriter {
     }
     if (f.parameters.packing_bytes_per_s > 0) parameters["packing_bytes_per_s"] = f.parameters.packing_bytes_per_s;
   }
+  void operator()(const GroupedGemmFit& f) const {
+    key = {{"dtype", to_string(f.dtype)}};
+    parameters = {{"per_expert_s", f.per_expert_s}, {"flops_per_s", f.flops_per_s}};
+  }
   void operator()(const AttentionFit& f) const {
     key = {{"pass", to_string(f.pass)}, {"causal", f.causal}, {"head_dim", f.head_dim}};
     parameters = {{"inverse_peak_s_per_flop", f.efficiency.inverse_peak_s_per_flop},
@@ -92,7 +96,8 @@ struct FitWriter {
 constexpr std::string_view kModels[] = {"alpha_beta_piecewise",   "gemm_wave_roofline",
                                         "attention_saturating",   "decode_attention_linear",
                                         "all_to_all_linear",      "overlap_linear",
-                                        "memory_linear",          "serve_iteration_linear"};
+                                        "memory_linear",          "serve_iteration_linear",
+                                        "grouped_gemm_linear"};
 
 std::string model_names() {
   std::string out;
@@ -244,6 +249,20 @@ FitModel read_model(const std::string& name, JsonObjectReader& key, JsonObjectRe
     }
     return f;
   }
+  if (name == "grouped_gemm_linear") {
+    GroupedGemmFit f;
+    auto d = key.required_string("dtype");
+    if (d) {
+      if (auto dt = dtype_from_string(*d)) {
+        f.dtype = *dt;
+      } else {
+        key.error("dtype", fmt::format("unknown dtype \"{}\"", *d), "bf16, fp16, fp8, tf32, fp32, fp64");
+      }
+    }
+    f.per_expert_s = seconds(p, "per_expert_s");
+    f.flops_per_s = p.required_positive_number("flops_per_s").value_or(1);
+    return f;
+  }
   if (name == "all_to_all_linear") {
     AllToAllFit f;
     auto phase = key.required_choice("phase", {"dispatch", "combine"}, "\"dispatch\" or \"combine\"");
@@ -271,7 +290,7 @@ Fit read_fit(JsonObjectReader& r, std::size_t record_count) {
   auto name = r.required_choice("model", {"alpha_beta_piecewise", "gemm_wave_roofline",
                                           "attention_saturating", "decode_attention_linear",
                                           "all_to_all_linear", "overlap_linear", "memory_linear",
-                                          "serve_iteration_linear"},
+                                          "serve_iteration_linear", "grouped_gemm_linear"},
                                 model_names());
   auto origin = r.required_choice("origin", {"fitted", "roofline_default"},
                                   "\"fitted\" or \"roofline_default\"");

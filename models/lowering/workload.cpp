@@ -201,13 +201,20 @@ class Lowering {
       list.push_back(gemm(phase, lin.name, m, n, k, batch, flops));
       list.back().dtype = dt;
     };
+    const bool grouped = lin.sharding == Sharding::kExpert;
     forward(fwd, Phase::kForward);
-    if (recompute) forward(*recompute, Phase::kRecompute);
+    fwd.back().grouped = grouped;
+    if (recompute) {
+      forward(*recompute, Phase::kRecompute);
+      recompute->back().grouped = grouped;
+    }
     if (fp8) bwd.push_back(memory(Phase::kBackward, "fp8_cast_transpose", 4 * elements_out));
     bwd.push_back(gemm(Phase::kBackward, "dgrad", m, k, n, batch, flops));
     bwd.back().dtype = dt;
+    bwd.back().grouped = grouped;
     bwd.push_back(gemm(Phase::kBackward, "wgrad", k, n, m, batch, flops));
     bwd.back().dtype = dt;
+    bwd.back().grouped = grouped;
   }
 
   // Megatron runs Q, K and V as one GEMM, and gate and up as one: the same FLOPs in wider,

@@ -58,6 +58,7 @@ struct WorkOp {
   OverlapPattern overlap_pattern = OverlapPattern::kAllGatherGemm;
   double flops = 0;  // FLOPs this op executes (recomputation included), per call
   double parameters = 0;  // data-parallel step collectives: the parameters they carry
+  bool grouped = false;   // kGemm: a MoE layer's expert GEMMs, one grouped call over its experts
 
   bool operator==(const WorkOp&) const = default;
 };

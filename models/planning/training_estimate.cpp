@@ -128,7 +128,7 @@ StageTimes micro_batch_passes(const StageProgram& s, Pricer& pricer, bool overla
 
 PricedOp price_op(const WorkOp& o, const CostModel& costs) {
   switch (o.kind) {
-    case OpKind::kGemm: return costs.gemm(o.gemm, o.dtype);
+    case OpKind::kGemm: return costs.gemm(o.gemm, o.dtype, o.grouped);
     case OpKind::kAttention: return costs.attention(o.attention);
     case OpKind::kMemoryBound: return costs.memory_bound(o.bytes);
     case OpKind::kCollective: return costs.collective(o.collective, o.bytes, o.group_ranks, o.group_nodes);
@@ -143,7 +143,7 @@ PriceCache::Key PriceCache::key_of(const WorkOp& o) {
   const AttentionRecord& a = o.attention;
   return {static_cast<double>(o.kind),
           static_cast<double>(o.gemm.m), static_cast<double>(o.gemm.n), static_cast<double>(o.gemm.k),
-          static_cast<double>(o.gemm.batch), static_cast<double>(o.dtype),
+          static_cast<double>(o.gemm.batch), static_cast<double>(o.dtype) + (o.grouped ? 100 : 0),
           static_cast<double>(a.pass), static_cast<double>(a.batch * 1000003 + a.heads), static_cast<double>(a.kv_heads),
           static_cast<double>(a.seq_q * 1000003 + a.seq_kv), static_cast<double>(a.head_dim * 2 + (a.causal ? 1 : 0)),
           o.bytes, static_cast<double>(o.collective) + (o.name == "moe_combine" ? 100 : 0),

@@ -115,6 +115,32 @@ TEST(CostModel, GemmOutsideTheFittedRangeIsFlagged) {
   EXPECT_DOUBLE_EQ(fp16.seconds, cm.gemm({4096, 4096, 4096, 1}, Dtype::kBf16).seconds);
 }
 
+// Expert GEMMs take the grouped fit of their dtype (or its 16-bit sibling); dense GEMMs never
+// do, and without a grouped fit expert GEMMs are priced as dense ones.
+TEST(CostModel, GroupedGemmTakesTheGroupedFitAndDenseNeverDoes) {
+  Profile p = test_profile();
+  const CostModel dense_only(p, "test.json", eight_gpu_nodes());
+  const GemmShapeDims experts{512, 1536, 2048, 128};
+  EXPECT_EQ(dense_only.gemm(experts, Dtype::kBf16, true).basis, "gemm/bf16");
+  EXPECT_DOUBLE_EQ(dense_only.gemm(experts, Dtype::kBf16, true).seconds,
+                   dense_only.gemm(experts, Dtype::kBf16).seconds);
+  Fit g;
+  g.id = "grouped_gemm/bf16";
+  g.model = GroupedGemmFit{Dtype::kBf16, 4e-6, 250e12};
+  g.ranges = {{"rows_per_expert", {512, 2048}}, {"experts", {128, 1024}}};
+  p.fits.push_back(g);
+  const CostModel with_grouped(p, "test.json", eight_gpu_nodes());
+  // 128 experts x 4 us + 2 x 512 x 1536 x 2048 x 128 FLOP at 250 TFLOP/s.
+  EXPECT_EQ(with_grouped.gemm(experts, Dtype::kBf16, true).basis, "grouped_gemm/bf16");
+  EXPECT_NEAR(with_grouped.gemm(experts, Dtype::kBf16, true).seconds, 128 * 4e-6 + 2.0 * 512 * 1536 * 2048 * 128 / 250e12,
+              1e-12);
+  EXPECT_FALSE(with_grouped.gemm(experts, Dtype::kBf16, true).extrapolated);
+  EXPECT_TRUE(with_grouped.gemm({4096, 1536, 2048, 8}, Dtype::kBf16, true).extrapolated);
+  EXPECT_EQ(with_grouped.gemm(experts, Dtype::kFp16, true).basis, "grouped_gemm/bf16 (used for fp16)");
+  EXPECT_EQ(with_grouped.gemm(experts, Dtype::kBf16).basis, "gemm/bf16");
+  EXPECT_DOUBLE_EQ(with_grouped.gemm(experts, Dtype::kBf16).seconds, dense_only.gemm(experts, Dtype::kBf16).seconds);
+}
+
 // A one-point BF16 fit (a best-shape maximum: SM rate only) yields to a measured FP16 fit of
 // enough points; with enough points on both sides the same dtype wins again.
 TEST(CostModel, SixteenBitGemmPrefersTheSiblingFitOfEnoughPoints) {
@@ -186,6 +212,10 @@ TEST(CostModel, AMissingFitIsAnInputErrorNamingTheProfile) {
 TEST(ProfileJson, WhatIsWrittenReadsBackIdentically) {
   Profile p = test_profile();
   p.fits.push_back(cpu_gemm_fit());
+  Fit grouped;
+  grouped.id = "grouped_gemm/bf16";
+  grouped.model = GroupedGemmFit{Dtype::kBf16, 4e-6, 250e12};
+  p.fits.push_back(grouped);
   RecordSource s;
   s.id = "src";
   s.kind = "literature";
