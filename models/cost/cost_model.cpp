@@ -306,28 +306,30 @@ int CostModel::collective_sms(CollectiveKind kind, double size_bytes, int ranks,
   return choice ? choice->exec_channels : 0;
 }
 
-PricedOp CostModel::moe_all_to_all(MoePhase phase, double bytes_per_rank, double imbalance,
-                                   int ranks) const {
+PricedOp CostModel::moe_all_to_all(MoePhase phase, double bytes_per_rank, double imbalance, int ranks,
+                                   int nodes) const {
   const Fit* best = nullptr;
   for (const auto& f : profile_.fits) {
     const auto* a = std::get_if<AllToAllFit>(&f.model);
     if (a && a->phase == phase && (!best || preference(f) < preference(*best))) best = &f;
   }
-  if (!best) return moe_exchange_from_collectives(bytes_per_rank, imbalance, ranks);
+  if (!best) return moe_exchange_from_collectives(bytes_per_rank, imbalance, ranks, nodes);
   const auto& a = std::get<AllToAllFit>(best->model);
   double t = linear_form(a.coefficients, all_to_all_features(bytes_per_rank, imbalance, ranks, gpus_per_node_));
   return priced(*best, t, false,
                 beyond(*best, {{"ranks", static_cast<double>(ranks)}, {"bytes_per_rank", bytes_per_rank}}));
 }
 
-PricedOp CostModel::moe_exchange_from_collectives(double bytes_per_rank, double imbalance, int ranks) const {
+PricedOp CostModel::moe_exchange_from_collectives(double bytes_per_rank, double imbalance, int ranks,
+                                                  int nodes) const {
   // Without a MoE fit: the NVLink part as an all-to-all of the node's GPUs and the network part
   // as each GPU's traffic through its own NIC (an all-to-all of two ranks on two nodes), sized
   // in nccl-tests' convention (the per-rank buffer) so each rank sends what it routes. The two
   // run at once; the slower sets the time (nccl-tests #130, #267: with NVLink and one NIC per
   // GPU, an all-to-all across nodes runs at about the per-GPU NIC bandwidth).
-  const ExchangeBytes b = exchange_bytes(bytes_per_rank, imbalance, ranks, gpus_per_node_);
-  const int local = std::min(ranks, std::max(1, gpus_per_node_));
+  // EP ranks that share a node: strided groups (EP over TP) hold fewer than the node's GPUs.
+  const int local = nodes > 0 ? std::max(1, ranks / nodes) : std::min(ranks, std::max(1, gpus_per_node_));
+  const ExchangeBytes b = exchange_bytes(bytes_per_rank, imbalance, ranks, local);
   PricedOp intra{0.0, false, false, "no peers in the node"};
   if (local > 1) intra = collective(CollectiveKind::kAllToAll, b.nvlink * local / (local - 1), local, 1);
   PricedOp network{0.0, false, false, "one node"};

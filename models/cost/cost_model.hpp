@@ -47,9 +47,10 @@ class CostModel {
   // SMs the collective's NCCL kernel holds while it runs (one thread block per channel it
   // launches, NCCL's tuner model); 0 without the cluster's NCCL graphs or for other kinds.
   int collective_sms(CollectiveKind kind, double size_bytes, int ranks, int nodes) const;
-  PricedOp moe_all_to_all(MoePhase phase, double bytes_per_rank, double imbalance, int ranks) const;
+  // `nodes`: the nodes the EP group spans (0: its ranks fill nodes of gpus_per_node).
+  PricedOp moe_all_to_all(MoePhase phase, double bytes_per_rank, double imbalance, int ranks, int nodes = 0) const;
   // Dispatch or combine priced from the profile's collective fits, when it has no MoE fit.
-  PricedOp moe_exchange_from_collectives(double bytes_per_rank, double imbalance, int ranks) const;
+  PricedOp moe_exchange_from_collectives(double bytes_per_rank, double imbalance, int ranks, int nodes) const;
   // A GEMM and a communication that overlap (tp_comm_overlap and the like).
   PricedOp overlapped(OverlapPattern pattern, double gemm_s, double comm_s) const;
   // Elementwise and normalisation kernels: bytes moved at the measured memory bandwidth.

@@ -134,7 +134,7 @@ PricedOp price_op(const WorkOp& o, const CostModel& costs) {
     case OpKind::kCollective: return costs.collective(o.collective, o.bytes, o.group_ranks, o.group_nodes);
     case OpKind::kMoeAllToAll:
       return costs.moe_all_to_all(o.name == "moe_dispatch" ? MoePhase::kDispatch : MoePhase::kCombine, o.bytes,
-                                  o.imbalance, o.group_ranks);
+                                  o.imbalance, o.group_ranks, o.group_nodes);
   }
   return {};
 }

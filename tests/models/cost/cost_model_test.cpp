@@ -115,6 +115,27 @@ TEST(CostModel, GemmOutsideTheFittedRangeIsFlagged) {
   EXPECT_DOUBLE_EQ(fp16.seconds, cm.gemm({4096, 4096, 4096, 1}, Dtype::kBf16).seconds);
 }
 
+// Without a MoE fit, dispatch is the slower of its NVLink part (an all-to-all of the node's EP
+// ranks) and its network part (each rank's remote bytes through its own NIC); an EP group
+// strided over TP holds fewer ranks per node than the node has GPUs.
+TEST(CostModel, MoeExchangeWithoutAFitIsTheSlowerOfNvlinkAndNic) {
+  const CostModel cm(test_profile(), "test.json", eight_gpu_nodes());
+  const double bytes = 128.0 * 1024 * 1024;
+  // 16 ranks on 2 nodes: 7/16 of the bytes to the node's other 7 ranks, 8/16 to the other node.
+  const PricedOp both = cm.moe_all_to_all(MoePhase::kDispatch, bytes, 1.0, 16, 2);
+  const double intra = cm.collective(CollectiveKind::kAllToAll, bytes * 7 / 16 * 8 / 7, 8, 1).seconds;
+  const double network = cm.collective(CollectiveKind::kAllToAll, 2 * bytes * 8 / 16, 2, 2).seconds;
+  EXPECT_DOUBLE_EQ(both.seconds, std::max(intra, network));
+  EXPECT_TRUE(both.extrapolated);
+  // The same 16 ranks strided over TP 2 span 4 nodes: 4 per node, 12/16 of the bytes leave it.
+  const PricedOp strided = cm.moe_all_to_all(MoePhase::kDispatch, bytes, 1.0, 16, 4);
+  EXPECT_DOUBLE_EQ(strided.seconds,
+                   std::max(cm.collective(CollectiveKind::kAllToAll, bytes * 3 / 16 * 4 / 3, 4, 1).seconds,
+                            cm.collective(CollectiveKind::kAllToAll, 2 * bytes * 12 / 16, 2, 2).seconds));
+  // Routing imbalance scales what the busiest rank moves.
+  EXPECT_GT(cm.moe_all_to_all(MoePhase::kDispatch, bytes, 1.5, 16, 2).seconds, both.seconds);
+}
+
 // Expert GEMMs take the grouped fit of their dtype (or its 16-bit sibling); dense GEMMs never
 // do, and without a grouped fit expert GEMMs are priced as dense ones.
 TEST(CostModel, GroupedGemmTakesTheGroupedFitAndDenseNeverDoes) {
