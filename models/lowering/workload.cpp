@@ -432,18 +432,28 @@ class Lowering {
     }
     if (moe) {
       double bytes = sp * topk_ * h * kActivationBytes;
+      // Megatron-LM's allgather dispatcher gathers every rank's tokens over the EP group and
+      // reduce-scatters the experts' partial outputs (nccl-tests sizes: the gathered buffer);
+      // alltoall and flex send each routed copy to its expert's rank.
+      const bool allgather = p_.moe_token_dispatcher_type == "allgather";
       for (std::string_view name : {"moe_dispatch", "moe_combine"}) {
-        WorkOp a;
-        a.kind = OpKind::kMoeAllToAll;
-        a.phase = Phase::kForward;
-        a.cost = Cost::kEpComm;
-        a.name = name;
-        a.bytes = bytes;
-        a.group = Group::kEp;
-        a.group_ranks = static_cast<int>(l_.ep);
-        a.group_nodes = ep_nodes_;
-        a.imbalance = expert_rows_;
         const bool dispatch = name == "moe_dispatch";
+        WorkOp a = allgather ? collective(Phase::kForward, name, Cost::kEpComm,
+                                          dispatch ? CollectiveKind::kAllGather : CollectiveKind::kReduceScatter,
+                                          sp * h * kActivationBytes * static_cast<double>(l_.ep), Group::kEp, l_.ep,
+                                          ep_nodes_)
+                             : WorkOp{};
+        if (!allgather) {
+          a.kind = OpKind::kMoeAllToAll;
+          a.phase = Phase::kForward;
+          a.cost = Cost::kEpComm;
+          a.name = name;
+          a.bytes = bytes;
+          a.group = Group::kEp;
+          a.group_ranks = static_cast<int>(l_.ep);
+          a.group_nodes = ep_nodes_;
+          a.imbalance = expert_rows_;
+        }
         a.overlaps_gemm = shared_fwd[dispatch ? 0 : 1];  // dispatch with fc1, combine with down
         fwd.push_back(a);
         a.overlaps_gemm = -1;

@@ -423,5 +423,67 @@ TEST(Lowering, MoeDispatchAndExpertTensorParallelBytesMatchHandCounts) {
   EXPECT_EQ(gathers, 1);
 }
 
+// One sequence of 4,096 tokens per micro-batch, BF16, EP over all 8 GPUs of one stage.
+TrainPlan expert_parallel_plan(std::int64_t ep) {
+  TrainPlan plan;
+  plan.expert_model_parallel_size = ep;
+  plan.micro_batch_size = 1;
+  plan.global_batch_size = 8;
+  plan.seq_length = 4096;
+  plan.precision = Precision::kBf16;
+  return plan;
+}
+
+// Megatron-LM's allgather dispatcher gathers every rank's (sequence-parallel) tokens over the
+// EP group and reduce-scatters the experts' outputs; its bytes do not depend on top-k.
+TEST(Lowering, AllGatherDispatcherGathersEveryTokenOverTheExpertParallelGroup) {
+  Diagnostics diag;
+  ModelSpec m = load_model_spec(resolve_input("mixtral-8x7b", "models", "--model"), "mixtral-8x7b", diag);
+  ClusterSpec cluster = test_cluster();
+  TrainPlan plan = expert_parallel_plan(8);
+  plan.moe_token_dispatcher_type = "allgather";
+  ParallelLayout layout = derive_layout(m, plan, &cluster, 8, diag);
+  Workload w = lower_training(m, plan, layout, cluster);
+  const double gathered = 4096.0 * m.hidden_size * 2 * 8;
+  int seen = 0;
+  for (const auto& op : w.stages[0].forward) {
+    if (op.name != "moe_dispatch" && op.name != "moe_combine") continue;
+    EXPECT_EQ(op.kind, OpKind::kCollective);
+    EXPECT_EQ(op.collective, op.name == "moe_dispatch" ? CollectiveKind::kAllGather : CollectiveKind::kReduceScatter);
+    EXPECT_DOUBLE_EQ(op.bytes, gathered);
+    EXPECT_EQ(op.group_ranks, 8);
+    EXPECT_EQ(op.cost, Cost::kEpComm);
+    ++seen;
+  }
+  EXPECT_EQ(seen, 2);
+}
+
+// A capacity factor caps the busiest rank's expert rows: with skewed routing the expert GEMMs
+// shrink at CF 1 against dropless, and padding fills every expert to its capacity.
+TEST(Lowering, CapacityFactorCapsTheBusiestRanksExpertRows) {
+  Diagnostics diag;
+  ModelSpec m = load_model_spec(resolve_input("qwen3-30b-a3b", "models", "--model"), "qwen3-30b-a3b", diag);
+  ClusterSpec cluster = test_cluster();
+  TrainPlan plan = expert_parallel_plan(8);
+  auto rows = [&](const TrainPlan& p) {
+    ParallelLayout layout = derive_layout(m, p, &cluster, 8, diag);
+    for (const auto& op : lower_training(m, p, layout, cluster).stages[0].forward) {
+      if (op.name == "expert_fc1") return op.gemm.m;
+    }
+    return std::int64_t{0};
+  };
+  const std::int64_t balanced = rows(plan);
+  EXPECT_EQ(balanced, 4096 * 8 / 16);  // 4096 tokens x top-8 over 16 local experts
+  plan.moe_routing = parse_routing("zipf1.2");
+  const std::int64_t dropless = rows(plan);
+  EXPECT_GT(dropless, balanced * 3 / 2);
+  plan.moe_expert_capacity_factor = 1.0;
+  const std::int64_t dropped = rows(plan);
+  EXPECT_LT(dropped, dropless);
+  EXPECT_LE(dropped, 8 * 256);  // 8 source ranks x capacity ceil(4096 x 8 / 128) per expert
+  plan.moe_pad_expert_input_to_capacity = true;
+  EXPECT_EQ(rows(plan), 8 * 256);
+}
+
 }  // namespace
 }  // namespace clustersim
