@@ -96,7 +96,7 @@ TrainPlan load_plan(const std::string& plan_argument, const std::string& megatro
   return plan;
 }
 
-LoadedProfile load_profile_for(const std::string& argument, const ClusterSpec& cluster) {
+std::string profile_argument_for(const std::string& argument, const ClusterSpec& cluster) {
   std::string name = argument;
   if (name.empty()) {
     name = cluster.name.substr(0, cluster.name.find('-'));
@@ -106,6 +106,11 @@ LoadedProfile load_profile_for(const std::string& argument, const ClusterSpec& c
                                    cluster.name, fmt::join(presets, ", ")));
     }
   }
+  return name;
+}
+
+LoadedProfile load_profile_for(const std::string& argument, const ClusterSpec& cluster) {
+  const std::string name = profile_argument_for(argument, cluster);
   std::string path = resolve_input(name, "profiles", "--profile");
   LoadedProfile loaded{load_profile(path), path};
   if (name != path) loaded.file = "configs/profiles/" + name + ".json";

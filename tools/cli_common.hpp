@@ -46,6 +46,8 @@ struct LoadedProfile {
   std::string file;  // how messages name it
 };
 LoadedProfile load_profile_for(const std::string& argument, const ClusterSpec& cluster);
+// The profile argument load_profile_for would resolve: `argument`, or the cluster's shipped one.
+std::string profile_argument_for(const std::string& argument, const ClusterSpec& cluster);
 
 // Writes `text` to `path` atomically (temporary file, then rename), or to stdout when `path` is
 // empty or "-".

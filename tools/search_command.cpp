@@ -26,6 +26,34 @@ std::string recompute_name(Recompute r) {
   return r == Recompute::kFull ? "full" : r == Recompute::kSelective ? "selective" : "none";
 }
 
+// A candidate as a plan file (Megatron-LM keys): what `estimate --plan` needs to price it again.
+nlohmann::ordered_json plan_json(const TrainPlan& p) {
+  nlohmann::ordered_json j;
+  j["tensor_model_parallel_size"] = p.tensor_model_parallel_size;
+  j["pipeline_model_parallel_size"] = p.pipeline_model_parallel_size;
+  j["context_parallel_size"] = p.context_parallel_size;
+  j["expert_model_parallel_size"] = p.expert_model_parallel_size;
+  if (p.num_virtual_stages_per_pipeline_rank) j["num_virtual_stages_per_pipeline_rank"] = *p.num_virtual_stages_per_pipeline_rank;
+  if (p.decoder_first_pipeline_num_layers) j["decoder_first_pipeline_num_layers"] = *p.decoder_first_pipeline_num_layers;
+  if (p.decoder_last_pipeline_num_layers) j["decoder_last_pipeline_num_layers"] = *p.decoder_last_pipeline_num_layers;
+  j["micro_batch_size"] = p.micro_batch_size;
+  if (p.global_batch_size) j["global_batch_size"] = *p.global_batch_size;
+  j["seq_length"] = p.seq_length;
+  j["sequence_parallel"] = p.sequence_parallel;
+  if (p.recompute_granularity != Recompute::kNone) j["recompute_granularity"] = recompute_name(p.recompute_granularity);
+  if (p.recompute_granularity == Recompute::kFull) {
+    j["recompute_method"] = p.recompute_method == RecomputeMethod::kBlock ? "block" : "uniform";
+    if (p.recompute_num_layers) j["recompute_num_layers"] = *p.recompute_num_layers;
+  }
+  j["use_distributed_optimizer"] = p.use_distributed_optimizer;
+  j["overlap_grad_reduce"] = p.overlap_grad_reduce;
+  // Megatron gathers parameters only with the distributed optimizer (and rejects the flag without it).
+  if (p.use_distributed_optimizer) j["overlap_param_gather"] = p.overlap_param_gather;
+  j["bf16"] = p.precision == Precision::kBf16;
+  if (p.fp8_format == Fp8Format::kHybrid) j["fp8_format"] = "hybrid";
+  return j;
+}
+
 void run(const SearchOptions& o) {
   Diagnostics diag;
   ModelSpec model = load_model(o.model, diag);
@@ -77,7 +105,8 @@ void run(const SearchOptions& o) {
                       {"breakdown", {{"compute_s", e.breakdown.compute_s}, {"bubble_s", e.breakdown.bubble_s},
                                      {"tp_comm_s", e.breakdown.tp_comm_s}, {"cp_comm_s", e.breakdown.cp_comm_s},
                                      {"ep_comm_s", e.breakdown.ep_comm_s}, {"dp_comm_s", e.breakdown.dp_comm_s},
-                                     {"pp_comm_s", e.breakdown.pp_comm_s}, {"optimizer_s", e.breakdown.optimizer_s}}}});
+                                     {"pp_comm_s", e.breakdown.pp_comm_s}, {"optimizer_s", e.breakdown.optimizer_s}}},
+                      {"plan", plan_json(p.plan)}});
     }
     j["best"] = list;
     std::cout << j.dump(2) << '\n';

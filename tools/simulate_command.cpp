@@ -25,6 +25,7 @@ using nlohmann::ordered_json;
 struct SimulateOptions {
   TrainingInputs inputs;
   std::string scenario, trace, trace_ranks;
+  std::uint64_t seed = 0;  // 0: the scenario's seed, else the fleet's default
   bool full = false;
   Format format = Format::kTable;
 };
@@ -115,6 +116,7 @@ void run(const SimulateOptions& o) {
   }
   std::optional<sim::TrainingScenario> scenario;
   if (!o.scenario.empty()) scenario = sim::read_training_scenario(o.scenario, cluster, result.layout.world);
+  if (scenario && o.seed != 0) scenario->seed = o.seed;
   // Limits before work: one representative replica, every replica with --full, and with a
   // scenario at most one more per perturbed rank (bounded by DP).
   sim::ReplayPerturbation perturbation;
@@ -125,6 +127,7 @@ void run(const SimulateOptions& o) {
   sim::ReplayOptions options;
   options.full = o.full;
   if (scenario && scenario->seed != 0) options.fleet_seed = scenario->seed;  // the scenario's seed draws the fleet too
+  if (o.seed != 0) options.fleet_seed = o.seed;
   options.trace_path = o.trace;
   if (!o.trace_ranks.empty()) {
     options.trace_ranks = parse_ranks(o.trace_ranks);
@@ -258,6 +261,10 @@ void register_simulate_command(CLI::App& app) {
       "Results go to stdout, progress to stderr. Scenario format and outputs: docs/simulate.md.");
   add_training_input_options(*cmd, o->inputs);
   cmd->add_option("--scenario", o->scenario, "What-if scenario JSON (stragglers, links, failure, background traffic)");
+  cmd->add_option("--seed", o->seed,
+                  "Seed of the fleet's draws and of the scenario's choice of nodes (default: the scenario's \"seed\", "
+                  "else 1); a sweep's seeds axis sets it")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 62));
   cmd->add_flag("--full", o->full, "Simulate every data-parallel replica (slower; for checks up to a few hundred GPUs)");
   cmd->add_option("--trace", o->trace, "Write a Perfetto/Chrome trace (.json or .json.gz)")->check(writable_file());
   cmd->add_option("--trace-ranks", o->trace_ranks, "Comma-separated ranks to trace (default: the simulated representatives)");

@@ -1,46 +1,27 @@
 // SimgridSession and SimgridNetwork on this side of the module boundary: each call forwards to
 // the table of libclustersim_simgrid.so (simgrid_module.hpp), opened on first use. No SimGrid
 // header here; the process maps SimGrid (and ns-3 behind it) only once something simulates.
-#include <dlfcn.h>
-
-#include <filesystem>
 #include <stdexcept>
 #include <string>
-#include <system_error>
 
 #include "sim/platform/simgrid_adapter.hpp"
+#include "sim/platform/module_loader.hpp"
 #include "sim/platform/simgrid_module.hpp"
 
 namespace clustersim::sim {
 
 namespace {
 
-// Beside the running executable first (an installed clustersim), then where the build put it
-// (test binaries and bench_platform live in other folders of the build tree).
 const SimgridModuleApi& load_module() {
-  std::error_code ec;
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  std::string errors;
-  for (const std::filesystem::path& path :
-       {self.parent_path() / CLUSTERSIM_SIMGRID_MODULE_NAME, std::filesystem::path(CLUSTERSIM_SIMGRID_MODULE_PATH)}) {
-    if (ec && path.is_relative()) continue;
-    // Opened once and never closed: SimGrid's engine and its exit handlers live in it.
-    void* module = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (module == nullptr) {
-      const char* why = dlerror();
-      errors += "\n  " + path.string() + ": " + (why ? why : "unknown dlopen error");
-      continue;
-    }
+  try {
     using Entry = const SimgridModuleApi* (*)();
-    auto entry = reinterpret_cast<Entry>(dlsym(module, kSimgridModuleEntry));
-    if (entry == nullptr) {
-      errors += "\n  " + path.string() + ": no " + kSimgridModuleEntry + " (a module of another build?)";
-      continue;
-    }
-    return *entry();
+    // Opened once and never closed: SimGrid's engine and its exit handlers live in it.
+    return *reinterpret_cast<Entry>(
+        open_module_entry(CLUSTERSIM_SIMGRID_MODULE_NAME, CLUSTERSIM_SIMGRID_MODULE_PATH, kSimgridModuleEntry))();
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string("cannot load the SimGrid module (build the clustersim_simgrid target; it is "
+                                         "placed beside clustersim): ") + e.what());
   }
-  throw std::runtime_error("cannot load the SimGrid module (build the clustersim_simgrid target; it is placed "
-                           "beside clustersim):" + errors);
 }
 
 }  // namespace

@@ -24,6 +24,9 @@ TEST(IncludeRules, AllowsTheDirectionsOfTheMap) {
   EXPECT_FALSE(include_violation("kernels/cublaslt_gemm.cu", "cublasLt.h"));
   EXPECT_FALSE(include_violation("tools/simulate_command.cpp", "sim/training/training_replay.hpp"));
   EXPECT_FALSE(include_violation("models/inputs/model_spec.cpp", "nlohmann/json.hpp"));
+  EXPECT_FALSE(include_violation("python/clustersim_module.cpp", "tools/command_line.hpp"));
+  EXPECT_FALSE(include_violation("python/clustersim_module.cpp", "pybind11/pybind11.h"));
+  EXPECT_FALSE(include_violation("tools/sweep/mpi_module.cpp", "mpi.h"));
 }
 
 TEST(IncludeRules, RejectsADeliberatelyWrongInclude) {
@@ -39,12 +42,15 @@ TEST(IncludeRules, RejectsADeliberatelyWrongInclude) {
   EXPECT_TRUE(include_violation("models/cost/cost_model.cpp", "cuda_runtime_api.h"));
   EXPECT_TRUE(include_violation("sim/platform/rail_fabric.cpp", "calibrate/backend.hpp"));
   EXPECT_TRUE(include_violation("models/cost/cost_model.cpp", "models/cost_model.hpp"));
+  EXPECT_TRUE(include_violation("tools/sweep/sweep_runner.cpp", "python/clustersim_module.hpp"));
+  EXPECT_TRUE(include_violation("tools/sweep/sweep_runner.cpp", "mpi.h"));
+  EXPECT_TRUE(include_violation("tools/command_line.cpp", "pybind11/pybind11.h"));
 }
 
 TEST(IncludeDirection, EveryProjectIncludeFollowsTheMap) {
   const fs::path root = CLUSTERSIM_SOURCE_DIR;
   const std::regex include_line(R"(^\s*#\s*include\s*([<"])([^>"]+)[>"])");
-  const std::vector<std::string> layers = {"models", "traces", "calibrate", "kernels", "sim", "tools", "tests"};
+  const std::vector<std::string> layers = {"models", "traces", "calibrate", "kernels", "sim", "tools", "tests", "python"};
   std::size_t files = 0;
   std::vector<std::string> problems;
   for (const auto& layer : layers) {

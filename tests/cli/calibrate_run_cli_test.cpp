@@ -6,7 +6,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fcntl.h>
 
 #include <chrono>
 #include <filesystem>
@@ -64,15 +63,8 @@ TEST(CalibrateRunCli, UnknownSuiteAndMissingOutputAreUsageErrors) {
 TEST(CalibrateRunCli, KilledRunLeavesAValidRecordsFile) {
   const fs::path records = temp_path("killed.records.json");
   fs::remove(records);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const int null = ::open("/dev/null", O_WRONLY);
-    dup2(null, STDERR_FILENO);
-    execl(CLUSTERSIM_BINARY, CLUSTERSIM_BINARY, "calibrate", "run", "--backend", "cpu", "--suite",
-          "all", "--iterations", "20", "-o", records.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  const pid_t pid = start_clustersim({"calibrate", "run", "--backend", "cpu", "--suite", "all", "--iterations", "20",
+                                      "-o", records.string()});
   std::size_t seen = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {

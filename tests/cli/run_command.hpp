@@ -15,4 +15,8 @@ struct CommandResult {
 
 CommandResult run_clustersim(const std::vector<std::string>& args);
 
+// Starts the binary in the background (stderr to /dev/null) and returns its process id, for a
+// test that kills it midway.
+int start_clustersim(const std::vector<std::string>& args);
+
 }  // namespace clustersim::test
