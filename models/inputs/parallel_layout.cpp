@@ -330,6 +330,20 @@ std::optional<ParallelLayout> try_derive_layout(const ModelSpec& m, const TrainP
                 below > 0 ? fmt::format("e.g. {} or {}", below, above) : fmt::format("e.g. {}", above));
   } else if (L.dp > 0) {
     L.num_microbatches = L.global_batch_size / step;
+    // The interleaved schedule runs micro-batches in groups of PP (Megatron-LM's rule): with more
+    // micro-batches than pipeline stages, their count must be a multiple of PP.
+    if (L.virtual_stages > 1 && L.num_microbatches > L.pp && L.num_microbatches % L.pp != 0) {
+      const std::int64_t group = step * L.pp;
+      const std::int64_t below = L.global_batch_size / group * group;
+      check.error("global_batch_size",
+                  fmt::format("{} gives {} micro-batches, which the interleaved schedule "
+                              "(num_virtual_stages_per_pipeline_rank {}) cannot run in groups of "
+                              "pipeline_model_parallel_size = {}",
+                              L.global_batch_size, L.num_microbatches, L.virtual_stages, L.pp),
+                  fmt::format("a multiple of micro_batch_size * DP * PP = {}, e.g. {} or {}; or at most "
+                              "PP micro-batches; or no interleaving",
+                              group, below, below + group));
+    }
   }
 
   // Sequence vs context and sequence parallelism.

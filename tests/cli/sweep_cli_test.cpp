@@ -210,5 +210,16 @@ TEST(SweepCli, BadSweepFileNamesTheFileAndPointer) {
   EXPECT_EQ(run_clustersim({"sweep", kSpec, "-o", temp_path("s.jsonl").string(), "--shard", "2/2"}).exit_code, 2);
 }
 
+// The first example is the sweep every test here runs.
+TEST(SweepCli, HelpHasExamples) {
+  for (const std::vector<std::string>& command : {std::vector<std::string>{"sweep", "--help"}, {"sweep", "merge", "--help"}}) {
+    const CommandResult r = run_clustersim(command);
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_NE(r.out.find("Example"), std::string::npos) << r.out;
+  }
+  const std::string help = run_clustersim({"sweep", "--help"}).out;
+  EXPECT_NE(help.find("clustersim sweep examples/sweep-small.json -o small.jsonl --csv small.csv"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace clustersim::test
