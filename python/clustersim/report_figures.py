@@ -69,17 +69,17 @@ def metric_vs_gpus(rows, metric, label):
 
 def _stacked(ax, labels, breakdowns, title):
     left = [0.0] * len(labels)
-    for key, name in BREAKDOWN:
+    colors = plt.get_cmap("tab20")
+    for i, (key, name) in enumerate(BREAKDOWN):
         values = [b.get(key, 0.0) for b in breakdowns]
         if not any(values):
             continue
-        ax.barh(range(len(labels)), values, left=left, label=name)
+        ax.barh(range(len(labels)), values, left=left, label=name, color=colors(i))
         left = [l + v for l, v in zip(left, values)]
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("seconds per step")
     ax.set_title(title)
-    ax.legend(fontsize=7, ncol=4, loc="lower right")
 
 
 def breakdowns(rows, top=10):
@@ -101,7 +101,14 @@ def breakdowns(rows, top=10):
         labels = sorted(simulated)
         means = [{k: statistics.mean(b.get(k, 0.0) for b in simulated[l]) for k, _ in BREAKDOWN} for l in labels]
         _stacked(axes[-1][0], labels, means, "Simulated step time (mean over scenarios and seeds)")
-    fig.tight_layout()
+    # One legend for both panels, above them, in the breakdown's order.
+    handles = {}
+    for row in axes:
+        for handle, label in zip(*row[0].get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    order = [name for _, name in BREAKDOWN if name in handles]
+    fig.legend([handles[n] for n in order], order, loc="upper center", ncol=7, fontsize=7, bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     return _svg(fig)
 
 
