@@ -161,6 +161,31 @@ TEST(SweepCli, KilledRunResumesWithEveryRowOnce) {
   EXPECT_EQ(slurp(out), slurp(fresh));
 }
 
+// SIGKILL one of the two workers once some rows are written: the coordinator replaces it, hands
+// its point to a worker, and the file is the same as a run where nothing died.
+TEST(SweepCli, AKilledWorkersPointIsHandedToAnother) {
+  const fs::path out = temp_path("worker-killed.jsonl");
+  fs::remove(out);
+  const pid_t pid = start_clustersim({"sweep", kSpec, "-o", out.string(), "-j", "2"});
+  pid_t worker = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (worker == 0 && std::chrono::steady_clock::now() < deadline) {
+    const std::string text = slurp(out);
+    std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+    if (std::count(text.begin(), text.end(), '\n') >= 28 && (children >> worker)) break;
+    worker = 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_GT(worker, 0) << "no worker and 28 rows within 60 s";
+  ::kill(worker, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "the coordinator died too";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  const fs::path fresh = run_sweep("undisturbed.jsonl", {"-j", "2"});
+  EXPECT_EQ(slurp(out), slurp(fresh));
+}
+
 TEST(SweepCli, ShardsMergeIntoTheSameRows) {
   const fs::path whole = run_sweep("whole.jsonl", {"-j", "2"});
   const fs::path a = run_sweep("shard0.jsonl", {"--shard", "0/2"});

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "sim/platform/child_process.hpp"
 #include "sim/platform/module_loader.hpp"
 #include "tools/cli_common.hpp"
 #include "tools/sweep/mpi_module_api.hpp"
@@ -31,6 +32,8 @@ const MpiModuleApi& load_module() {
 #endif
 
 constexpr int kCoordinator = 0;
+// A worker's answer when the process of its point died: this prefix, then how.
+constexpr char kPointDied[] = "\x01died ";
 
 class MpiWorkerPool final : public WorkerPool {
  public:
@@ -44,9 +47,15 @@ class MpiWorkerPool final : public WorkerPool {
     Reply reply;
     reply.worker = api_.receive(-1, &data, &size) - 1;
     reply.row_line.assign(data, size);
+    if (reply.row_line.rfind(kPointDied, 0) == 0) {
+      reply.died = true;
+      reply.why = "rank " + std::to_string(reply.worker + 1) + ": " + reply.row_line.substr(sizeof kPointDied - 1);
+      reply.row_line.clear();
+    }
     return reply;
   }
-  bool restart(int) override { return false; }
+  // The rank lives on (only its point's process died).
+  bool restart(int) override { return true; }
   void shutdown() override {
     if (stopped_) return;
     stopped_ = true;
@@ -82,7 +91,15 @@ std::unique_ptr<WorkerPool> join_mpi_job() {
     std::size_t bytes = 0;
     api.receive(kCoordinator, &data, &bytes);
     if (bytes == 0) break;
-    const std::string row = run_task_line(std::string(data, bytes));
+    const std::string line(data, bytes);
+    std::string row;
+    try {
+      // Each point in a process of its own: a point that crashes or is killed (out of memory)
+      // takes only that process, and rank 0 hands the point to another rank.
+      row = sim::run_in_child_process([&] { return run_task_line(line); });
+    } catch (const sim::ChildProcessError& e) {
+      row = std::string(kPointDied) + "the process of its point died: " + e.what();
+    }
     api.send(kCoordinator, row.data(), row.size());
   }
   api.finalize();

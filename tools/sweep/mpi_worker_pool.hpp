@@ -1,7 +1,9 @@
 #pragma once
 // The sweep under mpirun: rank 0 is the coordinator and writes the results; every other rank is
-// a worker. Open MPI 4 ends the whole job when a rank dies, so a dead rank's points are not
-// reissued within the run: the rerun (resumable) does them.
+// a worker and runs each point in a child process of its own, so a point whose process dies
+// (a crash, an out-of-memory kill) is handed to another rank. Open MPI 4 ends the whole job when
+// a rank itself dies, so that rank's point is not reissued within the job: the rerun
+// (resumable) does it.
 #include <memory>
 #include <optional>
 
