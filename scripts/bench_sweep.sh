@@ -22,7 +22,7 @@ for jobs in 1 2; do
     rm -f "$work/rows.jsonl"
     "$binary" sweep "$spec" -o "$work/rows.jsonl" -j "$jobs" 2> "$work/log"
     # "sweep: <tier> tier: N points run in S s on W worker(s): R points/s, M points/min"
-    awk '/^sweep: estimate\+serve tier:/ {print $(NF-4)}' "$work/log" >> "$work/estimate.$jobs"
+    awk '/^sweep: estimate\+serve tier:/ {print $(NF-3)}' "$work/log" >> "$work/estimate.$jobs"
     awk '/^sweep: simulate tier:/ {print $(NF-1)}' "$work/log" >> "$work/simulate.$jobs"
     rows=$(wc -l < "$work/rows.jsonl")
   done
