@@ -11,6 +11,8 @@ packages=(g++ cmake ninja-build pkg-config libsimgrid-dev libeigen3-dev nlohmann
 # Optional, like CUDA: without them the build and the other tests still pass and say what they
 # skipped. MPI: sweeps under mpirun; Python headers + pybind11: the Python module; pytest: its
 # tests; matplotlib: the report; chromium: the report's browser test (docs/sweep.md, docs/python.md).
+# Installed for a full build (the test command), not when TARGETs are named (scripts/run.sh's
+# main job needs none of them).
 optional=(openmpi-bin libopenmpi-dev python3-dev pybind11-dev python3-pybind11 python3-pytest
           python3-matplotlib chromium)
 missing_from() {
@@ -19,7 +21,10 @@ missing_from() {
   done
 }
 mapfile -t missing < <(missing_from "${packages[@]}")
-mapfile -t missing_optional < <(missing_from "${optional[@]}")
+named_targets=0
+for a in "$@"; do [[ $a == --sanitize ]] || named_targets=1; done
+missing_optional=()
+((named_targets)) || mapfile -t missing_optional < <(missing_from "${optional[@]}")
 if ((${#missing[@]} + ${#missing_optional[@]})); then
   sudo_cmd=()
   [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
