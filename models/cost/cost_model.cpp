@@ -362,10 +362,15 @@ PricedOp CostModel::overlapped(OverlapPattern pattern, double gemm_s, double com
                 gemm_s > 0 ? beyond(*best, {{"comm_over_gemm", comm_s / gemm_s}}) : std::vector<RangeExcess>{});
 }
 
-PricedOp CostModel::memory_bound(double bytes) const {
+PricedOp CostModel::memory_bound(double bytes, std::string_view kernel) const {
+  const std::string own = kernel.empty() ? std::string() : fmt::format("memory/{}", kernel);
   const Fit* best = nullptr;
   for (const auto& f : profile_.fits) {
-    if (std::holds_alternative<MemoryFit>(f.model) && (!best || preference(f) < preference(*best))) best = &f;
+    if (!std::holds_alternative<MemoryFit>(f.model)) continue;
+    if (f.id != "memory" && f.id != own) continue;
+    // The kernel's own fit first, then measured before roofline.
+    auto rank = [&](const Fit& g) { return (g.id == own ? 0 : 10) + preference(g); };
+    if (!best || rank(f) < rank(*best)) best = &f;
   }
   if (!best) missing("memory-bound kernels", "measure a copy kernel, or refit with --cluster");
   const auto& m = std::get<MemoryFit>(best->model);

@@ -4,6 +4,7 @@
 // of another shape). Missing fits are an InputError naming the profile, never a silent guess.
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "models/inputs/cluster_spec.hpp"
@@ -54,7 +55,10 @@ class CostModel {
   // A GEMM and a communication that overlap (tp_comm_overlap and the like).
   PricedOp overlapped(OverlapPattern pattern, double gemm_s, double comm_s) const;
   // Elementwise and normalisation kernels: bytes moved at the measured memory bandwidth.
-  PricedOp memory_bound(double bytes) const;
+  // A memory-bound kernel moving `bytes` (read plus written). A `kernel` with a fit of its own
+  // ("memory/<kernel>", e.g. Transformer Engine's FP8 cast-transpose) is priced by it; any other,
+  // or one its profile did not measure, by the "memory" fit.
+  PricedOp memory_bound(double bytes, std::string_view kernel = {}) const;
   // A measured whole-iteration fit (ServeIterationFit) for this model, tensor-parallel degree,
   // phase and dtype (FP16 and BF16 alike), or null: the serving engine then composes the
   // iteration from the kernel prices above.

@@ -102,9 +102,12 @@ struct OverlapRecord {
 
 // A memory-bound kernel (STREAM copy/triad, an elementwise op): bytes read plus written.
 struct MemoryRecord {
-  std::string kernel = "copy";  // copy, scale, add, triad, elementwise, ...
+  std::string kernel = "copy";  // copy, scale, add, triad, elementwise, cast_transpose, ...
   double bytes = 0;
 };
+// The kernel of Transformer Engine's FP8 cast-transpose (16-bit in; FP8 and its transpose out):
+// its records make a fit of their own, "memory/cast_transpose".
+inline constexpr std::string_view kCastTranspose = "cast_transpose";
 
 // One whole iteration of a serving engine on one instance (all layers, sampling, the engine's
 // per-step overhead), as a serving system's profiler times it: a batch of `batch` sequences.

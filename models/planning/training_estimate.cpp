@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <string_view>
 
 #include "models/cost/fleet_variability.hpp"
 #include "models/planning/ecmp_send_factor.hpp"
@@ -126,11 +127,21 @@ StageTimes micro_batch_passes(const StageProgram& s, Pricer& pricer, bool overla
 
 }  // namespace
 
+namespace {
+
+std::string_view memory_kernel(const WorkOp& o) {
+  // Transformer Engine's cast-transpose of an FP8 linear's input (forward) or output gradient
+  // (backward); the once-per-step weight cast runs TE's multi-tensor kernel and is not one.
+  return o.kind == OpKind::kMemoryBound && o.name == "fp8_cast_transpose" ? kCastTranspose : std::string_view();
+}
+
+}  // namespace
+
 PricedOp price_op(const WorkOp& o, const CostModel& costs) {
   switch (o.kind) {
     case OpKind::kGemm: return costs.gemm(o.gemm, o.dtype, o.grouped);
     case OpKind::kAttention: return costs.attention(o.attention);
-    case OpKind::kMemoryBound: return costs.memory_bound(o.bytes);
+    case OpKind::kMemoryBound: return costs.memory_bound(o.bytes, memory_kernel(o));
     case OpKind::kCollective: return costs.collective(o.collective, o.bytes, o.group_ranks, o.group_nodes);
     case OpKind::kMoeAllToAll:
       return costs.moe_all_to_all(o.name == "moe_dispatch" ? MoePhase::kDispatch : MoePhase::kCombine, o.bytes,
@@ -146,7 +157,8 @@ PriceCache::Key PriceCache::key_of(const WorkOp& o) {
           static_cast<double>(o.gemm.batch), static_cast<double>(o.dtype) + (o.grouped ? 100 : 0),
           static_cast<double>(a.pass), static_cast<double>(a.batch * 1000003 + a.heads), static_cast<double>(a.kv_heads),
           static_cast<double>(a.seq_q * 1000003 + a.seq_kv), static_cast<double>(a.head_dim * 2 + (a.causal ? 1 : 0)),
-          o.bytes, static_cast<double>(o.collective) + (o.name == "moe_combine" ? 100 : 0),
+          o.bytes,
+          static_cast<double>(o.collective) + (o.name == "moe_combine" ? 100 : 0) + (memory_kernel(o).empty() ? 0 : 200),
           static_cast<double>(o.group_ranks), static_cast<double>(o.group_nodes), o.imbalance};
 }
 

@@ -95,6 +95,30 @@ TEST(CostModel, MultiNodeAllReduceIsARailOptimisedRing) {
               14 * 2e-6 + 6 * 5e-6 + s * 2.0 * 31 / 32 / (8 * 25e9), 1e-9);
 }
 
+// Transformer Engine's FP8 cast-transpose has a fit of its own; every other memory-bound kernel,
+// and a cast-transpose on a profile that did not measure one, is priced by "memory".
+TEST(CostModel, CastTransposeIsPricedByItsOwnMemoryFit) {
+  Profile p = test_profile();
+  Fit stream;
+  stream.id = "memory";
+  stream.model = MemoryFit{{{0.0, 0.0, 1.0 / 3e12}}};
+  p.fits.push_back(stream);
+  const CostModel plain(p, "test.json", eight_gpu_nodes());
+  EXPECT_DOUBLE_EQ(plain.memory_bound(3e9, kCastTranspose).seconds, 1e-3);
+  Fit cast;
+  cast.id = "memory/cast_transpose";
+  cast.model = MemoryFit{{{0.0, 4e-6, 1.0 / 1.5e12}}};
+  cast.ranges["bytes"] = {1 << 20, 1 << 26};
+  p.fits.push_back(cast);
+  const CostModel cm(p, "test.json", eight_gpu_nodes());
+  EXPECT_DOUBLE_EQ(cm.memory_bound(3e9).seconds, 1e-3);
+  EXPECT_EQ(cm.memory_bound(3e9).basis, "memory");
+  const PricedOp c = cm.memory_bound(3e9, kCastTranspose);
+  EXPECT_NEAR(c.seconds, 4e-6 + 2e-3, 1e-12);
+  EXPECT_EQ(c.basis, "memory/cast_transpose");
+  EXPECT_TRUE(c.extrapolated);  // beyond the 64 MiB it measured
+}
+
 TEST(CostModel, GemmOutsideTheFittedRangeIsFlagged) {
   CostModel cm(test_profile(), "test.json", eight_gpu_nodes());
   EXPECT_FALSE(cm.gemm({4096, 4096, 4096, 1}, Dtype::kBf16).extrapolated);
