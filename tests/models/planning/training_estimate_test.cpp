@@ -467,7 +467,8 @@ TEST(Lowering, CapacityFactorCapsTheBusiestRanksExpertRows) {
   TrainPlan plan = expert_parallel_plan(8);
   auto rows = [&](const TrainPlan& p) {
     ParallelLayout layout = derive_layout(m, p, &cluster, 8, diag);
-    for (const auto& op : lower_training(m, p, layout, cluster).stages[0].forward) {
+    const Workload w = lower_training(m, p, layout, cluster);  // a range-for over a temporary's member would dangle
+    for (const auto& op : w.stages[0].forward) {
       if (op.name == "expert_fc1") return op.gemm.m;
     }
     return std::int64_t{0};
