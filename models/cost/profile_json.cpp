@@ -173,6 +173,17 @@ ServeIterationFit read_serve_iteration(JsonObjectReader& key, JsonObjectReader& 
   return f;
 }
 
+// The required "dtype" of a GEMM or grouped-GEMM fit's key; `dtype` is left as is when it is bad.
+void read_gemm_dtype(JsonObjectReader& key, Dtype& dtype) {
+  auto d = key.required_string("dtype");
+  if (!d) return;
+  if (auto dt = dtype_from_string(*d)) {
+    dtype = *dt;
+  } else {
+    key.error("dtype", fmt::format("unknown dtype \"{}\"", *d), "bf16, fp16, fp8, tf32, fp32, fp64");
+  }
+}
+
 FitModel read_model(const std::string& name, JsonObjectReader& key, JsonObjectReader& p) {
   if (name == "alpha_beta_piecewise") {
     CollectiveFit f;
@@ -193,14 +204,7 @@ FitModel read_model(const std::string& name, JsonObjectReader& key, JsonObjectRe
   }
   if (name == "gemm_wave_roofline") {
     GemmFit f;
-    auto d = key.required_string("dtype");
-    if (d) {
-      if (auto dt = dtype_from_string(*d)) {
-        f.dtype = *dt;
-      } else {
-        key.error("dtype", fmt::format("unknown dtype \"{}\"", *d), "bf16, fp16, fp8, tf32, fp32, fp64");
-      }
-    }
+    read_gemm_dtype(key, f.dtype);
     f.parameters.launch_s = seconds(p, "launch_s");
     f.parameters.sm_flops_per_s = p.required_positive_number("sm_flops_per_s").value_or(1);
     f.parameters.wave_s = seconds(p, "wave_s");
@@ -251,14 +255,7 @@ FitModel read_model(const std::string& name, JsonObjectReader& key, JsonObjectRe
   }
   if (name == "grouped_gemm_linear") {
     GroupedGemmFit f;
-    auto d = key.required_string("dtype");
-    if (d) {
-      if (auto dt = dtype_from_string(*d)) {
-        f.dtype = *dt;
-      } else {
-        key.error("dtype", fmt::format("unknown dtype \"{}\"", *d), "bf16, fp16, fp8, tf32, fp32, fp64");
-      }
-    }
+    read_gemm_dtype(key, f.dtype);
     f.per_expert_s = seconds(p, "per_expert_s");
     f.flops_per_s = p.required_positive_number("flops_per_s").value_or(1);
     return f;
