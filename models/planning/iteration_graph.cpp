@@ -83,6 +83,7 @@ class Builder {
   std::vector<std::int32_t> receive_;                                       // per fb_index: what a pass waits for
   std::vector<std::int32_t> compute_lane_, send_fwd_lane_, send_bwd_lane_, ready_lane_;  // per cell
   std::vector<std::int32_t> dp_lane_;                                       // per stage
+  std::vector<std::vector<std::int32_t>> comm_sms_;                         // per stage, step op: SMs (-1: not priced)
   std::vector<std::int32_t> fwd_, bwd_, send_f_, send_b_;                    // per fb_index
   std::vector<std::int32_t> gather_;                                        // per s * v + c
   std::vector<std::int32_t> last_backward_;                                 // per cell
@@ -98,7 +99,13 @@ std::int32_t Builder::add_dp(std::int32_t lane, std::int64_t s, std::int64_t chu
   a.chunk = static_cast<std::int32_t>(chunk);
   a.stream = kDpStream;
   a.dp_op = static_cast<std::int32_t>(op);
-  a.comm_sms = costs_.collective_sms(o.collective, o.bytes, static_cast<int>(o.group_ranks), static_cast<int>(o.group_nodes));
+  // Every bucket of a step op holds the SMs of the op's collective: priced once per op.
+  std::vector<std::int32_t>& sms = comm_sms_[static_cast<std::size_t>(s)];
+  if (sms.size() <= op) sms.resize(op + 1, -1);
+  if (sms[op] < 0) {
+    sms[op] = costs_.collective_sms(o.collective, o.bytes, static_cast<int>(o.group_ranks), static_cast<int>(o.group_nodes));
+  }
+  a.comm_sms = sms[op];
   a.nominal_s = o.group_ranks < 2 ? 0 : seconds;
   a.name = o.name;
   return add(a, deps);
@@ -316,6 +323,7 @@ IterationGraph Builder::build() {
     }
   }
   for (std::int64_t s = 0; s < p(); ++s) dp_lane_.push_back(new_lane(-1, s, kDpStream));
+  comm_sms_.assign(static_cast<std::size_t>(p()), {});
   gathers_at_start();
   for (std::int64_t cls = 0; cls < g_.classes; ++cls) {
     for (std::int64_t s = 0; s < p(); ++s) stage_lane(cls, s);
