@@ -44,7 +44,14 @@ seeds() {  # target -> seed files (repository inputs and bad-input fixtures)
     straggler_meta) ls tests/data/whatif/*.yaml ;;
     request_trace_azure) ls tests/data/bad/serve/azure_bad.csv ;;
     request_trace_mooncake) ls tests/data/bad/serve/mooncake_bad.jsonl ;;
-    megatron_args) ;;
+    fleet) ls configs/fleets/*.json tests/data/bad/fleet_*.json ;;
+    training_scenario) ls examples/stragglers*.json ;;
+    whatif_scenario) ls tests/data/whatif/*.json ;;
+    sweep_spec) ls examples/sweep-*.json ;;
+    routing_histogram) ls tests/data/bad/routing_histogram_*.json ;;
+    document_lengths) ls examples/document-lengths-*.json ;;
+    workload_pairs) ls tests/data/bad/serve/pairs_bad.csv ;;
+    megatron_args | sweep_results) ;;
   esac
 }
 
@@ -67,6 +74,12 @@ for i, c in enumerate(json.load(open('tests/data/bad_inputs.json'))):
   fi
   if [[ $t == request_trace_mooncake ]]; then
     printf '{"timestamp": 0, "input_length": 6955, "output_length": 52, "hash_ids": [46, 47]}\n{"timestamp": 27, "input_length": 2000, "output_length": 10, "hash_ids": [1]}\n' > "$corpus/seed.jsonl"
+  fi
+  if [[ $t == sweep_results ]]; then
+    printf '{"key": "3f2a", "tier": "estimate", "status": "ok", "step_time_s": 1.5}\n{"key": "77c1", "tier": "simulate", "status": "failed"}\n' > "$corpus/seed.jsonl"
+  fi
+  if [[ $t == workload_pairs ]]; then
+    printf 'prompt_len,output_len\n12,34\n2045,1\n' > "$corpus/seed.csv"
   fi
   binary="$build_dir/tests/fuzz/fuzz_$t"
   log="$build_dir/fuzz-$t.log"
