@@ -59,27 +59,22 @@ void add_fleet_option(CLI::App& cmd, std::string& fleet) {
 }
 
 void add_ablate_option(CLI::App& cmd, std::vector<std::string>& ablate) {
-  cmd.add_option("--ablate", ablate,
-                 "Mechanisms to turn off, comma-separated: variability, data_imbalance, fixed_costs, shared_nics, "
-                 "nccl_tuner, ecmp, interference, moe_routing, or all")
+  std::vector<std::string> names;
+  for (const MechanismName& m : kMechanismNames) names.emplace_back(m.name);
+  std::string listed;
+  for (const std::string& n : names) listed += n + ", ";
+  names.emplace_back("all");
+  cmd.add_option("--ablate", ablate, "Mechanisms to turn off, comma-separated: " + listed + "or all")
       ->delimiter(',')
-      ->check(CLI::IsMember(
-          {"variability", "data_imbalance", "fixed_costs", "shared_nics", "nccl_tuner", "ecmp", "interference", "moe_routing",
-           "all"}));
+      ->check(CLI::IsMember(names));
 }
 
 Mechanisms parse_ablate(const std::vector<std::string>& ablate) {
   Mechanisms m;
   for (const auto& name : ablate) {
-    const bool all = name == "all";
-    if (all || name == "variability") m.variability = false;
-    if (all || name == "data_imbalance") m.data_imbalance = false;
-    if (all || name == "fixed_costs") m.fixed_costs = false;
-    if (all || name == "shared_nics") m.shared_nics = false;
-    if (all || name == "nccl_tuner") m.nccl_tuner = false;
-    if (all || name == "ecmp") m.ecmp = false;
-    if (all || name == "interference") m.interference = false;
-    if (all || name == "moe_routing") m.moe_routing = false;
+    for (const MechanismName& n : kMechanismNames) {
+      if (name == "all" || name == n.name) m.*n.on = false;
+    }
   }
   return m;
 }

@@ -4,9 +4,11 @@
 
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "tools/cli_common.hpp"
+#include "tools/mechanism_ledger.hpp"
 #include "tools/operation_table.hpp"
 #include "models/planning/training_estimate.hpp"
 #include "tools/training_run.hpp"
@@ -26,12 +28,20 @@ void run(const EstimateOptions& o) {
   LoadedProfile profile;
   TrainingRun result = estimate_inputs(o.inputs, profile);
   const CostModel costs(profile.profile, profile.file, result.cluster);
+  std::optional<MechanismLedger> ledger;
+  if (o.inputs.by_mechanism) {
+    ledger = mechanism_ledger(result.mechanisms, result.estimate.step_time_s, [&](const Mechanisms& m) {
+      return rerun_estimate(result, profile, m).estimate.step_time_s;
+    });
+  }
   if (o.format == Format::kJson) {
     nlohmann::ordered_json j = estimate_json(result, profile.file);
+    if (ledger) j["by_mechanism"] = mechanism_ledger_json(*ledger);
     if (o.operations) j["operations"] = operations_json(result, costs);
     std::cout << j.dump(2) << '\n';
   } else {
     print_estimate_table(result, profile.file, std::cout);
+    if (ledger) print_mechanism_ledger(*ledger, std::cout);
     if (o.operations) print_operations_table(result, costs, std::cout);
   }
 }

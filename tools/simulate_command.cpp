@@ -11,6 +11,7 @@
 
 #include "sim/platform/child_process.hpp"
 #include "tools/cli_common.hpp"
+#include "tools/mechanism_ledger.hpp"
 #include "tools/replay_budget.hpp"
 #include "models/cost/cost_model.hpp"
 #include "sim/platform/network_simulation.hpp"
@@ -151,6 +152,17 @@ void run(const SimulateOptions& o) {
     options.perturbation = perturbation;
   }
   const sim::ReplayResult r = timed(scenario ? "scenario" : "symmetric", options);
+  std::optional<MechanismLedger> ledger;
+  if (o.inputs.by_mechanism) {
+    sim::ReplayOptions quiet = options;
+    quiet.trace_path.clear();
+    ledger = mechanism_ledger(result.mechanisms, r.step_time_s, [&](const Mechanisms& m) {
+      const TrainingRun run = rerun_estimate(result, profile, m);
+      const sim::ReplayResult rr = simulate_in_child(run, profile.profile, profile.file, quiet);
+      std::cerr << fmt::format("simulate: --by-mechanism run {:.4f} s\n", rr.step_time_s);
+      return rr.step_time_s;
+    });
+  }
 
   TrainingEstimate closed = result.estimate;
   use_step_time(result.estimate, r.step_time_s);
@@ -162,6 +174,7 @@ void run(const SimulateOptions& o) {
     b["contention_s"] = r.contention_s;
     j["estimate_step_time_s"] = closed.step_time_s;
     j["critical_path"] = critical_path_json(r);
+    if (ledger) j["by_mechanism"] = mechanism_ledger_json(*ledger);
     j["simulation"] = {{"mode", o.full ? "full" : "symmetric"},
                        {"replica_classes", r.replicas_simulated},
                        {"activities", r.activities},
@@ -209,6 +222,7 @@ void run(const SimulateOptions& o) {
     std::cout << fmt::format("  {:<12} {:>9.4f} s  {:>5.1f} %  {}\n", c.cause, c.seconds, 100 * c.seconds / r.step_time_s,
                              c.detail);
   }
+  if (ledger) print_mechanism_ledger(*ledger, std::cout);
   if (scenario) {
     const double S = r.step_time_s / baseline->step_time_s;
     std::cout << fmt::format("scenario     baseline {:.4f} s, slowdown {:.4f}, waste {:.2f} %\n", baseline->step_time_s, S,

@@ -42,6 +42,14 @@ void add_training_input_options(CLI::App& cmd, TrainingInputs& in) {
   add_ablate_option(cmd, in.ablate);
   cmd.add_flag("--require-fit", in.require_fit,
                "Exit 3 (no result) when the plan does not fit in GPU memory; without it, a warning");
+  cmd.add_flag("--by-mechanism", in.by_mechanism,
+               "Also price the step with every mechanism off, then turned on one at a time, and list what each "
+               "adds (one more run per mechanism)");
+}
+
+TrainingRun rerun_estimate(const TrainingRun& run, const LoadedProfile& profile, const Mechanisms& mechanisms) {
+  Diagnostics diag;  // the inputs were checked by the first run; its warnings are printed
+  return run_estimate(run.model, run.plan, run.cluster, run.layout.world, profile.profile, profile.file, diag, mechanisms);
 }
 
 TrainingRun estimate_inputs(const TrainingInputs& in, LoadedProfile& profile) {

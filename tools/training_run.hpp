@@ -40,10 +40,14 @@ struct TrainingInputs {
   std::vector<std::string> ablate;
   std::int64_t gpus = 0;
   bool require_fit = false;
+  bool by_mechanism = false;  // --by-mechanism: tools/mechanism_ledger.hpp
 };
+// The same run's inputs estimated again under other mechanisms (--by-mechanism).
+TrainingRun rerun_estimate(const TrainingRun& run, const LoadedProfile& profile, const Mechanisms& mechanisms);
 // Exit code of --require-fit when the plan does not fit in memory.
 inline constexpr int kExitDoesNotFit = 3;
-// --model, --cluster, --gpus, --plan, --from-megatron-args, --profile, --require-fit.
+// --model, --cluster, --gpus, --plan, --from-megatron-args, --profile, --fleet, --ablate,
+// --require-fit, --by-mechanism.
 void add_training_input_options(CLI::App& cmd, TrainingInputs& inputs);
 // Loads the inputs (every error collected, then one report), estimates, prints warnings (one if
 // the plan does not fit in memory). With --require-fit, a plan that does not fit ends the command

@@ -59,6 +59,24 @@ struct Mechanisms {
   bool moe_routing = true;
 };
 
+// Every mechanism by its --ablate name, in the order --by-mechanism turns them on one at a time:
+// the prices first (NCCL's tuner, the per-step fixed costs), then the fabric and the SMs, then
+// the routing and the fleet's draws.
+struct MechanismName {
+  const char* name;
+  bool Mechanisms::*on;
+};
+inline constexpr std::array<MechanismName, 8> kMechanismNames = {{
+    {"nccl_tuner", &Mechanisms::nccl_tuner},
+    {"fixed_costs", &Mechanisms::fixed_costs},
+    {"ecmp", &Mechanisms::ecmp},
+    {"shared_nics", &Mechanisms::shared_nics},
+    {"interference", &Mechanisms::interference},
+    {"moe_routing", &Mechanisms::moe_routing},
+    {"data_imbalance", &Mechanisms::data_imbalance},
+    {"variability", &Mechanisms::variability},
+}};
+
 struct TrainingEstimate {
   double step_time_s = 0;
   double tokens_per_s = 0;

@@ -33,6 +33,36 @@ TEST(EstimateCli, JsonHasTheDocumentedKeysAndIsDeterministic) {
   EXPECT_NEAR(j["tokens_per_s"].get<double>(), 2048.0 * 8192 / j["step_time_s"].get<double>(), 1e-6 * j["tokens_per_s"].get<double>());
 }
 
+// --by-mechanism: from the all-off estimate (what --ablate all gives), the mechanisms left on are
+// turned on one at a time and their increments add up to the step; an ablated one is not listed.
+TEST(EstimateCli, ByMechanismIncrementsAddUpFromAllOff) {
+  const std::vector<std::string> base = {"estimate", "--model", "llama-3.1-405b", "--cluster", "h100-ndr", "--gpus",
+                                         "16384", "--plan", "llama-3.1-405b-16k", "--format", "json"};
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    const CommandResult r = run_clustersim(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
+  };
+  const nlohmann::json on = run({"--by-mechanism", "--ablate", "ecmp"});
+  const nlohmann::json off = run({"--ablate", "all"});
+  const nlohmann::json plain = run({"--ablate", "ecmp"});
+  const nlohmann::json& ledger = on["by_mechanism"];
+  EXPECT_EQ(on["step_time_s"], plain["step_time_s"]);
+  EXPECT_EQ(ledger["all_off_step_time_s"], off["step_time_s"]);
+  double added = 0;
+  std::set<std::string> names;
+  for (const auto& i : ledger["added_in_order"]) {
+    added += i["added_s"].get<double>();
+    names.insert(i["mechanism"].get<std::string>());
+  }
+  EXPECT_EQ(names.count("ecmp"), 0u);
+  EXPECT_EQ(names.size(), 7u);
+  EXPECT_NEAR(added, on["step_time_s"].get<double>() - off["step_time_s"].get<double>(), 1e-12);
+  EXPECT_GT(on["step_time_s"].get<double>(), off["step_time_s"].get<double>());
+}
+
 // --ops lists the bottleneck stage's operations; their per-micro-batch compute adds up to the
 // breakdown's compute over the micro-batches, and every price names the fit behind it.
 TEST(EstimateCli, OperationsListAddsUpToTheComputeAndNamesItsFits) {

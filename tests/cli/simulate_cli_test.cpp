@@ -10,6 +10,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "tests/cli/run_command.hpp"
 
@@ -100,7 +102,7 @@ TEST(SimulateCli, FleetMechanismsAt16kGpusAreNamedAndAblate) {
   const double none = run_json("estimate", p, {"--fleet", "none", "--ablate", "fixed_costs"})["step_time_s"];
   const double ablated = run_json("estimate", p, {"--ablate", "variability,data_imbalance,fixed_costs"})["step_time_s"];
   EXPECT_EQ(none, ablated);
-  const nlohmann::json on = run_json("simulate", p), again = run_json("simulate", p);
+  const nlohmann::json on = run_json("simulate", p, {"--by-mechanism"}), again = run_json("simulate", p);
   const nlohmann::json off = run_json("simulate", p, {"--ablate", "all"});
   EXPECT_EQ(on["step_time_s"], again["step_time_s"]);
   EXPECT_EQ(on["critical_path"].dump(), again["critical_path"].dump());
@@ -119,6 +121,33 @@ TEST(SimulateCli, FleetMechanismsAt16kGpusAreNamedAndAblate) {
   // What the mechanisms add to the step is what the critical path names for them, within the
   // path's reshaping (a slower path can hide part of a fixed cost): 25 %.
   EXPECT_NEAR(named, t_on - t_off, 0.25 * (t_on - t_off));
+  // --by-mechanism: starts from the all-off replay and its increments add up to the step, each
+  // mechanism named once, in the documented order.
+  const nlohmann::json& ledger = on["by_mechanism"];
+  EXPECT_EQ(ledger["all_off_step_time_s"].get<double>(), t_off);
+  EXPECT_EQ(ledger["step_time_s"].get<double>(), t_on);
+  double added = 0;
+  std::vector<std::string> names;
+  for (const auto& i : ledger["added_in_order"]) {
+    added += i["added_s"].get<double>();
+    names.push_back(i["mechanism"]);
+  }
+  EXPECT_NEAR(added, t_on - t_off, 1e-9 * t_on);
+  EXPECT_EQ(names, (std::vector<std::string>{"nccl_tuner", "fixed_costs", "ecmp", "shared_nics", "interference",
+                                             "moe_routing", "data_imbalance", "variability"}));
+  // The largest increments are the fleet's, and the critical path names both.
+  std::set<std::string> causes;
+  for (const auto& c : on["critical_path"]["causes"]) causes.insert(c["cause"]);
+  for (const auto& i : ledger["added_in_order"]) {
+    if (i["mechanism"] == "variability") {
+      EXPECT_GT(i["added_s"].get<double>(), 0.0);
+      EXPECT_TRUE(causes.count("variability"));
+    }
+    if (i["mechanism"] == "data_imbalance") {
+      EXPECT_GT(i["added_s"].get<double>(), 0.0);
+      EXPECT_TRUE(causes.count("imbalance"));
+    }
+  }
 }
 
 // Symmetric mode is exact without a fleet; under one, the nominal class stands for the other
