@@ -496,7 +496,8 @@ void Builder::add_roofline_defaults(const ClusterSpec& c) {
   };
   const double sms = static_cast<double>(c.gpu.sm_count);
   for (const auto& [dtype, peak] : c.gpu.peak_dense_flops_per_s) {
-    if (has([&](const Fit& f) { auto* g = std::get_if<GemmFit>(&f.model); return g && g->dtype == dtype; })) continue;
+    const Dtype d = dtype;  // clang 14 does not capture structured bindings
+    if (has([&](const Fit& f) { auto* g = std::get_if<GemmFit>(&f.model); return g && g->dtype == d; })) continue;
     profile_.fits.push_back(roofline_fit(
         fmt::format("gemm/{}", to_string(dtype)),
         GemmFit{dtype, {0.0, peak / sms, 0.0, c.gpu.hbm_bandwidth_bytes_per_s, c.gpu.sm_count}},
