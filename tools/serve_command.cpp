@@ -26,7 +26,7 @@ struct ServeOptions {
   double slo_ttft_s = 0, slo_tpot_s = 0, slo_share = 0.9;
   std::string slo_rule = "joint";
   bool goodput = false;
-  std::string perfetto;
+  std::string perfetto, requests_csv;
   std::vector<double> window;
   std::uint64_t seed = 1;
   Format format = Format::kTable;
@@ -34,6 +34,18 @@ struct ServeOptions {
 
 nlohmann::json percentiles_json(const sim::Percentiles& p) {
   return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"mean", p.mean}};
+}
+
+// One row per request in arrival order, to compare with a measured run request by request.
+void write_requests_csv(const std::string& path, const sim::ServeOutcome& outcome) {
+  std::ofstream out(path);
+  if (!out) throw UsageError(fmt::format("cannot write {}", path));
+  out << "request,arrival_s,input_tokens,output_tokens,finished,ttft_s,tpot_s,e2e_s,preemptions\n";
+  for (std::size_t i = 0; i < outcome.requests.size(); ++i) {
+    const sim::RequestOutcome& r = outcome.requests[i];
+    out << fmt::format("{},{:.6f},{},{},{},{:.6f},{:.6f},{:.6f},{}\n", i, r.arrival_s, r.input_tokens, r.output_tokens,
+                       r.finished ? 1 : 0, r.ttft_s, r.tpot_s, r.e2e_s, r.preemptions);
+  }
 }
 
 // Checks of the command line that need no input loaded: before any work.
@@ -106,6 +118,7 @@ void run(const ServeOptions& o) {
     if (!out) throw UsageError(fmt::format("cannot write {}", o.perfetto));
     writer.write(out);
   }
+  if (!o.requests_csv.empty()) write_requests_csv(o.requests_csv, outcome);
   const double gpus = static_cast<double>(outcome.gpus);
   if (o.format == Format::kJson) {
     nlohmann::json j;
@@ -253,6 +266,7 @@ void register_serve_command(CLI::App& app) {
   cmd->add_flag("--goodput", o->goodput, "Bisect the highest rate meeting the SLO (a simulation per step)");
   cmd->add_option("--perfetto", o->perfetto, "Write a Perfetto/Chrome trace of --trace-window to this file")
       ->check(writable_file());
+  cmd->add_option("--requests-csv", o->requests_csv, "Write one row per request (arrival, lengths, TTFT, TPOT, E2E)");
   cmd->add_option("--trace-window", o->window, "BEGIN,END seconds of simulated time to trace")->delimiter(',')->expected(2);
   cmd->add_option("--seed", o->seed, "Seed of the speculative-acceptance draws");
   add_format_option(*cmd, o->format);

@@ -26,6 +26,10 @@ std::string_view to_string(ServeScheduler scheduler) {
   return scheduler == ServeScheduler::kVllm ? "vllm" : "sarathi";
 }
 
+std::string_view to_string(ServeEngine engine) {
+  return engine == ServeEngine::kDistServe ? "distserve" : "vllm";
+}
+
 std::string_view to_string(RouterPolicy policy) {
   switch (policy) {
     case RouterPolicy::kRoundRobin: return "round_robin";
@@ -151,7 +155,29 @@ ServeDeployment load_serve_deployment(const std::string& source, std::int64_t gp
              : router == "kv_aware"          ? RouterPolicy::kKvAware
                                              : RouterPolicy::kLeastOutstanding;
   if (auto dt = root.choice("dtype", {"bf16", "fp16", "fp8"})) d.dtype = *dtype_from_string(*dt);
+  if (root.choice("engine", {"vllm", "distserve"}).value_or("vllm") == "distserve") d.engine = ServeEngine::kDistServe;
   d.iteration_overhead_s = root.number("iteration_overhead_s", 0.0, 10.0).value_or(0.0);
+  d.iteration_overhead_per_sequence_s = root.number("iteration_overhead_per_sequence_s", 0.0, 1.0).value_or(0.0);
+  if (const nlohmann::json* raw = root.raw("sources"); raw) {
+    const std::string where = root.pointer_of("sources");
+    if (!raw->is_object()) {
+      diag.error(doc.file, where, fmt::format("expected an object, got {}", describe_json_value(*raw)));
+    } else {
+      for (const auto& [key, text] : raw->items()) {
+        const std::string at = json_pointer_append(where, key);
+        const nlohmann::json* field = root.raw(key);
+        if (!text.is_string()) {
+          diag.error(doc.file, at, fmt::format("expected a string, got {}", describe_json_value(text)),
+                     "where the number comes from: document, table, URL");
+        } else if (!field || !field->is_number()) {
+          diag.error(doc.file, at, fmt::format("\"{}\" is not a number of this deployment", key),
+                     "keys of sources name top-level numbers, such as \"iteration_overhead_s\"");
+        } else {
+          d.sources[key] = text.get<std::string>();
+        }
+      }
+    }
+  }
   d.prefix_block_tokens = root.integer("prefix_block_tokens", 1, 1 << 20).value_or(d.prefix_block_tokens);
 
   const nlohmann::json* pools = root.raw("pools");

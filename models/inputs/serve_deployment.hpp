@@ -2,6 +2,7 @@
 // A serving deployment: pools of model instances, their parallelism, batch limits and
 // scheduler, where they sit on the cluster, and how requests are routed. Format: docs/serve.md.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +21,12 @@ std::string_view to_string(ServeScheduler scheduler);
 
 enum class RouterPolicy { kRoundRobin, kLeastOutstanding, kKvAware };
 std::string_view to_string(RouterPolicy policy);
+
+// The engine whose policies run the instances (docs/serve.md, "Engines"): vLLM's (the default)
+// or DistServe's disaggregated engine (hand-offs accepted by the decode instance between its
+// iterations, KV migration on the decode instance, swap instead of recompute on a full decode).
+enum class ServeEngine { kVllm, kDistServe };
+std::string_view to_string(ServeEngine engine);
 
 // Speculative decoding on a target pool with a draft pool on other GPUs (SwiftSpec style).
 struct SpeculativeSpec {
@@ -62,7 +69,10 @@ struct ServeDeployment {
   std::vector<PoolSpec> pools;
   RouterPolicy router = RouterPolicy::kLeastOutstanding;
   Dtype dtype = Dtype::kBf16;       // weights and KV cache
+  ServeEngine engine = ServeEngine::kVllm;
   double iteration_overhead_s = 0;  // scheduler / launch time added to every iteration
+  double iteration_overhead_per_sequence_s = 0;  // and per sequence in the iteration (output processing)
+  std::map<std::string, std::string> sources;  // top-level key -> where its number comes from
   std::int64_t prefix_block_tokens = 512;  // tokens per hash_ids entry (Mooncake: 512)
 
   std::int64_t total_gpus() const;

@@ -19,6 +19,11 @@ namespace clustersim::sim {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+// DistServe's decode instance accepts hand-offs while the requests it accepted since its last
+// iteration hold less than this share of its KV blocks (DecodingStageSchedConfig's
+// waiting_block_prop_threshold, 0.05 in its API server; LLMServe/DistServe 20a1633,
+// distserve/api_server/distserve_api_server.py).
+constexpr double kDistServeAcceptShare = 0.05;
 
 // Send/recv time by message size, sampled from the CostModel on a log grid (per scope).
 struct TransferTable {
@@ -43,7 +48,7 @@ struct TransferTable {
 };
 
 enum class Kind : std::uint8_t { kColocated, kPrefill, kDecode };
-enum class Phase : std::uint8_t { kWaiting, kPrefilling, kDecoding, kPending, kTransferring, kDone, kDropped };
+enum class Phase : std::uint8_t { kWaiting, kPrefilling, kDecoding, kPending, kTransferring, kSwapped, kDone, kDropped };
 
 struct Req {
   std::int32_t inst = -1;      // instance holding it
@@ -74,6 +79,8 @@ struct Inst {
   std::vector<std::int32_t> waiting;  // FIFO from waiting_head
   std::size_t waiting_head = 0;
   std::vector<std::int32_t> resumed;  // preempted, served before waiting (LIFO)
+  std::vector<std::int32_t> swapped;   // DistServe decode: swapped out to host memory, back first (FIFO)
+  std::vector<std::int32_t> accepted;  // DistServe decode: migrated (or migrating), not yet batched (FIFO)
   std::vector<std::int32_t> running;
   std::vector<std::int32_t> pending;  // decode side: prefilled, waiting for blocks to transfer
   std::size_t pending_head = 0;
@@ -97,7 +104,7 @@ struct Inst {
 struct Event {
   double t;
   std::uint64_t seq;
-  std::int32_t kind;  // 0 iteration end, 1 transfer end
+  std::int32_t kind;  // 0 iteration end, 1 transfer end, 2 end of a decode instance's migrations (DistServe)
   std::int32_t a;
   bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
 };
@@ -410,7 +417,45 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
       in.resumed.push_back(ri);
     }
   };
-  // Decode-side block growth for the running requests (preempting from the back when short).
+  const bool distserve = d.engine == ServeEngine::kDistServe;
+  // A decode request that runs out of blocks: DistServe swaps it out to host memory (its blocks
+  // free, no recompute) and resumes it before anything else once they fit; vLLM preempts it by
+  // recompute.
+  auto evict = [&](Inst& in, std::int32_t ri) {
+    if (!distserve || in.kind != Kind::kDecode) return preempt(in, ri);
+    Req& r = rs[static_cast<std::size_t>(ri)];
+    change_blocks(in, r, 0);
+    r.phase = Phase::kSwapped;
+    r.preemptions++;
+    preemptions++;
+    in.swapped.push_back(ri);
+  };
+  auto swap_in = [&](Inst& in) {
+    const PoolSpec& p = pool_of(in);
+    std::size_t k = 0;
+    for (; k < in.swapped.size() && static_cast<std::int64_t>(in.running.size()) < p.max_sequences; ++k) {
+      const std::int32_t ri = in.swapped[k];
+      Req& r = rs[static_cast<std::size_t>(ri)];
+      const std::int32_t need = blocks_for(in, r.kv_tokens + 1);
+      if (need > in.free_blocks) break;
+      change_blocks(in, r, need);
+      r.phase = Phase::kDecoding;
+      in.running.push_back(ri);
+    }
+    in.swapped.erase(in.swapped.begin(), in.swapped.begin() + static_cast<std::ptrdiff_t>(k));
+    // Then the accepted requests, in order, once nothing is swapped out; DistServe's check counts
+    // a request's blocks a second time (they are held already), so it needs that many free.
+    k = 0;
+    for (; in.swapped.empty() && k < in.accepted.size() && static_cast<std::int64_t>(in.running.size()) < p.max_sequences;
+         ++k) {
+      const std::int32_t ri = in.accepted[k];
+      const Req& r = rs[static_cast<std::size_t>(ri)];
+      if (r.phase != Phase::kDecoding || r.blocks > in.free_blocks) break;
+      in.running.push_back(ri);
+    }
+    in.accepted.erase(in.accepted.begin(), in.accepted.begin() + static_cast<std::ptrdiff_t>(k));
+  };
+  // Decode-side block growth for the running requests (evicting from the back when short).
   auto grow_running = [&](Inst& in, std::int32_t step, std::int64_t& kv_sum, std::int64_t& decodes) {
     std::size_t i = 0;
     while (i < in.running.size()) {
@@ -438,7 +483,7 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
         }
         const std::int32_t victim = in.running[j - 1];
         in.running.erase(in.running.begin() + static_cast<std::ptrdiff_t>(j - 1));
-        preempt(in, victim);
+        evict(in, victim);
         if (victim == ri) {
           self = true;
           break;
@@ -446,9 +491,9 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
       }
       if (self) break;
       if (stuck) {
-        // Nothing else to preempt: r gives up its blocks and recomputes later.
+        // Nothing else to evict: r gives up its blocks (recomputes or swaps back in later).
         in.running.erase(in.running.begin() + static_cast<std::ptrdiff_t>(i));
-        preempt(in, ri);
+        evict(in, ri);
         continue;
       }
       change_blocks(in, r, need);
@@ -542,6 +587,7 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
       // vLLM: a batch of whole prefills when any fits, else one decode step of all running.
       if (in.kind != Kind::kDecode) tokens = admit_prefills(in, p.max_batch_tokens, false, pf, sampling);
       if (in.batch.empty() && in.kind != Kind::kPrefill) {
+        if (distserve && in.kind == Kind::kDecode) swap_in(in);
         grow_running(in, step, kv_sum, decodes);
         tokens = decodes * step;
         sampling = decodes;
@@ -591,7 +637,8 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
       in.afd_iterations++;
       t = event + c.logits_s(sampling);
     }
-    t += d.iteration_overhead_s;
+    // The engine's own work per iteration (scheduling, output processing per sequence).
+    t += d.iteration_overhead_s + d.iteration_overhead_per_sequence_s * static_cast<double>(in.batch.size());
     in.busy = true;
     in.iteration_start = now;
     in.iterations++;
@@ -607,7 +654,15 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
   admit_transfers = [&](std::int32_t id) {
     Inst& dst = insts[static_cast<std::size_t>(id)];
     const PoolSpec& p = pool_of(dst);
+    // DistServe: the decode instance accepts hand-offs between its iterations and migrates them
+    // one after another, busy meanwhile; a round stops once the accepted requests hold the
+    // accept share of its blocks.
+    if (distserve && dst.busy) return;
+    double cursor = now;
+    std::int64_t accepted_blocks = 0;
+    for (auto ri : dst.accepted) accepted_blocks += rs[static_cast<std::size_t>(ri)].blocks;
     while (dst.pending_head < dst.pending.size()) {
+      if (distserve && static_cast<double>(accepted_blocks) >= kDistServeAcceptShare * dst.total_blocks) break;
       const std::int32_t ri = dst.pending[dst.pending_head];
       Req& r = rs[static_cast<std::size_t>(ri)];
       const std::int32_t need = blocks_for(dst, r.kv_tokens + 1);
@@ -629,17 +684,27 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
       r.blocks = 0;
       change_blocks(dst, r, need);
       const double dur = kv_transfer_s(src, dst, r.kv_tokens);
-      const double start = std::max({now, src.egress_free, dst.ingress_free});
+      const double start = std::max({cursor, src.egress_free, dst.ingress_free});
       src.egress_free = dst.ingress_free = start + dur;
+      if (distserve) {
+        cursor = start + dur;
+        accepted_blocks += need;
+      }
       r.phase = Phase::kTransferring;
       r.inst = id;
       transfers++;
       transfer_sum += start + dur - now;
-      dst.running.push_back(ri);  // counted against max_num_seqs while in flight
+      // Counted against max_num_seqs while in flight; DistServe batches it later (swap_in).
+      (distserve ? dst.accepted : dst.running).push_back(ri);
       events.push({start + dur, seq++, 1, ri});
       if (trace && window && start < window->end_s && start + dur > window->begin_s) {
         trace->add_span({id, 1, "kv_transfer", "transfer", start, dur, {{"tokens", std::to_string(r.kv_tokens)}}});
       }
+    }
+    if (cursor > now) {
+      dst.busy = true;
+      dst.busy_s += cursor - now;
+      events.push({cursor, seq++, 2, id});
     }
     if (dst.pending_head > 4096 && dst.pending_head * 2 > dst.pending.size()) {
       dst.pending.erase(dst.pending.begin(), dst.pending.begin() + static_cast<std::ptrdiff_t>(dst.pending_head));
@@ -661,6 +726,13 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
     const Event ev = events.top();
     events.pop();
     now = ev.t;
+    if (ev.kind == 2) {  // DistServe: the decode instance's migrations are done
+      Inst& in = insts[static_cast<std::size_t>(ev.a)];
+      in.busy = false;
+      try_start(ev.a);
+      if (!in.busy) admit_transfers(ev.a);
+      continue;
+    }
     if (ev.kind == 1) {  // KV arrived on the decode instance
       Req& r = rs[static_cast<std::size_t>(ev.a)];
       Inst& src = insts[static_cast<std::size_t>(r.src)];

@@ -5,7 +5,9 @@
 // with prefill chunks up to a token budget) forms the batch, IterationCost prices it. Prefill
 // instances hand requests and their KV to decode instances through a transfer model; target
 // instances decode speculatively with a paired draft instance; attention instances decode with
-// ping-pong micro-batches against an expert pool (serve_afd.hpp).
+// ping-pong micro-batches against an expert pool (serve_afd.hpp). Under DistServe's engine
+// (ServeEngine::kDistServe) decode instances accept hand-offs between their iterations, migrate
+// them while busy, and swap requests out instead of recomputing them (docs/serve.md, "Engines").
 //
 // Inter-instance bytes (KV hand-off, draft/target sync) are priced by the CostModel's
 // send/recv fit with a contention approximation: each instance has one egress and one ingress
