@@ -248,9 +248,32 @@ class Lowering {
     return out;
   }
 
-  // Tensor-parallel collectives around a block (attention or MLP) of a layer.
-  void tp_block_comm(std::vector<WorkOp>& fwd, std::vector<WorkOp>& bwd, std::vector<WorkOp>* rec,
-                     std::size_t first_gemm, std::size_t last_gemm) {
+  // Where a block's ops start in the forward, backward and recompute lists of its layer.
+  struct BlockStart {
+    std::size_t fwd, bwd, rec;
+  };
+
+  // The first (or last) GEMM from `begin` on named `name` (any name when empty); -1 if none.
+  static int find_gemm(const std::vector<WorkOp>& ops, std::size_t begin, std::string_view name, bool last) {
+    int found = -1;
+    for (std::size_t i = begin; i < ops.size(); ++i) {
+      if (ops[i].kind != OpKind::kGemm || (!name.empty() && ops[i].name != name)) continue;
+      found = static_cast<int>(i);
+      if (!last) break;
+    }
+    return found;
+  }
+
+  // Tensor-parallel collectives around a block (attention or MLP) of a layer. With
+  // tp_comm_overlap, each runs beside the GEMM Transformer Engine's userbuffers pair it with
+  // (TE v1.8, the release of NeMo 24.07 and Megatron-Core r0.8; module/base.py's default methods,
+  // module/linear.py and module/layernorm_linear.py backward): forward, the all-gather
+  // pipelined with the block's first GEMM and the reduce-scatter with its last (also when
+  // recomputed); backward, the output gradient's all-gather pipelined with the last linear's
+  // input-gradient GEMM, the input's re-gather (bulk) beside the first linear's input-gradient
+  // GEMM, and that gradient's reduce-scatter (bulk) beside the first linear's weight-gradient
+  // GEMM (Megatron-Core's defaults tp_comm_bulk_dgrad and tp_comm_bulk_wgrad).
+  void tp_block_comm(std::vector<WorkOp>& fwd, std::vector<WorkOp>& bwd, std::vector<WorkOp>* rec, BlockStart at) {
     if (l_.tp == 1) return;
     double full = static_cast<double>(tokens_) * m_.hidden_size * kActivationBytes;
     auto add = [&](std::vector<WorkOp>& list, Phase phase, std::string_view name, CollectiveKind kind,
@@ -264,20 +287,28 @@ class Lowering {
     };
     if (p_.sequence_parallel) {
       // all-gather before the block's first GEMM, reduce-scatter after its last.
-      add(fwd, Phase::kForward, "tp_all_gather", CollectiveKind::kAllGather, static_cast<int>(first_gemm),
+      add(fwd, Phase::kForward, "tp_all_gather", CollectiveKind::kAllGather, find_gemm(fwd, at.fwd, {}, false),
           OverlapPattern::kAllGatherGemm);
-      add(fwd, Phase::kForward, "tp_reduce_scatter", CollectiveKind::kReduceScatter, static_cast<int>(last_gemm),
-          OverlapPattern::kGemmReduceScatter);
+      add(fwd, Phase::kForward, "tp_reduce_scatter", CollectiveKind::kReduceScatter,
+          find_gemm(fwd, at.fwd, {}, true), OverlapPattern::kGemmReduceScatter);
       if (rec) {
-        add(*rec, Phase::kRecompute, "tp_all_gather", CollectiveKind::kAllGather, -1, OverlapPattern::kAllGatherGemm);
-        add(*rec, Phase::kRecompute, "tp_reduce_scatter", CollectiveKind::kReduceScatter, -1,
-            OverlapPattern::kGemmReduceScatter);
+        // Indices into the recompute list; layer() moves them along when it appends the list.
+        add(*rec, Phase::kRecompute, "tp_all_gather", CollectiveKind::kAllGather, find_gemm(*rec, at.rec, {}, false),
+            OverlapPattern::kAllGatherGemm);
+        add(*rec, Phase::kRecompute, "tp_reduce_scatter", CollectiveKind::kReduceScatter,
+            find_gemm(*rec, at.rec, {}, true), OverlapPattern::kGemmReduceScatter);
       }
       // Backward: gradient all-gather (of the forward reduce-scatter), the input re-gathered
       // for the weight gradient, and the input gradient reduce-scattered.
-      add(bwd, Phase::kBackward, "tp_all_gather", CollectiveKind::kAllGather, -1, OverlapPattern::kAllGatherGemm);
-      add(bwd, Phase::kBackward, "tp_all_gather", CollectiveKind::kAllGather, -1, OverlapPattern::kAllGatherGemm);
-      add(bwd, Phase::kBackward, "tp_reduce_scatter", CollectiveKind::kReduceScatter, -1,
+      const int last_dgrad = find_gemm(bwd, at.bwd, "dgrad", true);
+      int first_dgrad = find_gemm(bwd, at.bwd, "dgrad", false);
+      int first_wgrad = find_gemm(bwd, at.bwd, "wgrad", false);
+      if (first_dgrad == last_dgrad) first_dgrad = first_wgrad = -1;  // one linear: one GEMM each
+      add(bwd, Phase::kBackward, "tp_all_gather", CollectiveKind::kAllGather, last_dgrad,
+          OverlapPattern::kAllGatherGemm);
+      add(bwd, Phase::kBackward, "tp_all_gather", CollectiveKind::kAllGather, first_dgrad,
+          OverlapPattern::kAllGatherGemm);
+      add(bwd, Phase::kBackward, "tp_reduce_scatter", CollectiveKind::kReduceScatter, first_wgrad,
           OverlapPattern::kGemmReduceScatter);
     } else {
       add(fwd, Phase::kForward, "tp_all_reduce", CollectiveKind::kAllReduce, -1, OverlapPattern::kGemmReduceScatter);
@@ -346,7 +377,7 @@ class Lowering {
     const double h = static_cast<double>(m_.hidden_size);
     const double sp = static_cast<double>(sp_tokens_);
     // Attention block.
-    std::size_t first = fwd.size();
+    BlockStart block{fwd.size(), bwd.size(), rec.size()};
     for (const auto& lin : linears) {
       if (lin.role == Role::kAttention && lin.name != "o_proj") linear(lin, fwd, bwd, r);
     }
@@ -397,7 +428,7 @@ class Lowering {
     for (const auto& lin : linears) {
       if (lin.name == "o_proj") linear(lin, fwd, bwd, r);
     }
-    tp_block_comm(fwd, bwd, r, first, fwd.size() - 1);
+    tp_block_comm(fwd, bwd, r, block);
     if (l_.cp > 1) {
       // Ring attention: K and V of the local chunk travel cp - 1 hops, each hidden behind one
       // attention block when it is long enough; backward moves them and their gradients.
@@ -415,7 +446,7 @@ class Lowering {
       bwd.push_back(b);
     }
     // MLP block (dense, or shared + routed experts).
-    first = fwd.size();
+    block = {fwd.size(), bwd.size(), rec.size()};
     bool moe = unfused.moe;
     // The shared experts' up (fc1) and down GEMMs, forward and their data gradients backward:
     // what moe_shared_expert_overlap hides dispatch and combine behind.
@@ -485,7 +516,7 @@ class Lowering {
         if (lin.role == Role::kRoutedExpert) linear(lin, fwd, bwd, r);
       }
     }
-    if (!moe) tp_block_comm(fwd, bwd, r, first, fwd.size() - 1);
+    if (!moe) tp_block_comm(fwd, bwd, r, block);
     // Elementwise: two norms, two residual adds, the activation, rotary embedding, and (MoE)
     // permutation of the routed tokens.
     double ffn = static_cast<double>(moe ? m_.moe_intermediate_size * topk_ : m_.intermediate_size) /
@@ -514,8 +545,12 @@ class Lowering {
       bwd.push_back(collective(Phase::kBackward, "fsdp_grad_reduce_scatter", Cost::kDpComm,
                                CollectiveKind::kReduceScatter, params * per_parameter_.grads, Group::kDp, ranks, dp_nodes_));
     }
-    // Recomputation runs before the layer's backward.
+    // Recomputation runs before the layer's backward; its overlap indices move along.
+    const std::size_t offset = bwd.size();
     bwd.insert(bwd.end(), rec.begin(), rec.end());
+    for (std::size_t i = offset; i < bwd.size(); ++i) {
+      if (bwd[i].overlaps_gemm >= 0) bwd[i].overlaps_gemm += static_cast<int>(offset);
+    }
   }
 
   // The router's top-k and softmax over its FP32 logits (read, select, write the scores), and
