@@ -389,7 +389,9 @@ void schedule_training(TrainingEstimate& e, const Workload& w, const CostModel& 
           out.push_back({"interference", "SMs held by overlapped DP collectives", slowed});
           extra -= slowed;
         }
-        if (extra <= 0) return;
+        // Only the fleet's factor stretches compute beyond interference: without one, what is
+        // left is rounding.
+        if (extra <= 0 || fleet_factor == 1.0) return;
         if (imbalance_share < 1.0) out.push_back({"variability", "fleet " + fleet.name + " (expected)", extra * (1 - imbalance_share)});
         if (imbalance_share > 0.0) {
           out.push_back({"imbalance", w.documents ? "packed document lengths (expected)" : "micro-batch data (expected)",
