@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "models/inputs/input_error.hpp"
 #include "tools/cli_common.hpp"
 
 namespace clustersim::cli {
@@ -32,9 +33,8 @@ std::vector<ResultRow> read_result_rows(const std::string& path, long* cut_at) {
                       value.contains("tier");
     if (!good) {
       if (!last) {
-        throw UsageError(fmt::format("{}:{}: not a sweep row (a JSON object with \"key\" and \"tier\"); "
-                                     "only the last line may be cut short",
-                                     path, line_number));
+        throw_input_error(path, fmt::format("line {}", line_number), "not a sweep row",
+                          "a JSON object with \"key\" and \"tier\" per line; only the last line may be cut short");
       }
       if (cut_at) *cut_at = static_cast<long>(start);
       break;
