@@ -261,8 +261,9 @@ void register_calibrate_command(CLI::App& app) {
       "import", "Read an nccl-tests log or -J JSON, a PyTorch profiler trace, or a published table");
   import->footer(
       "Example:\n"
-      "  clustersim calibrate import all_reduce_perf.log -o all_reduce.records.json\n"
-      "  clustersim calibrate import rank0.pt.trace.json.gz -o kineto.records.json");
+      "  clustersim calibrate import examples/all_reduce_perf.log -o all_reduce.records.json\n"
+      "  clustersim calibrate import ../shared/reference/kineto/hta_a100_80gb_rank0of16.json.gz \\\n"
+      "      -o kineto.records.json");
   import->add_option("input", imp->input, "Measurement file")->required();
   import->add_option("-o,--output", imp->output, "Records file to write (default: stdout)")->check(writable_file());
   import->callback([imp] { run_import(*imp); });
@@ -290,7 +291,8 @@ void register_calibrate_command(CLI::App& app) {
       "interrupted run leaves a valid file; --resume continues it. Progress goes to stderr.\n"
       "Example:\n"
       "  clustersim calibrate run --backend cpu --suite all -o cpu.records.json\n"
-      "  clustersim calibrate run --backend cuda --suite collectives --gpus 8 -o h100.records.json\n"
+      "  clustersim calibrate run --backend cuda --suite collectives --gpus 8 \\\n"
+      "      -o h100.records.json   # synopsis: needs 8 GPUs\n"
       "  clustersim calibrate fit cpu.records.json -o cpu-profile.json");
   runc->add_option("--backend", run->backend, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
@@ -316,7 +318,7 @@ void register_calibrate_command(CLI::App& app) {
   report->footer(
       "Example:\n"
       "  clustersim calibrate report h100\n"
-      "  clustersim calibrate report my-profile.json --format json");
+      "  clustersim calibrate report configs/profiles/h800.json --format json");
   report->add_option("profile", rep->profile, "Profile file or shipped profile name")->required();
   add_format_option(*report, rep->format);
   report->callback([rep] { run_report(*rep); });

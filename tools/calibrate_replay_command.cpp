@@ -149,10 +149,11 @@ void register_calibrate_replay_command(CLI::App& calibrate) {
   cmd->footer(
       "One thread per rank (TP x PP x DP <= 8): real GEMMs and attention of the lowered shapes,\n"
       "collectives between threads, 1F1B pipeline transfers, gradient reduction. The output is a\n"
-      "case file for `clustersim validate` (docs/calibration.md).\n"
+      "case file for `clustersim validate` (docs/calibration.md). cpu-profile.json is the profile\n"
+      "`calibrate run --help`'s examples measure and fit.\n"
       "Example:\n"
-      "  clustersim calibrate replay --backend cpu --model tiny.json --plan tp2.json --gpus 2 \\\n"
-      "      --profile cpu-profile.json -o tp2.case.json\n"
+      "  clustersim calibrate replay --backend cpu --model examples/tiny-gpt.json \\\n"
+      "      --plan examples/tiny-gpt-tp2.json --gpus 2 --profile cpu-profile.json -o tp2.case.json\n"
       "  clustersim validate tp2.case.json");
   cmd->add_option("--backend", o->backend, "cpu (the only backend that replays)")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--model", o->model, "Hugging Face config.json path, inline JSON, or preset")->required();

@@ -250,7 +250,7 @@ void register_explain_command(CLI::App& app) {
       "  clustersim explain --model deepseek-v3\n"
       "  clustersim explain --model llama-3.1-405b --cluster h100-ndr --gpus 16384 \\\n"
       "      --plan llama-3.1-405b-16k --format json\n"
-      "  clustersim explain --model path/to/config.json --cluster h100-ndr --gpus 64 \\\n"
+      "  clustersim explain --model configs/models/llama-3-70b.json --cluster h100-ndr --gpus 64 \\\n"
       "      --from-megatron-args \"--tensor-model-parallel-size 8 --micro-batch-size 1 "
       "--seq-length 4096 --bf16\"");
   cmd->add_option("--model", options->model,

@@ -182,7 +182,7 @@ void register_validate_command(CLI::App& app) {
   cmd->footer(
       "Examples:\n"
       "  clustersim validate configs/validation/dev-set.json\n"
-      "  clustersim validate my-runs.json --format json");
+      "  clustersim validate configs/validation/nemo-long-sequence.json --format json");
   cmd->add_option("cases", o->cases, "Case file (docs/validation.md)")->required();
   cmd->add_option("--mode", o->mode, "estimate (closed form) or simulate (SimGrid replay)")
       ->check(CLI::IsMember({"estimate", "simulate"}))

@@ -304,10 +304,13 @@ void register_whatif_command(CLI::App& app) {
       "an ideal run without stragglers, and attribute it to op types, stages and workers");
   cmd->footer(
       "Examples:\n"
-      "  clustersim whatif --trace trace-AR.csv.gz --meta meta-AR.yaml\n"
-      "  clustersim whatif --trace trace-ST.csv --meta meta-ST.yaml --format json \\\n"
+      "  clustersim whatif --trace ../shared/reference/straggler-traces/trace-AR.csv.gz \\\n"
+      "      --meta ../shared/reference/straggler-traces/meta-AR.yaml\n"
+      "  clustersim whatif --trace ../shared/reference/straggler-traces/trace-ST.csv \\\n"
+      "      --meta ../shared/reference/straggler-traces/meta-ST.yaml --format json \\\n"
       "      --perfetto st-step23.json --timeline-step 23 --stage-layers 3:8:7\n"
-      "  clustersim whatif --trace job.csv.gz --meta job.json --scenario scenarios.json\n"
+      "  clustersim whatif --trace job.csv.gz --meta job.json --scenario scenarios.json   # synopsis: your job's files\n"
+      "(../shared/reference/straggler-traces: the traces published with the OSDI'25 straggler study.)\n"
       "Format of the trace, metadata and scenario files: docs/straggler-traces.md");
   cmd->add_option("--trace", options->trace, "Per-op trace CSV, plain or gzipped (.csv.gz)")
       ->required();
