@@ -301,6 +301,23 @@ std::optional<PricedOp> CostModel::nccl_collective(CollectiveKind kind, double s
   return p;
 }
 
+PricedOp CostModel::tp_all_reduce(double size_bytes, int ranks, int nodes) const {
+  nodes = std::max(1, nodes);
+  if (ranks <= 1) return collective(CollectiveKind::kAllReduce, size_bytes, ranks, nodes);
+  // A measurement of NCCL on these GPUs at this size wins: the tuner's constants are NCCL's
+  // estimates for choosing an algorithm, not timings (docs/serve.md, "TP all-reduces").
+  if (const Fit* f = find_collective(CollectiveKind::kAllReduce, ranks, nodes, nodes > 1);
+      f && f->origin == FitOrigin::kFitted) {
+    const auto& c = std::get<CollectiveFit>(f->model);
+    if (c.kind == CollectiveKind::kAllReduce && c.ranks == ranks && c.nodes == nodes &&
+        beyond(*f, {{"size_bytes", size_bytes}}).empty()) {
+      return priced(*f, alpha_beta_time_s(c.segments, size_bytes), false);
+    }
+  }
+  if (auto p = nccl_collective(CollectiveKind::kAllReduce, size_bytes, ranks, nodes)) return *p;
+  return collective(CollectiveKind::kAllReduce, size_bytes, ranks, nodes);
+}
+
 int CostModel::collective_sms(CollectiveKind kind, double size_bytes, int ranks, int nodes) const {
   const std::optional<NcclChoice> choice = nccl_choice(kind, size_bytes, ranks, nodes);
   return choice ? choice->exec_channels : 0;

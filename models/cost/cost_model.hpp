@@ -45,6 +45,12 @@ class CostModel {
   // Across nodes, a measured fit prices it; where the profile has only a roofline default and
   // the cluster gives NCCL's graphs ("nccl"), NCCL's own tuner model does (nccl_tuner.hpp).
   PricedOp collective(CollectiveKind kind, double size_bytes, int ranks, int nodes) const;
+  // A tensor-parallel all-reduce of a serving iteration (the attention-output and MLP-output
+  // all-reduces of a layer; in decode a few KiB to a few MiB, latency-bound). A measured fit of
+  // exactly this shape prices a size inside its measured range; otherwise, when the cluster gives
+  // NCCL's graphs, NCCL's tuner model does (Ring/Tree with LL or LL128 at small sizes, NVLS where
+  // the node has it); otherwise collective(). docs/serve.md, "TP all-reduces".
+  PricedOp tp_all_reduce(double size_bytes, int ranks, int nodes) const;
   // SMs the collective's NCCL kernel holds while it runs (one thread block per channel it
   // launches, NCCL's tuner model); 0 without the cluster's NCCL graphs or for other kinds.
   int collective_sms(CollectiveKind kind, double size_bytes, int ranks, int nodes) const;

@@ -108,10 +108,12 @@ IterationCost::IterationCost(const ModelSpec& m, const InstanceShape& s, const C
       if (lin.role == Role::kAttention) attention_part += p.seconds;
     }
     // Two TP all-reduces (after attention and after the MLP); a MoE layer with EP replaces the
-    // second by dispatch + combine.
+    // second by dispatch + combine. They reduce the layer's output activations, which stay 16-bit
+    // when weights and KV are FP8 (FP8 is a GEMM input format; the row-parallel GEMM writes BF16).
     const double act = static_cast<double>(n) * h * bytes;
+    const double reduced = static_cast<double>(n) * h * (dtype == Dtype::kFp8 ? 2.0 : bytes);
     if (tp > 1) {
-      PricedOp ar = cost.collective(CollectiveKind::kAllReduce, act, static_cast<int>(tp), tp_nodes);
+      PricedOp ar = cost.tp_all_reduce(reduced, static_cast<int>(tp), tp_nodes);
       note(ar);
       total += ar.seconds;
       attention_part += ar.seconds;

@@ -230,6 +230,51 @@ TEST(ServeDistServe, MeasuredIterationFitsPriceWholeIterations) {
   EXPECT_EQ(IterationCost(model("llama-3-8b"), tp1, cost, Dtype::kBf16).measured_decode(), nullptr);
 }
 
+// The TP all-reduces of a composed iteration (docs/serve.md, "TP all-reduces"): two per layer,
+// priced by the profile's measured 8-GPU all-reduce inside its range, and by NCCL's tuner model
+// (Ring/LL at a decode step's sizes, NVLS at large ones on H100) when the profile has none.
+TEST(ServeTpAllReduce, DecodeStepPaysTwoAllReducesPerLayerAtTp8AndNoneAtTp1) {
+  Diagnostics diag;
+  const ClusterSpec c = load_cluster_spec(kSource + "/configs/clusters/h100-ndr.json", "h100-ndr", diag);
+  const Profile measured = load_profile(kSource + "/configs/profiles/h100.json");
+  Profile unmeasured = measured;
+  std::erase_if(unmeasured.fits, [](const Fit& f) { return f.id == "all_reduce/any/8x1"; });
+  ASSERT_EQ(unmeasured.fits.size() + 1, measured.fits.size());
+  const CostModel with_fit(measured, "h100.json", c), tuner_only(unmeasured, "h100.json", c);
+  const ModelSpec m = model("llama-3.1-405b");
+  const double token_bytes = static_cast<double>(m.hidden_size) * 2;  // BF16, also for FP8 weights
+
+  const PricedOp fit = with_fit.tp_all_reduce(token_bytes, 8, 1);
+  EXPECT_EQ(fit.basis, "all_reduce/any/8x1");
+  EXPECT_GT(fit.seconds, 20e-6);  // Azure's nccl-tests: 25-30 us at 1-32 KiB
+  EXPECT_LT(fit.seconds, 35e-6);
+  const PricedOp ll = tuner_only.tp_all_reduce(token_bytes, 8, 1);
+  EXPECT_EQ(ll.basis, "NCCL v2.30.7 tuner model: Ring/LL over 1x8");
+  // 6.6 us base + 14 ring steps of 0.6 us, plus 32 KiB at the LL ring's bus bandwidth.
+  EXPECT_NEAR(ll.seconds, 15.0e-6 + token_bytes / (141e3 * 8.0 / 14.0) * 1e-6, 1e-9);
+  EXPECT_EQ(tuner_only.tp_all_reduce(64.0 * 1024 * 1024, 8, 1).basis, "NCCL v2.30.7 tuner model: NVLS/Simple over 1x8");
+  // Below the measured range (1 KiB): the tuner, not an extrapolated fit.
+  EXPECT_EQ(with_fit.tp_all_reduce(512, 8, 1).basis, "NCCL v2.30.7 tuner model: Ring/LL over 1x8");
+  EXPECT_EQ(with_fit.tp_all_reduce(token_bytes, 1, 1).seconds, 0);
+
+  for (std::int64_t tp : {1, 8}) {
+    InstanceShape s;
+    s.tp = tp;
+    s.max_tokens = 64;
+    s.max_sequences = 64;
+    s.hbm_bytes = c.gpu.hbm_bytes;
+    const IterationCost a(m, s, with_fit, Dtype::kFp8), b(m, s, tuner_only, Dtype::kFp8);
+    for (std::int64_t batch : {1, 64}) {
+      const double bytes = static_cast<double>(batch) * token_bytes;
+      const double per_layer = tp == 1 ? 0.0
+                                       : 2 * (with_fit.tp_all_reduce(bytes, 8, 1).seconds -
+                                              tuner_only.tp_all_reduce(bytes, 8, 1).seconds);
+      EXPECT_NEAR(a.linear_s(batch) - b.linear_s(batch), static_cast<double>(m.num_layers) * per_layer, 1e-9)
+          << "TP " << tp << ", batch " << batch;
+    }
+  }
+}
+
 // The DistServe quick-start deployment on the shipped A100 profile.
 class ServeDistServeDeployment : public ::testing::Test {
  protected:
