@@ -7,13 +7,12 @@
 #   scripts/bench_platform.sh [BUILD_DIR] [RUNS]      defaults: build 3
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench_lib.sh
 build_dir=${1:-build}
 runs=${2:-3}
 binary="$build_dir/sim/bench_platform"
 cluster=configs/clusters/h100-ndr.json
-[[ -x "$binary" ]] || { echo "bench_platform: $binary not found; build the bench_platform target first" >&2; exit 2; }
-
-median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+require_executable bench_platform "$binary" "; build the bench_platform target first"
 field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 bench() {  # label, then bench_platform arguments after the cluster

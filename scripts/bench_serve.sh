@@ -10,9 +10,10 @@
 #   scripts/bench_serve.sh [BUILD_DIR]      default: build (the one scripts/setup.sh makes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench_lib.sh
 build_dir=${1:-build}
 binary="$build_dir/tools/clustersim"
-[[ -x "$binary" ]] || { echo "bench_serve: $binary not found; build the clustersim target first" >&2; exit 2; }
+require_clustersim bench_serve "$binary"
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 start=$(date +%s.%N)

@@ -8,10 +8,11 @@
 #   scripts/bench_simulate.sh [BUILD_DIR] [RUNS]      defaults: build 3
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench_lib.sh
 build_dir=${1:-build}
 runs=${2:-3}
 binary="$build_dir/tools/clustersim"
-[[ -x "$binary" ]] || { echo "bench_simulate: $binary not found; build the clustersim target first" >&2; exit 2; }
+require_clustersim bench_simulate "$binary"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -21,7 +22,6 @@ cat > "$work/stragglers.json" <<'JSON'
 JSON
 sed 's/"global_batch_size": 2048/"global_batch_size": 8192/' configs/plans/$plan.json > "$work/plan-64k.json"
 
-median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 bench() {  # label, then simulate arguments (CLUSTER: h100-ndr unless set)
   local label=$1 walls=() rss=() out

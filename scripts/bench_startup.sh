@@ -6,15 +6,14 @@
 #   scripts/bench_startup.sh [BUILD_DIR] [RUNS]      defaults: build 5
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench_lib.sh
 build_dir=${1:-build}
 runs=${2:-5}
 binary="$build_dir/tools/clustersim"
-[[ -x "$binary" ]] || { echo "bench_startup: $binary not found; build the clustersim target first" >&2; exit 2; }
-[[ -x /usr/bin/time ]] || { echo "bench_startup: /usr/bin/time not found (Debian package: time)" >&2; exit 2; }
+require_clustersim bench_startup "$binary"
+require_time bench_startup
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-
-median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 status=0
 bench() {  # label, then clustersim arguments

@@ -6,13 +6,12 @@
 #   scripts/bench_sweep.sh [SPEC]        (after scripts/setup.sh; RUNS=5 scripts/bench_sweep.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench_lib.sh
 binary=${CLUSTERSIM:-build/tools/clustersim}
 spec=${1:-examples/sweep-405b.json}
 runs=${RUNS:-3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-
-median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 
 echo "sweep benchmark: $spec, $runs run(s) per worker count, $(nproc) cores"
 for jobs in 1 2; do

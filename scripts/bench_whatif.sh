@@ -5,11 +5,12 @@
 # TRACES_DIR overrides where the reference traces are (default ../shared/reference/straggler-traces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench_lib.sh
 build_dir=${1:-build}
 runs=${2:-7}
 traces=${TRACES_DIR:-../shared/reference/straggler-traces}
 binary="$build_dir/tools/clustersim"
-[[ -x "$binary" ]] || { echo "bench_whatif: $binary not found; build first (scripts/setup.sh)" >&2; exit 2; }
+require_executable bench_whatif "$binary" "; build first (scripts/setup.sh)"
 [[ -f "$traces/trace-AR.csv.gz" ]] || { echo "bench_whatif: $traces/trace-AR.csv.gz not found" >&2; exit 2; }
 args=(whatif --trace "$traces/trace-AR.csv.gz" --meta "$traces/meta-AR.yaml" --format json)
 times=()
@@ -19,7 +20,7 @@ for ((i = 0; i < runs; ++i)); do
   end=$EPOCHREALTIME
   times+=("$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.6f", b - a}')")
 done
-median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
+median=$(printf '%s\n' "${times[@]}" | median)
 printf 'whatif AR (117,216 ops): %d runs, median %.3f s (min %.3f s, max %.3f s)\n' "$runs" \
   "$median" "$(printf '%s\n' "${times[@]}" | sort -g | head -1)" \
   "$(printf '%s\n' "${times[@]}" | sort -g | tail -1)"
