@@ -575,6 +575,13 @@ class Lowering {
   };
 
   // Layers of one kind lower alike in every stage, so each kind is lowered once per plan.
+  // Layers of a stage that lower alike: MoE or dense, fully recomputed or not, how many.
+  struct LayerKind {
+    bool moe, full;
+    std::int64_t first_layer, count;
+    bool operator==(const LayerKind& o) const { return moe == o.moe && full == o.full && count == o.count; }
+  };
+
   const LayerOps& layer_ops(bool moe, bool full_recompute, std::int64_t index) {
     std::optional<LayerOps>& ops = layer_ops_[moe ? 1 : 0][full_recompute ? 1 : 0];
     if (!ops) {
@@ -605,18 +612,14 @@ class Lowering {
     }
     // Layers that lower alike (same kind, same recomputation) are lowered once and counted:
     // the stage's op lists stay short however deep the model.
-    struct Kind {
-      bool moe, full;
-      std::int64_t first_layer, count;
-    };
-    std::vector<Kind> kinds;
+    std::vector<LayerKind> kinds;
     for (const auto& chunk : l_.chunks[static_cast<std::size_t>(r)]) {
       for (std::int64_t i = 0; i < chunk.num_layers; ++i) {
         bool full = p_.recompute_granularity == Recompute::kFull &&
                     (p_.recompute_method == RecomputeMethod::kUniform ||
                      i < p_.recompute_num_layers.value_or(1));
         bool moe = m_.moe_layers.at(static_cast<std::size_t>(chunk.first_layer + i));
-        auto it = std::find_if(kinds.begin(), kinds.end(), [&](const Kind& k) { return k.moe == moe && k.full == full; });
+        auto it = std::find_if(kinds.begin(), kinds.end(), [&](const LayerKind& k) { return k.moe == moe && k.full == full; });
         if (it == kinds.end()) {
           kinds.push_back({moe, full, chunk.first_layer + i, 1});
         } else {
@@ -625,6 +628,14 @@ class Lowering {
         ++s.layers;
       }
     }
+    // A middle stage with the layers of the middle stage before it runs the same program (its
+    // ops, parameters and step depend on nothing else): copied, not lowered again.
+    const bool middle = !first && !last;
+    if (middle && middle_ && middle_->first == kinds) {
+      StageProgram copy = middle_->second;
+      copy.pp_rank = r;
+      return copy;
+    }
     for (const auto& k : kinds) {
       const LayerOps& ops = layer_ops(k.moe, k.full, k.first_layer);
       append_counted(ops.forward, k.count, s.forward);
@@ -632,7 +643,6 @@ class Lowering {
     }
     if (last) {
       Linear head{"lm_head", Role::kLmHead, m_.hidden_size, m_.vocab_size, false, Sharding::kTensorParallel};
-      std::size_t before = s.forward.size();
       if (l_.tp > 1 && p_.sequence_parallel) {
         s.forward.push_back(collective(Phase::kForward, "tp_all_gather", Cost::kTpComm, CollectiveKind::kAllGather,
                                        static_cast<double>(tokens_) * h * kActivationBytes, Group::kTp, l_.tp, tp_nodes_));
@@ -640,7 +650,6 @@ class Lowering {
                                         CollectiveKind::kReduceScatter,
                                         static_cast<double>(tokens_) * h * kActivationBytes, Group::kTp, l_.tp, tp_nodes_));
       }
-      (void)before;
       linear(head, s.forward, s.backward, nullptr);
       // Softmax cross-entropy over the vocabulary shard, in FP32.
       double logits = static_cast<double>(tokens_) * static_cast<double>(m_.vocab_size) / l_.tp * 4;
@@ -648,6 +657,7 @@ class Lowering {
       s.backward.push_back(memory(Phase::kBackward, "cross_entropy_grad", 2 * logits));
     }
     step_ops(s);
+    if (middle) middle_.emplace(std::move(kinds), s);
     return s;
   }
 
@@ -720,6 +730,7 @@ class Lowering {
   double expert_rows_ = 1;  // the busiest EP rank's routed rows over the balanced share
   BytesPerParameter per_parameter_;  // gradient bytes on the wire, Adam state for the step
   std::optional<LayerOps> layer_ops_[2][2];  // by [moe][full recomputation]
+  std::optional<std::pair<std::vector<LayerKind>, StageProgram>> middle_;  // the last middle stage lowered
 };
 
 }  // namespace

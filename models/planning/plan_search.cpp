@@ -64,7 +64,6 @@ SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, co
     TrainPlan plan;
     ParallelLayout layout;
     MemoryEstimate memory;
-    TrainingEstimate priced;  // stage prices; the schedule comes later
   };
   std::vector<Candidate> candidates;
   const ModelShapes shapes = model_shapes(model);  // the same for every candidate
@@ -129,7 +128,7 @@ SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, co
                     if (++result.invalid_reasons[reason] == 1) result.invalid_examples[reason] = example_of(diag.errors());
                     continue;
                   }
-                  const ParallelLayout& layout = *valid;
+                  ParallelLayout& layout = *valid;
                   MemoryEstimate memory = estimate_memory(model, shapes, plan, layout);
                   if (memory.peak().bytes.total() > hbm) {
                     ++result.too_big;
@@ -139,7 +138,9 @@ SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, co
                   TrainingEstimate priced = price_training_stages(w, costs, &cache);
                   ++result.evaluated;
                   const double bound = step_time_lower_bound(priced, w, costs, cluster);
-                  candidates.push_back({bound, std::move(plan), layout, std::move(memory), std::move(priced)});
+                  // Only the bound is kept: the few candidates scheduled are lowered and priced again (from
+                  // the cache), rather than holding every candidate's stage prices.
+                  candidates.push_back({bound, std::move(plan), std::move(layout), std::move(memory)});
                 }
               }
             }
@@ -152,22 +153,31 @@ SearchResult search_plans(const ModelSpec& model, const ClusterSpec& cluster, co
   // the slowest of the `top` kept: the same ranking as scheduling every candidate.
   std::stable_sort(candidates.begin(), candidates.end(),
                    [](const Candidate& a, const Candidate& b) { return a.lower_bound_s < b.lower_bound_s; });
-  for (Candidate& c : candidates) {
-    if (result.best.size() >= req.top && c.lower_bound_s >= result.best.back().estimate.step_time_s) break;
-    const MemoryEstimate& memory = c.memory;
+  struct Ranked {
+    double step_time_s;
+    std::size_t candidate;
+  };
+  std::vector<Ranked> top;  // fastest first, at most `top`
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    const Candidate& c = candidates[i];
+    if (top.size() >= req.top && c.lower_bound_s >= top.back().step_time_s) break;
     const Workload w = lower_training(model, shapes, c.plan, c.layout, cluster);
-    TrainingEstimate e = c.priced;
-    schedule_training(e, w, costs, cluster, memory, {}, false);  // the breakdown only if it ranks
+    TrainingEstimate e = price_training_stages(w, costs, &cache);
+    schedule_training(e, w, costs, cluster, c.memory, {}, false);  // the breakdown only for the plans kept
     ++result.scheduled;
-    auto pos = std::lower_bound(result.best.begin(), result.best.end(), e.step_time_s,
-                                [](const RankedPlan& a, double t) { return a.estimate.step_time_s < t; });
-    if (static_cast<std::size_t>(pos - result.best.begin()) < req.top) {
-      e = std::move(c.priced);
-      schedule_training(e, w, costs, cluster, memory);
-      RankedPlan ranked{std::move(c.plan), c.layout, std::move(e)};
-      result.best.insert(pos, std::move(ranked));
-      if (result.best.size() > req.top) result.best.pop_back();
+    auto pos = std::lower_bound(top.begin(), top.end(), e.step_time_s,
+                                [](const Ranked& a, double t) { return a.step_time_s < t; });
+    if (static_cast<std::size_t>(pos - top.begin()) < req.top) {
+      top.insert(pos, {e.step_time_s, i});
+      if (top.size() > req.top) top.pop_back();
     }
+  }
+  for (const Ranked& r : top) {
+    Candidate& c = candidates[r.candidate];
+    const Workload w = lower_training(model, shapes, c.plan, c.layout, cluster);
+    TrainingEstimate e = price_training_stages(w, costs, &cache);
+    schedule_training(e, w, costs, cluster, c.memory);
+    result.best.push_back({std::move(c.plan), std::move(c.layout), std::move(e)});
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "models/cost/fleet_variability.hpp"
+#include "models/lowering/gradient_buckets.hpp"
 #include "models/planning/ecmp_send_factor.hpp"
 #include "models/planning/iteration_graph.hpp"
 #include "models/planning/step_attribution.hpp"
@@ -285,6 +286,50 @@ double document_cv(const TrainingEstimate& e, const Workload& w) {
 
 }  // namespace
 
+namespace {
+
+// One DP collective of a stage's step op over `bytes`, as the iteration graph prices it.
+double dp_collective_s(const WorkOp& op, double bytes, const CostModel& costs) {
+  if (op.group_ranks < 2) return 0.0;
+  return costs.collective(op.collective, bytes, op.group_ranks, op.group_nodes).seconds * static_cast<double>(op.count);
+}
+
+bool is_gather(const WorkOp& op) { return op.cost == Cost::kDpComm && op.collective == CollectiveKind::kAllGather; }
+bool is_reduction(const WorkOp& op) { return op.cost == Cost::kDpComm && op.collective != CollectiveKind::kAllGather; }
+
+// The stage's parameter gathers of model chunk `chunk` (share `share` of the stage's), one after
+// another on its DP lane.
+double gather_s(const StageProgram& stage, double share, const CostModel& costs) {
+  double seconds = 0;
+  for (const WorkOp& op : stage.step) {
+    if (is_gather(op)) seconds += dp_collective_s(op, op.bytes * share, costs);
+  }
+  return seconds;
+}
+
+// How long after the stage's last backward (of `backward_s`) begins its last gradient bucket is
+// reduced at the earliest: the buckets of its last reduction that this backward makes ready, on
+// a DP lane with nothing else to do (iteration_graph.cpp, Builder::step).
+double last_reduction_end_s(const Workload& w, std::size_t s, double backward_s, const CostModel& costs) {
+  const ParallelLayout& l = w.layout;
+  const StageProgram& stage = w.stages[s];
+  const auto last = std::find_if(stage.step.rbegin(), stage.step.rend(), is_reduction);
+  if (last == stage.step.rend() || last->group_ranks < 2) return 0.0;
+  const WorkOp& op = *last;
+  const double v = static_cast<double>(l.virtual_stages);
+  const bool chunked = w.overlap_grad_reduce && l.virtual_stages > 1;
+  const double share = chunked ? pipeline_chunk_share(l, static_cast<std::int64_t>(s), 0) : 1.0;
+  const double bucket_parameters = s == 0 ? w.grad_bucket_parameters : w.overlap_grad_reduce ? op.parameters / v : 0;
+  std::vector<Bucket> buckets = split_into_buckets(BucketUse::kReduction, op.parameters * share, op.bytes * share, bucket_parameters,
+                                                   [&](double bytes) { return dp_collective_s(op, bytes, costs); });
+  if (!w.overlap_grad_reduce) {
+    for (Bucket& b : buckets) b.at = 1.0;  // all wait for the whole backward
+  }
+  return backward_s + reduction_overrun_s(std::move(buckets), backward_s);
+}
+
+}  // namespace
+
 double step_time_lower_bound(const TrainingEstimate& priced, const Workload& w, const CostModel& costs,
                              const ClusterSpec& cluster, const Mechanisms& mechanisms) {
   const ParallelLayout& l = w.layout;
@@ -295,22 +340,51 @@ double step_time_lower_bound(const TrainingEstimate& priced, const Workload& w, 
   const double p2p_s =
       l.pp > 1 ? costs.collective(CollectiveKind::kSendRecv, w.p2p_bytes, 2, w.p2p_crosses_nodes ? 2 : 1).seconds : 0.0;
   const bool blocking = l.virtual_stages == 1 || !w.overlap_p2p_comm;
-  // Stage s cannot start before the first micro-batch's first chunk has passed the stages before
-  // it, runs all its own work in a row (blocking sends included), and its last backward still
-  // has to pass back through them: no schedule of these prices is faster.
-  double bound = 0, upstream = 0;
-  for (std::size_t s = 0; s < priced.stages.size(); ++s) {
-    const StageTimes& t = priced.stages[s];
+  // Stage s's compute lane cannot start before the first micro-batch's first chunk has passed
+  // the stages before it (nor, on the first and last stage, before the batch is loaded) and runs
+  // all its own work in a row, blocking sends included; with overlapped parameter gathers the
+  // lane waits after its first forward for its first chunk's gather (and so does a blocking
+  // send of that forward to the next stage). After that lane: its last gradient
+  // bucket is reduced (it cannot start before the last backward ends), then it clips and steps,
+  // and without overlap gathers its parameters; and its last backward still has to pass back
+  // through the stages before it, after which stage 0 clips and steps. No schedule of these
+  // prices is faster.
+  const auto& stages = priced.stages;
+  auto fixed_s = [&](const StageTimes& t) { return mechanisms.fixed_costs ? t.step_fixed_s : 0.0; };
+  const double stage0_tail = stages.empty() ? 0.0 : fixed_s(stages[0]) + stages[0].optimizer_s;
+  double bound = 0, arrival = 0, way_back = 0;
+  double first_gather = 0, gather_after = 0, reduction_after = 0;  // the stage's DP collectives
+  for (std::size_t s = 0; s < stages.size(); ++s) {
+    const StageTimes& t = stages[s];
+    const bool last = s + 1 == stages.size(), first = s == 0;
     double sends = 0;
-    if (blocking && l.pp > 1) {
-      const bool last = s + 1 == priced.stages.size(), first = s == 0;
-      sends = (v * m - (last ? m : 0)) + (v * m - (first ? m : 0));
+    if (blocking && l.pp > 1) sends = (v * m - (last ? m : 0)) + (v * m - (first ? m : 0));
+    const double own = compute * m * (t.forward_s + t.backward_s) + sends * p2p_s;
+    const double first_chunk = pipeline_chunk_share(l, static_cast<std::int64_t>(s), 0);
+    const StageProgram& stage = w.stages[s];
+    // The stage's DP collectives, priced again only when its step ops differ from the stage
+    // before's (the middle stages of a pipeline share them; stage 0 has its own buckets).
+    const bool same_step = s > 1 && stage.step == w.stages[s - 1].step &&
+                           first_chunk == pipeline_chunk_share(l, static_cast<std::int64_t>(s - 1), 0);
+    if (!same_step) {
+      first_gather = w.overlap_param_gather ? gather_s(stage, l.virtual_stages > 1 ? first_chunk : 1.0, costs) : 0.0;
+      gather_after = w.overlap_param_gather ? 0.0 : gather_s(stage, 1.0, costs);
+      reduction_after = last_reduction_end_s(w, s, t.backward_s * first_chunk, costs);
     }
-    const bool loads = s == 0 || s + 1 == priced.stages.size();
-    const double fixed = (mechanisms.fixed_costs ? t.step_fixed_s : 0.0) + (loads ? load_s : 0.0);
-    bound = std::max(bound, upstream + compute * m * (t.forward_s + t.backward_s) + sends * p2p_s + t.optimizer_s + fixed);
-    const double share = pipeline_chunk_share(l, static_cast<std::int64_t>(s), 0);
-    upstream += compute * share * (t.forward_s + t.backward_s) + 2 * p2p_s;
+    // The first forward, then (overlapped gathers) the wait for its chunk's parameters.
+    const double first_forward_s = compute * t.forward_s * first_chunk;
+    const double first_forward_end = std::max(std::max(arrival, first || last ? load_s : 0.0) + first_forward_s, first_gather);
+    const double lane_end = first_forward_end + own - first_forward_s;
+    // The last backward (chunk 0's last micro-batch), then (blocking, not on stage 0) its send.
+    const double last_backward_s = t.backward_s * first_chunk;
+    const double send_after = blocking && l.pp > 1 && !first ? p2p_s : 0.0;
+    const double reduced = lane_end - send_after - compute * last_backward_s + reduction_after;
+    bound = std::max(bound, std::max(lane_end, reduced) + fixed_s(t) + t.optimizer_s + gather_after);
+    // The way back: the send already in this lane's work, then the backward of every earlier stage.
+    if (!first) bound = std::max(bound, lane_end + way_back - (send_after > 0 ? p2p_s : 0.0) + stage0_tail);
+    // A blocking send leaves after the wait for the gather, an overlapped one after the forward.
+    arrival = (blocking ? first_forward_end : std::max(arrival, first || last ? load_s : 0.0) + first_forward_s) + p2p_s;
+    way_back += compute * first_chunk * t.backward_s + p2p_s;
   }
   return bound;
 }
