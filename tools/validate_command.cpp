@@ -7,6 +7,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,9 +34,19 @@ struct ValidateOptions {
   bool coverage = false;
 };
 
+// The predictions over a case's unstated plan settings (ValidationCase::unstated).
+struct UnstatedRange {
+  int settings = 0;   // combinations
+  int priced = 0;     // valid plans that fit in memory
+  int invalid = 0;    // rejected by the plan rules
+  int too_big = 0;    // valid, estimated not to fit the GPU (so not what ran)
+  double min = 0, max = 0;
+};
+
 struct Comparison {
   std::string id, group, metric;
   double measured = 0, predicted = 0, error = 0, tolerance = 0;
+  std::optional<UnstatedRange> unstated;
 };
 
 // Megatron-LM SC'21 Eq. 3: FLOPs of one iteration with full recomputation,
@@ -77,6 +88,62 @@ double predicted_metric(const std::string& metric, const ValidationCase& c, cons
   return flops_per_gpu_per_s / *peak;  // mfu
 }
 
+// The case's inline plan with one combination of its unstated settings (index `k`, mixed radix
+// over the settings' value lists).
+std::string plan_with_setting(const ValidationCase& c, std::size_t k) {
+  nlohmann::json plan = nlohmann::json::parse(c.plan);
+  for (const auto& [key, values] : c.unstated) {
+    const nlohmann::json v = nlohmann::json::parse(values[k % values.size()]);
+    k /= values.size();
+    if (v.is_null()) {
+      plan.erase(key);
+    } else {
+      plan[key] = v;
+    }
+  }
+  return plan.dump();
+}
+
+// Every combination of the case's unstated settings estimated; per metric, the range of the
+// predictions of the plans that are valid and fit.
+std::map<std::string, UnstatedRange> unstated_ranges(const ValidationCase& c, const ModelSpec& model,
+                                                     const ClusterSpec& cluster, const LoadedProfile& profile,
+                                                     const ValidateOptions& o) {
+  std::size_t settings = 1;
+  for (const auto& entry : c.unstated) settings *= entry.second.size();
+  std::map<std::string, UnstatedRange> ranges;
+  UnstatedRange counts;
+  counts.settings = static_cast<int>(settings);
+  for (std::size_t k = 0; k < settings; ++k) {
+    TrainingRun r;
+    try {
+      Diagnostics diag;
+      TrainPlan plan = load_plan(plan_with_setting(c, k), "", diag);
+      diag.throw_if_errors();
+      r = run_estimate(model, plan, cluster, c.num_gpus, profile.profile, profile.file, diag, parse_ablate(o.ablate));
+    } catch (const InputErrors&) {
+      ++counts.invalid;
+      continue;
+    }
+    if (!r.estimate.fits_in_memory) {
+      ++counts.too_big;
+      continue;
+    }
+    ++counts.priced;
+    for (const auto& [metric, measured] : c.measured) {
+      const double predicted = predicted_metric(metric, c, r);
+      auto [it, first] = ranges.try_emplace(metric, UnstatedRange{0, 0, 0, 0, predicted, predicted});
+      it->second.min = std::min(it->second.min, predicted);
+      it->second.max = std::max(it->second.max, predicted);
+    }
+  }
+  for (auto& [metric, range] : ranges) {
+    range.settings = counts.settings, range.priced = counts.priced;
+    range.invalid = counts.invalid, range.too_big = counts.too_big;
+  }
+  return ranges;
+}
+
 void run(const ValidateOptions& o) {
   ValidationSuite suite = load_validation_cases(o.cases);
   std::vector<Comparison> rows;
@@ -102,9 +169,12 @@ void run(const ValidateOptions& o) {
     if (o.mode == "simulate") {
       use_step_time(r.estimate, simulate_in_child(r, profile.profile, profile.file, {}).step_time_s);
     }
+    const std::map<std::string, UnstatedRange> ranges =
+        c.unstated.empty() ? std::map<std::string, UnstatedRange>{} : unstated_ranges(c, model, cluster, profile, o);
     for (const auto& [metric, measured] : c.measured) {
       double predicted = predicted_metric(metric, c, r);
-      rows.push_back({c.id, c.group, metric, measured, predicted, (predicted - measured) / measured, c.tolerance});
+      rows.push_back({c.id, c.group, metric, measured, predicted, (predicted - measured) / measured, c.tolerance, {}});
+      if (auto it = ranges.find(metric); it != ranges.end()) rows.back().unstated = it->second;
     }
     // The run happened, so a plan estimated not to fit says the memory model is off for it.
     if (!r.estimate.fits_in_memory) {
@@ -136,6 +206,14 @@ void run(const ValidateOptions& o) {
       list.push_back({{"id", row.id}, {"group", row.group}, {"metric", row.metric}, {"measured", row.measured},
                       {"predicted", row.predicted}, {"error", row.error}, {"tolerance", row.tolerance},
                       {"within_tolerance", std::abs(row.error) <= row.tolerance}});
+      if (row.unstated) {
+        const UnstatedRange& u = *row.unstated;
+        list.back()["unstated"] = {{"settings", u.settings}, {"priced", u.priced}, {"invalid", u.invalid},
+                                   {"too_big_for_memory", u.too_big}, {"min", u.min}, {"max", u.max},
+                                   {"min_error", (u.min - row.measured) / row.measured},
+                                   {"max_error", (u.max - row.measured) / row.measured},
+                                   {"measured_inside", u.min <= row.measured && row.measured <= u.max}};
+      }
     }
     j["comparisons"] = list;
     auto per_group = nlohmann::ordered_json::object();
@@ -165,6 +243,20 @@ void run(const ValidateOptions& o) {
                              100 * worst, failures, rows.size());
     if (!not_fitting.empty()) {
       std::cout << fmt::format("estimated not to fit in memory, though they ran: {}\n", fmt::join(not_fitting, ", "));
+    }
+    bool any_unstated = false;
+    for (const auto& row : rows) any_unstated = any_unstated || row.unstated.has_value();
+    if (any_unstated) {
+      std::cout << "\nOver the plan settings the source does not state (the case's \"unstated\"), every valid plan that fits\n";
+      std::cout << fmt::format("{:<36} {:<22} {:>12} {:>17}  {}\n", "case", "metric", "measured", "error range", "plans");
+      for (const auto& row : rows) {
+        if (!row.unstated) continue;
+        const UnstatedRange& u = *row.unstated;
+        std::cout << fmt::format("{:<36} {:<22} {:>12.4g} {:>+7.1f}% .. {:>+6.1f}%  {} of {}{}\n", row.id, row.metric,
+                                 row.measured, 100 * (u.min - row.measured) / row.measured,
+                                 100 * (u.max - row.measured) / row.measured, u.priced, u.settings,
+                                 u.min <= row.measured && row.measured <= u.max ? ", measured inside" : "");
+      }
     }
     if (o.coverage) {
       std::cout << "\nGEMM and attention calls of each case's bottleneck stage against their fits' measured range\n";

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "models/inputs/json_reader.hpp"
+#include "models/inputs/train_plan.hpp"
 
 namespace clustersim {
 
@@ -20,6 +23,78 @@ std::string input_field(JsonObjectReader& r, std::string_view key, bool required
   r.error(key, fmt::format("expected a preset name, a path or an object, got {}", describe_json_value(*v)),
           std::move(hint));
   return {};
+}
+
+// "unstated": {"<plan argument>": [values...]}: scalars or null, the inline plan's own value among
+// them, at most kMaxUnstatedSettings combinations.
+void read_unstated(JsonObjectReader& r, const nlohmann::json* plan, ValidationCase& c) {
+  const nlohmann::json* unstated = r.raw("unstated");
+  if (!unstated) return;
+  const std::string pointer = r.pointer_of("unstated");
+  if (!unstated->is_object() || unstated->empty()) {
+    r.error("unstated", fmt::format("expected an object of plan arguments, got {}", describe_json_value(*unstated)),
+            "e.g. {\"micro_batch_size\": [1, 2, 4]}: the values a setting the source does not state could have had");
+    return;
+  }
+  if (!plan || !plan->is_object()) {
+    r.error("unstated", "needs the case's plan inline (an object), to vary its arguments", "write the plan object into the case");
+    return;
+  }
+  std::size_t combinations = 1;
+  for (const auto& [key, values] : unstated->items()) {
+    JsonObjectReader field(r.diagnostics(), r.file(), pointer, *unstated);
+    if (!values.is_array() || values.size() < 2) {
+      field.error(key, fmt::format("expected a list of at least two values, got {}", describe_json_value(values)),
+                  "the values the setting could have had, the plan's own among them");
+      continue;
+    }
+    std::vector<std::string> texts;
+    bool scalars = true;
+    for (const auto& v : values) {
+      scalars = scalars && (v.is_null() || v.is_number() || v.is_boolean() || v.is_string());
+      texts.push_back(v.dump());
+    }
+    if (!scalars) {
+      field.error(key, "lists a value that is an object or an array", "numbers, true/false, strings or null (argument left out)");
+      continue;
+    }
+    const auto own = plan->find(key);
+    const std::string own_text = own == plan->end() ? "null" : own->dump();
+    if (std::find(texts.begin(), texts.end(), own_text) == texts.end()) {
+      field.error(key, fmt::format("does not list the plan's own value {}", own_text),
+                  "the range must include the prediction validate reports; add it to the list");
+      continue;
+    }
+    // Each value must make a plan the plan reader accepts (a known argument, a valid value);
+    // whether it suits the case's GPUs is validate's to find out.
+    bool readable = true;
+    for (const auto& v : values) {
+      nlohmann::json varied = *plan;
+      if (v.is_null()) {
+        varied.erase(key);
+      } else {
+        varied[key] = v;
+      }
+      try {
+        Diagnostics plan_diag;
+        load_train_plan(varied.dump(), plan_diag);
+      } catch (const InputErrors& e) {
+        const InputError& first = e.errors().front();
+        field.error(key, fmt::format("value {}: {}{}", v.dump(), first.pointer.empty() ? "" : first.pointer.substr(1) + ": ",
+                                     first.message),
+                    first.hint);
+        readable = false;
+        break;
+      }
+    }
+    if (!readable) continue;
+    combinations *= texts.size();
+    c.unstated.emplace_back(key, std::move(texts));
+  }
+  if (combinations > kMaxUnstatedSettings) {
+    r.error("unstated", fmt::format("asks for {} combinations of settings", combinations),
+            fmt::format("at most {}: list fewer values", kMaxUnstatedSettings));
+  }
 }
 
 }  // namespace
@@ -46,6 +121,7 @@ ValidationSuite load_validation_cases(const std::string& path) {
       c.model = input_field(r, "model", true, "a model preset, a config.json path, or an inline config object");
       c.cluster = input_field(r, "cluster", true, "a cluster preset, a path, or an inline object");
       c.plan = input_field(r, "plan", true, "an object with Megatron-LM argument names, a path or a preset");
+      read_unstated(r, r.raw("plan"), c);
       c.profile = r.string("profile").value_or("");
       c.num_gpus = r.required_integer("num_gpus", 1, std::int64_t{1} << 24).value_or(1);
       c.tolerance = r.required_number("tolerance", 0.0, 10.0, "a fraction: 0.10 = 10 %").value_or(0.1);

@@ -3,8 +3,10 @@
 // case file (docs/validation.md). Inputs stay as the user wrote them (preset name, path or
 // inline object) and are loaded like command-line inputs.
 #include <cstdint>
+#include <cstddef>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/inputs/input_error.hpp"
@@ -29,7 +31,14 @@ struct ValidationCase {
   FlopsConvention flops_convention = FlopsConvention::kModel;
   double tolerance = 0.10;
   std::string pointer;  // JSON pointer of the case in its file
+  // Plan settings the source does not state: per Megatron-LM argument name of the (inline) plan,
+  // the values it could have had, as JSON text ("null": the argument left out). The plan's own
+  // value is one of them; validate reports the range of predictions over every combination.
+  std::vector<std::pair<std::string, std::vector<std::string>>> unstated;
 };
+
+// Combinations of unstated settings a case may ask validate to price.
+inline constexpr std::size_t kMaxUnstatedSettings = 64;
 
 struct ValidationSuite {
   std::string file;
