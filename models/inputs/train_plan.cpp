@@ -220,6 +220,12 @@ TrainPlan read_plan(JsonObjectReader& r, const std::string& source) {
   p.overlap_p2p_comm = r.boolean("overlap_p2p_comm").value_or(true);
   p.moe_shared_expert_overlap = r.boolean("moe_shared_expert_overlap").value_or(false);
   p.overlap_moe_expert_parallel_comm = r.boolean("overlap_moe_expert_parallel_comm").value_or(false);
+  p.delay_wgrad_compute = r.boolean("delay_wgrad_compute").value_or(false);
+  if (p.delay_wgrad_compute && !p.overlap_moe_expert_parallel_comm) {
+    // Megatron-LM asserts the same (TransformerConfig.__post_init__).
+    r.error("delay_wgrad_compute", "needs overlap_moe_expert_parallel_comm: true",
+            "weight gradients are only delayed inside the combined 1F1B schedule of the EP overlap");
+  }
 
   bool bf16 = r.boolean("bf16").value_or(false);
   bool fp16 = r.boolean("fp16").value_or(false);

@@ -60,6 +60,9 @@ struct TrainPlan {
   // combined 1F1B schedule that hides one micro-batch's all-to-all behind another's compute.
   bool moe_shared_expert_overlap = false;
   bool overlap_moe_expert_parallel_comm = false;
+  // Megatron-LM's delay_wgrad_compute: inside the combined 1F1B schedule, the weight gradients
+  // of the experts and of attention run after the backward all-to-all is launched.
+  bool delay_wgrad_compute = false;
 
   Precision precision = Precision::kFp32;
   Fp8Format fp8_format = Fp8Format::kNone;

@@ -11,6 +11,7 @@
 #include "models/accounting/model_shapes.hpp"
 #include "models/accounting/training_flops.hpp"
 #include "models/accounting/expert_routing.hpp"
+#include "models/cost/nccl_tuner.hpp"
 
 namespace clustersim {
 
@@ -69,7 +70,7 @@ class Lowering {
  public:
   Lowering(const ModelSpec& m, const ModelShapes& shapes, const TrainPlan& p, const ParallelLayout& l,
            const ClusterSpec& c)
-      : m_(m), shapes_(shapes), p_(p), l_(l), gpn_(c.node.gpus_per_node) {
+      : m_(m), shapes_(shapes), p_(p), l_(l), c_(c), gpn_(c.node.gpus_per_node) {
     dtype_ = compute_dtype(p);
     tokens_ = l.micro_batch_size * l.seq_length / l.cp;  // per CP rank, one micro-batch
     sp_tokens_ = p.sequence_parallel ? tokens_ / l.tp : tokens_;
@@ -114,6 +115,9 @@ class Lowering {
     }
     w.overlap_param_gather = p_.overlap_param_gather;
     w.overlap_moe_expert_parallel_comm = p_.overlap_moe_expert_parallel_comm;
+    w.delay_wgrad_compute = p_.delay_wgrad_compute;
+    w.ep_comm_sms = ep_comm_sms();
+    w.gpu_sm_count = c_.gpu.sm_count;
     w.overlap_p2p_comm = p_.overlap_p2p_comm;
     if (p_.overlap_grad_reduce) {
       w.grad_bucket_parameters = p_.ddp_bucket_size ? static_cast<double>(*p_.ddp_bucket_size)
@@ -485,6 +489,7 @@ class Lowering {
           a.group_nodes = ep_nodes_;
           a.imbalance = expert_rows_;
         }
+        a.moe_node = dispatch ? MoeNode::kDispatch : MoeNode::kCombine;
         a.overlaps_gemm = shared_fwd[dispatch ? 0 : 1];  // dispatch with fc1, combine with down
         fwd.push_back(a);
         a.overlaps_gemm = -1;
@@ -505,29 +510,45 @@ class Lowering {
         auto add = [&](std::vector<WorkOp>& list, Phase phase) {
           list.push_back(collective(phase, "etp_all_gather", Cost::kEpComm, CollectiveKind::kAllGather, gathered,
                                     Group::kEtp, l_.etp, etp_nodes));
+          list.back().moe_node = MoeNode::kDispatch;
           list.push_back(collective(phase, "etp_reduce_scatter", Cost::kEpComm, CollectiveKind::kReduceScatter,
                                     gathered, Group::kEtp, l_.etp, etp_nodes));
+          list.back().moe_node = MoeNode::kCombine;
         };
         add(fwd, Phase::kForward);
         if (r) add(rec, Phase::kRecompute);
         add(bwd, Phase::kBackward);
       }
+      const BlockStart experts{fwd.size(), bwd.size(), rec.size()};
       for (const auto& lin : linears) {
         if (lin.role == Role::kRoutedExpert) linear(lin, fwd, bwd, r);
       }
+      tag_from(experts, MoeNode::kExperts, fwd, bwd, rec);
     }
     if (!moe) tp_block_comm(fwd, bwd, r, block);
     // Elementwise: two norms, two residual adds, the activation, rotary embedding, and (MoE)
     // permutation of the routed tokens.
     double ffn = static_cast<double>(moe ? m_.moe_intermediate_size * topk_ : m_.intermediate_size) /
                  static_cast<double>(moe ? l_.etp : l_.tp);
-    double bytes = sp * h * kActivationBytes * (2 * 2 + 2 * 3) +
-                   static_cast<double>(tokens_) * ffn * kActivationBytes * (m_.gated_mlp ? 3 : 2) +
+    // In a MoE layer the activation runs on the routed rows, inside the experts' node: its own
+    // kernel (expert_activation).
+    const double activation = static_cast<double>(tokens_) * ffn * kActivationBytes * (m_.gated_mlp ? 3 : 2);
+    double bytes = sp * h * kActivationBytes * (2 * 2 + 2 * 3) + (moe ? 0.0 : activation) +
                    static_cast<double>(tokens_) * (m_.q_dim() + m_.kv_dim()) / l_.tp * kActivationBytes * 2;
     fwd.push_back(memory(Phase::kForward, "elementwise", bytes));
     if (r) rec.push_back(memory(Phase::kRecompute, "elementwise", bytes));
     bwd.push_back(memory(Phase::kBackward, "elementwise", 2 * bytes));
-    if (moe) moe_memory_ops(fwd, bwd, r);
+    if (moe) {
+      const BlockStart experts{fwd.size(), bwd.size(), rec.size()};
+      fwd.push_back(memory(Phase::kForward, "expert_activation", activation));
+      if (r) rec.push_back(memory(Phase::kRecompute, "expert_activation", activation));
+      bwd.push_back(memory(Phase::kBackward, "expert_activation", 2 * activation));
+      tag_from(experts, MoeNode::kExperts, fwd, bwd, rec);
+      moe_memory_ops(fwd, bwd, r);
+      // Everything else of the layer (attention, router, shared experts, norms, the
+      // permutation) is the attention node's; FSDP collectives belong to no node.
+      tag_from({0, 0, 0}, MoeNode::kAttention, fwd, bwd, rec);
+    }
     // ZeRO-2 (optim_grads) keeps only its shard of the gradients, so it reduce-scatters the
     // layer's gradients after the layer's backward every micro-batch; ZeRO-3 / FSDP
     // (optim_grads_params) also gathers the layer's parameters before its forward and again
@@ -563,10 +584,47 @@ class Lowering {
     const double permute = sp * static_cast<double>(topk_) * static_cast<double>(m_.hidden_size) * kActivationBytes * 2;
     for (auto [name, bytes] : {std::pair<std::string_view, double>{"moe_router_topk", router},
                                {"moe_permute", permute}, {"moe_unpermute", permute}}) {
+      // The unpermutation follows the combine on the communication stream (combine node).
+      const MoeNode node = name == "moe_unpermute" ? MoeNode::kCombine : MoeNode::kAttention;
       fwd.push_back(memory(Phase::kForward, name, bytes));
-      if (rec) rec->push_back(memory(Phase::kRecompute, name, bytes));
+      fwd.back().moe_node = node;
+      if (rec) {
+        rec->push_back(memory(Phase::kRecompute, name, bytes));
+        rec->back().moe_node = node;
+      }
       bwd.push_back(memory(Phase::kBackward, name, 2 * bytes));
+      bwd.back().moe_node = node;
     }
+  }
+
+  // Gives the ops from `from` on that have no node yet (and are not DP collectives) `node`.
+  static void tag_from(BlockStart from, MoeNode node, std::vector<WorkOp>& fwd, std::vector<WorkOp>& bwd,
+                       std::vector<WorkOp>& rec) {
+    for (auto [list, begin] : {std::pair{&fwd, from.fwd}, {&bwd, from.bwd}, {&rec, from.rec}}) {
+      for (std::size_t i = begin; i < list->size(); ++i) {
+        WorkOp& o = (*list)[i];
+        if (o.moe_node == MoeNode::kNone && o.cost != Cost::kDpComm) o.moe_node = node;
+      }
+    }
+  }
+
+  // The SMs the EP all-to-all holds while it runs beside compute. alltoall: NCCL runs it as
+  // grouped p2p on p2pnChannels = pow2Up(min(nChannels, NCCL_MAX_P2P_NCHANNELS = 32)) channels,
+  // one block (SM) each (ncclTopoComputeP2pChannels, src/graph/paths.cc, and
+  // scheduleP2pTasksToPlan, src/enqueue.cc, NCCL v2.30.7-1), nChannels being the cluster's
+  // runtime channels of the EP communicator. flex: DeepEP's kernels on moe_deepep_num_sms = 20
+  // SMs (Megatron-LM's default, megatron/core/transformer/transformer_config.py at b0cc2706).
+  // allgather and plans without EP: none.
+  int ep_comm_sms() const {
+    if (l_.ep <= 1 || !m_.is_moe()) return 0;
+    if (p_.moe_token_dispatcher_type == "flex") return 20;
+    if (p_.moe_token_dispatcher_type != "alltoall" || !c_.nccl) return 0;
+    const int per_node = static_cast<int>(std::max<std::int64_t>(1, l_.ep / ep_nodes_));
+    const NcclGraphSpec spec = nccl_graphs_for_ranks(*c_.nccl, per_node, static_cast<int>(gpn_));
+    const int channels = std::min((ep_nodes_ > 1 ? spec.multi_node : spec.single_node).comm_channels, 32);
+    int p2p = 1;
+    while (p2p < channels) p2p *= 2;
+    return p2p;
   }
 
   // One layer's ops, lowered into empty lists: overlaps_gemm counts from the layer's first op.
@@ -722,6 +780,7 @@ class Lowering {
   const ModelShapes& shapes_;
   const TrainPlan& p_;
   const ParallelLayout& l_;
+  const ClusterSpec& c_;
   std::int64_t gpn_;
   Dtype dtype_ = Dtype::kBf16;
   std::int64_t tokens_ = 0, sp_tokens_ = 0;

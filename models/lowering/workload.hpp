@@ -25,6 +25,12 @@ enum class Phase { kForward, kBackward, kRecompute, kStep };
 // What an operation's time is attributed to in breakdowns.
 // kStepFixed: once-per-step host-side work of the step (the gradient-norm pass of clipping).
 enum class Cost { kCompute, kTpComm, kCpComm, kEpComm, kDpComm, kPpComm, kOptimizer, kStepFixed };
+// The sub-module of a MoE layer an op belongs to in Megatron-LM's fine-grained layer schedule
+// (megatron/core/models/gpt/fine_grained_callables.py): attention through the router and the
+// token permutation (compute stream), dispatch (communication stream), the routed experts
+// (compute stream), combine with the unpermutation after it (communication stream). kNone: not
+// part of a MoE layer's nodes (dense layers, embedding, loss, FSDP collectives).
+enum class MoeNode : std::uint8_t { kNone, kAttention, kDispatch, kExperts, kCombine };
 // The process group a collective runs in.
 enum class Group { kTp, kCp, kEp, kEtp, kDp, kExpertDp, kPp };
 
@@ -59,6 +65,7 @@ struct WorkOp {
   double flops = 0;  // FLOPs this op executes (recomputation included), per call
   double parameters = 0;  // data-parallel step collectives: the parameters they carry
   bool grouped = false;   // kGemm: a MoE layer's expert GEMMs, one grouped call over its experts
+  MoeNode moe_node = MoeNode::kNone;
 
   bool operator==(const WorkOp&) const = default;
 };
@@ -90,9 +97,14 @@ struct Workload {
   PackedAttention packed_attention;
   bool overlap_grad_reduce = false;
   bool overlap_param_gather = false;
-  // overlap_moe_expert_parallel_comm: a forward's EP communication hides behind a backward's
-  // compute and the other way round (Megatron-LM's combined 1F1B schedule).
+  // overlap_moe_expert_parallel_comm: a forward's MoE-layer nodes run beside a backward's
+  // (Megatron-LM's combined 1F1B schedule, models/planning/moe_overlap_schedule.hpp).
   bool overlap_moe_expert_parallel_comm = false;
+  bool delay_wgrad_compute = false;  // weight gradients after the backward all-to-all's launch
+  // The SMs the EP all-to-all's kernels hold while they run beside compute: NCCL's p2p
+  // channels for alltoall, DeepEP's moe_deepep_num_sms for flex (0: none priced).
+  int ep_comm_sms = 0;
+  std::int64_t gpu_sm_count = 0;  // the cluster's SMs per GPU
   bool overlap_p2p_comm = true;  // interleaved schedule only
   // Parameters per data-parallel bucket on the first pipeline stage when gradient reduction
   // overlaps the backward (Megatron-LM's ddp_bucket_size); 0 = one bucket.

@@ -10,6 +10,7 @@
 #include "models/lowering/gradient_buckets.hpp"
 #include "models/planning/ecmp_send_factor.hpp"
 #include "models/planning/iteration_graph.hpp"
+#include "models/planning/moe_overlap_schedule.hpp"
 #include "models/planning/step_attribution.hpp"
 
 namespace clustersim {
@@ -69,9 +70,12 @@ class Pricer {
 };
 
 // Sums one phase list of a stage into `t`: compute, and communication exposed after overlap.
-double price_list(const std::vector<WorkOp>& ops, Pricer& pricer, StageTimes& t) {
+// `added`, when given, receives what each op added to the total (0 for DP collectives, whose
+// exposure is the list's).
+double price_list(const std::vector<WorkOp>& ops, Pricer& pricer, StageTimes& t, std::vector<double>* added = nullptr) {
   std::vector<double> seconds(ops.size());
   for (std::size_t i = 0; i < ops.size(); ++i) seconds[i] = pricer.op(ops[i]);
+  if (added) added->assign(ops.size(), 0.0);
   double total = 0, dp_s = 0;
   const double compute_before = t.compute_s;
   for (std::size_t i = 0; i < ops.size(); ++i) {
@@ -96,6 +100,7 @@ double price_list(const std::vector<WorkOp>& ops, Pricer& pricer, StageTimes& t)
       dp_s += s;  // FSDP gathers and reductions: exposed only beyond the compute they prefetch behind
       continue;
     }
+    if (added) (*added)[i] = s;
     total += s;
   }
   double exposed_dp = std::max(0.0, dp_s - (t.compute_s - compute_before));
@@ -103,27 +108,77 @@ double price_list(const std::vector<WorkOp>& ops, Pricer& pricer, StageTimes& t)
   return total + exposed_dp;
 }
 
-// Megatron-LM's combined 1F1B schedule runs one micro-batch's forward beside another's
-// backward: each pass's exposed EP communication hides behind the other pass's compute.
-// (The first forward and the last backward of a stage have no partner; not counted.)
-void hide_ep_behind_the_other_pass(StageTimes& t, double forward_ep_s, double forward_compute_s) {
-  const double backward_ep_s = t.ep_comm_s - forward_ep_s;
-  const double backward_compute_s = t.compute_s - forward_compute_s;
-  const double forward_left = std::max(0.0, forward_ep_s - backward_compute_s);
-  const double backward_left = std::max(0.0, backward_ep_s - forward_compute_s);
-  t.forward_s -= forward_ep_s - forward_left;
-  t.backward_s -= backward_ep_s - backward_left;
-  t.ep_comm_s = forward_left + backward_left;
+// A pass's MoE-layer ops summed by the node of Megatron-LM's layer schedule they run in, per
+// MoE layer; `layers` receives the number of MoE layers (the dispatches counted).
+MoeLayerNodes moe_layer_nodes(const std::vector<WorkOp>& ops, const std::vector<double>& added, double& layers) {
+  MoeLayerNodes n;
+  layers = 0;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const WorkOp& o = ops[i];
+    const double s = added[i];
+    const bool comm = o.cost == Cost::kEpComm;
+    const bool wgrad = o.kind == OpKind::kGemm && o.name == "wgrad";
+    switch (o.moe_node) {
+      case MoeNode::kNone: break;
+      case MoeNode::kAttention: (wgrad ? n.attention_wgrad_s : n.attention_s) += s; break;
+      case MoeNode::kExperts: (wgrad ? n.experts_wgrad_s : n.experts_s) += s; break;
+      case MoeNode::kDispatch:
+        (comm ? n.dispatch_comm_s : n.dispatch_compute_s) += s;
+        if (o.name == "moe_dispatch") layers += static_cast<double>(o.count);
+        break;
+      case MoeNode::kCombine: (comm ? n.combine_comm_s : n.combine_compute_s) += s; break;
+    }
+  }
+  if (layers > 0) {
+    for (double* x : {&n.attention_s, &n.attention_wgrad_s, &n.experts_s, &n.experts_wgrad_s, &n.dispatch_comm_s,
+                      &n.dispatch_compute_s, &n.combine_comm_s, &n.combine_compute_s}) {
+      *x /= layers;
+    }
+  }
+  return n;
 }
 
-// One micro-batch's forward and backward on a stage, communication exposed after overlap.
-StageTimes micro_batch_passes(const StageProgram& s, Pricer& pricer, bool overlap_moe_expert_parallel_comm) {
+// One micro-batch's forward and backward on a stage, communication exposed after overlap;
+// with the EP overlap, what the combined schedule hides of each pass when it runs paired.
+struct MicroBatchPasses {
   StageTimes t;
-  t.forward_s = price_list(s.forward, pricer, t);
-  const double forward_ep_s = t.ep_comm_s, forward_compute_s = t.compute_s;
-  t.backward_s = price_list(s.backward, pricer, t);
-  if (overlap_moe_expert_parallel_comm) hide_ep_behind_the_other_pass(t, forward_ep_s, forward_compute_s);
-  return t;
+  double hidden_forward_s = 0, hidden_backward_s = 0;
+};
+
+// Megatron-LM's combined 1F1B schedule runs one micro-batch's forward of a model chunk beside
+// another's backward, layer by layer (moe_overlap_schedule.hpp): what it saves over running
+// them one after the other is the EP communication it hides, less the compute the all-to-all's
+// SMs slow; split between the passes by their EP communication.
+MicroBatchPasses micro_batch_passes(const Workload& w, const StageProgram& s, Pricer& pricer,
+                                    std::int64_t sm_count) {
+  MicroBatchPasses out;
+  StageTimes& t = out.t;
+  const bool overlap = w.overlap_moe_expert_parallel_comm;
+  std::vector<double> forward_added, backward_added;
+  t.forward_s = price_list(s.forward, pricer, t, overlap ? &forward_added : nullptr);
+  t.backward_s = price_list(s.backward, pricer, t, overlap ? &backward_added : nullptr);
+  if (!overlap) return out;
+  double layers = 0, backward_layers = 0;
+  CombinedChunk chunk;
+  chunk.forward = moe_layer_nodes(s.forward, forward_added, layers);
+  chunk.backward = moe_layer_nodes(s.backward, backward_added, backward_layers);
+  if (layers <= 0) return out;
+  const double per_chunk = std::max(1.0, std::round(layers / static_cast<double>(std::max<std::int64_t>(1, w.layout.virtual_stages))));
+  chunk.layers = static_cast<std::int64_t>(per_chunk);
+  chunk.delay_wgrad_compute = w.delay_wgrad_compute;
+  chunk.comm_sms = w.ep_comm_sms;
+  chunk.sm_count = sm_count;
+  const double serial_s = layers * (chunk.forward.total_s() + chunk.backward.total_s());
+  const double paired_s = combined_chunk_s(chunk) * layers / per_chunk;
+  const double hidden = std::max(0.0, serial_s - paired_s);
+  const double comm_f = chunk.forward.comm_s(), comm_b = chunk.backward.comm_s();
+  const double forward_share = comm_f + comm_b > 0 ? comm_f / (comm_f + comm_b) : 0.5;
+  out.hidden_forward_s = hidden * forward_share;
+  out.hidden_backward_s = hidden - out.hidden_forward_s;
+  t.forward_s -= out.hidden_forward_s;
+  t.backward_s -= out.hidden_backward_s;
+  t.ep_comm_s = std::max(0.0, t.ep_comm_s - hidden);
+  return out;
 }
 
 }  // namespace
@@ -207,7 +262,7 @@ TrainingEstimate price_training_stages(const Workload& w, const CostModel& costs
   // The middle stages of a pipeline run the same ops, so a stage whose ops equal the previous
   // stage's takes its prices and counts what pricing it counted: its micro-batch passes alone,
   // or the whole stage.
-  StageTimes passes;
+  MicroBatchPasses passes;
   Tally passes_tally, stage_tally;
   for (std::size_t r = 0; r < w.stages.size(); ++r) {
     const StageProgram& s = w.stages[r];
@@ -221,10 +276,17 @@ TrainingEstimate price_training_stages(const Workload& w, const CostModel& costs
     if (same_passes) {
       tally.add(passes_tally);
     } else {
-      passes = micro_batch_passes(s, pricer, w.overlap_moe_expert_parallel_comm);
+      passes = micro_batch_passes(w, s, pricer, w.gpu_sm_count);
       passes_tally = tally.since(before);
     }
-    StageTimes t = passes;
+    StageTimes t = passes.t;
+    if (w.overlap_moe_expert_parallel_comm) {
+      // The warmup forwards and cooldown backwards run alone: nothing hidden in them.
+      const double alone = 1.0 - combined_paired_share(l.pp, s.pp_rank, l.virtual_stages, l.num_microbatches);
+      t.forward_s += passes.hidden_forward_s * alone;
+      t.backward_s += passes.hidden_backward_s * alone;
+      t.ep_comm_s += (passes.hidden_forward_s + passes.hidden_backward_s) * alone;
+    }
     if (w.grad_norm_all_reduce.group_ranks > 1) t.step_fixed_s += pricer.op(w.grad_norm_all_reduce);
     for (const auto& o : s.step) {
       if (o.cost == Cost::kOptimizer) t.optimizer_s += pricer.op(o);
