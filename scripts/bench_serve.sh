@@ -6,7 +6,10 @@
 #      TTFT 0.2 s / TPOT 0.1 s at 90 %), reference 1.56 req/s per GPU, under both attainment
 #      rules (joint: both targets per request; separate: DistServe's P90 TTFT and P90 TPOT);
 #   3. attention/FFN disaggregation (Mixtral-8x7B decode against an expert pool): event-level vs
-#      closed-form iteration time.
+#      closed-form iteration time;
+#   4. --network flows: one hour at 50 req/s of the same traffic on a 1,024-GPU prefill/decode
+#      deployment (128 + 128 TP4 instances), every KV hand-off a set of SimGrid flows on the rail
+#      fat-tree: wall time and peak memory, medians of 3, targets <= 60 s and <= 2 GiB.
 #   scripts/bench_serve.sh [BUILD_DIR]      default: build (the one scripts/setup.sh makes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,3 +59,23 @@ out=$("$binary" serve --model mixtral-8x7b --cluster a100-hdr --deployment '{"po
   "input": {"distribution": "lognormal", "mean": 1000, "sigma": 0.5}, "output": {"distribution": "lognormal", "mean": 200, "sigma": 0.8}}' \
   --format json)
 echo "$out" | json "'attention/FFN: ' + ', '.join(f'{p[\"name\"]} event level {p[\"afd_iteration_s\"][\"event_level\"]*1e3:.2f} ms vs closed form {p[\"afd_iteration_s\"][\"closed_form\"]*1e3:.2f} ms ({100*(p[\"afd_iteration_s\"][\"event_level\"]/p[\"afd_iteration_s\"][\"closed_form\"]-1):+.2f} %)' for p in d['pools'] if 'afd_iteration_s' in p)"
+
+# 4. --network flows at 1,024 GPUs: wall time and peak RSS (the child process that runs SimGrid
+# included: /usr/bin/time reports the largest of the process tree's members), medians of 3.
+require_time bench_serve
+walls=(); rss=()
+for run in 1 2 3; do
+  /usr/bin/time -f '%e %M' -o "$errors.time" "$binary" serve --model llama-3-70b --cluster a100-hdr \
+    --deployment configs/serve/llama-3-70b-pd-1024.json --workload configs/serve/azure-conv-2023-like.json \
+    --rate 50 --slo-ttft 1 --slo-tpot 0.1 --network flows --format json > "$errors.out" 2> "$errors"
+  read -r w m < "$errors.time"
+  walls+=("$w"); rss+=("$m")
+done
+json_out=$(cat "$errors.out")
+rm -f "$errors.time" "$errors.out"
+wall=$(printf '%s\n' "${walls[@]}" | median)
+mem=$(printf '%s\n' "${rss[@]}" | median)
+echo "$json_out" | json "f'flows, 1,024 GPUs: {d[\"requests\"]} requests at {d[\"rate_per_s\"]:.0f} req/s, {d[\"network\"][\"flows\"]} flows, KV transfer mean {d[\"kv_transfer_s_mean\"]*1e3:.2f} ms ({d[\"network\"][\"kv_transfer_slowdown_mean\"]:.3f}x alone), TTFT p90 {d[\"ttft_s\"][\"p90\"]*1e3:.0f} ms, TPOT p90 {d[\"tpot_s\"][\"p90\"]*1e3:.1f} ms'"
+printf 'flows, 1,024 GPUs: whole command %s s (runs: %s; target <= 60 s), peak RSS %.0f MiB (target <= 2048 MiB)\n' \
+  "$wall" "${walls[*]}" "$(echo "$mem / 1024" | bc -l)"
+awk -v w="$wall" -v m="$mem" 'BEGIN { exit !(w <= 60 && m <= 2 * 1024 * 1024) }' || { echo "FAIL: over 60 s or 2 GiB" >&2; exit 1; }

@@ -25,6 +25,7 @@ struct ServeOptions {
   double rate = 0;
   double slo_ttft_s = 0, slo_tpot_s = 0, slo_share = 0.9;
   std::string slo_rule = "joint";
+  std::string network = "closed-form";
   bool goodput = false;
   std::string perfetto, requests_csv;
   std::vector<double> window;
@@ -84,7 +85,13 @@ void run(const ServeOptions& o) {
   if (o.rate > 0 && !workload.trace) base_rate = o.rate;
   LoadedProfile profile = load_profile_for(o.profile, cluster);
   CostModel cost(profile.profile, profile.file, cluster);
-  sim::ServeSimulator simulator(model, deployment, cluster, cost, draft.get());
+  const sim::ServeNetworkMode network =
+      o.network == "flows" ? sim::ServeNetworkMode::kFlows : sim::ServeNetworkMode::kClosedForm;
+  if (deployment.background_training && network != sim::ServeNetworkMode::kFlows) {
+    diag.warn(deployment.source, "/background_training",
+                 "background training traffic is simulated only with --network flows; closed-form ignores it");
+  }
+  sim::ServeSimulator simulator(model, deployment, cluster, cost, draft.get(), network);
   print_warnings(diag);
 
   // Requests at a rate: synthetic ones are redrawn, a trace is compressed or stretched in time.
@@ -150,6 +157,16 @@ void run(const ServeOptions& o) {
     j["kv_transfers"] = outcome.kv_transfers;
     j["kv_transfer_s_mean"] = outcome.kv_transfer_s_mean;
     j["prefix_hit_share"] = outcome.prefix_hit_share;
+    j["network"] = {{"mode", o.network}};
+    if (network == sim::ServeNetworkMode::kFlows) {
+      j["network"]["fabric_gpus"] = outcome.fabric_gpus;
+      j["network"]["flows"] = outcome.flows;
+      j["network"]["kv_transfer_slowdown_mean"] = outcome.kv_transfer_slowdown_mean;
+      if (deployment.background_training) {
+        j["network"]["background_all_reduces"] = outcome.background_rounds;
+        j["network"]["background_all_reduce_s_mean"] = outcome.background_round_s_mean;
+      }
+    }
     j["extrapolated"] = simulator.extrapolated();
     j["roofline_default_fits"] = simulator.roofline_bases();
     nlohmann::json pools = nlohmann::json::array();
@@ -204,6 +221,16 @@ void run(const ServeOptions& o) {
   std::cout << fmt::format("preemptions {}; KV transfers {} (mean {:.2f} ms); prefix-cache hits {:.1f}% of prompt tokens\n",
                            outcome.preemptions, outcome.kv_transfers, outcome.kv_transfer_s_mean * 1e3,
                            100 * outcome.prefix_hit_share);
+  if (network == sim::ServeNetworkMode::kFlows) {
+    std::cout << fmt::format("network: flows on the rail fat-tree of {} GPUs, {} flows; KV transfers took {:.3f}x "
+                             "their uncontended time (mean)\n",
+                             outcome.fabric_gpus, outcome.flows, outcome.kv_transfer_slowdown_mean);
+    if (deployment.background_training) {
+      std::cout << fmt::format("background training: {} all-reduces of {:.3g} MB per GPU, mean {:.2f} ms\n",
+                               outcome.background_rounds, deployment.background_training->all_reduce_bytes / 1e6,
+                               outcome.background_round_s_mean * 1e3);
+    }
+  }
   std::cout << fmt::format("{:<12} {:<10} {:>5} {:>5} {:>8} {:>9} {:>8} {:>10} {:>10}\n", "pool", "role", "inst", "gpus",
                            "busy", "KV mean", "KV peak", "iterations", "tok/iter");
   for (const auto& p : outcome.pools) {
@@ -247,7 +274,9 @@ void register_serve_command(CLI::App& app) {
       "      --deployment configs/serve/distserve-opt-13b-deployment.json \\\n"
       "      --workload configs/serve/sharegpt-like.json --slo-ttft 0.2 --slo-tpot 0.1 --goodput\n"
       "  clustersim serve --model llama-3-70b --cluster a100-hdr --deployment configs/serve/llama-3-70b-pd-64.json \\\n"
-      "      --workload configs/serve/azure-conv-2023-like.json --slo-ttft 1 --slo-tpot 0.1 --format json");
+      "      --workload configs/serve/azure-conv-2023-like.json --slo-ttft 1 --slo-tpot 0.1 --format json\n"
+      "  clustersim serve --model llama-3-70b --cluster a100-hdr --deployment configs/serve/llama-3-70b-pd-64.json \\\n"
+      "      --workload configs/serve/azure-conv-2023-like.json --slo-ttft 1 --slo-tpot 0.1 --network flows");
   cmd->add_option("--model", o->model, "Hugging Face config.json path, inline JSON, or preset")->required();
   cmd->add_option("--cluster", o->cluster, "Cluster preset or JSON file")->required();
   cmd->add_option("--deployment", o->deployment, "Deployment JSON (docs/serve.md), path or inline")->required();
@@ -263,6 +292,10 @@ void register_serve_command(CLI::App& app) {
                   "How --slo-share is counted: joint (default: requests meeting both targets) or separate "
                   "(DistServe: the share meeting TTFT and the share meeting TPOT each reach it)")
       ->check(CLI::IsMember({"joint", "separate"}));
+  cmd->add_option("--network", o->network,
+                  "How inter-instance transfers (KV hand-offs) are timed: closed-form (default: priced per transfer, "
+                  "FIFO per instance) or flows (SimGrid flows on the cluster's rail fat-tree, sharing links)")
+      ->check(CLI::IsMember({"closed-form", "flows"}));
   cmd->add_flag("--goodput", o->goodput, "Bisect the highest rate meeting the SLO (a simulation per step)");
   cmd->add_option("--perfetto", o->perfetto, "Write a Perfetto/Chrome trace of --trace-window to this file")
       ->check(writable_file());

@@ -38,6 +38,11 @@ class ChromeTraceWriter {
   // Events are written sorted by (pid, tid, start), timestamps in microseconds.
   void write(std::ostream& out) const;
 
+  // What was added so far (e.g. to carry a trace out of a child process).
+  const std::vector<TraceSpan>& spans() const { return spans_; }
+  const std::map<std::int64_t, std::string>& process_names() const { return process_names_; }
+  const std::map<std::pair<std::int64_t, std::int64_t>, std::string>& thread_names() const { return thread_names_; }
+
  private:
   std::map<std::int64_t, std::string> process_names_;
   std::map<std::pair<std::int64_t, std::int64_t>, std::string> thread_names_;

@@ -45,6 +45,15 @@ std::int64_t ServeDeployment::total_gpus() const {
   return n;
 }
 
+std::int64_t ServeDeployment::gpu_extent(std::int64_t gpus_per_node) const {
+  std::int64_t end = 0;
+  for (const auto& p : pools) end = std::max(end, p.first_gpu + p.gpus);
+  if (background_training) {
+    end = std::max(end, (background_training->first_node + background_training->nodes) * gpus_per_node);
+  }
+  return end;
+}
+
 const PoolSpec* ServeDeployment::pool(std::string_view name) const {
   for (const auto& p : pools) {
     if (p.name == name) return &p;
@@ -179,6 +188,21 @@ ServeDeployment load_serve_deployment(const std::string& source, std::int64_t gp
     }
   }
   d.prefix_block_tokens = root.integer("prefix_block_tokens", 1, 1 << 20).value_or(d.prefix_block_tokens);
+  if (root.choice("kv_transfer", {"whole", "layerwise"}).value_or("whole") == "layerwise") {
+    d.kv_transfer = KvTransferMode::kLayerwise;
+  }
+  if (root.has("background_training")) {
+    auto b = root.object("background_training", true);
+    BackgroundTrainingSpec spec;
+    spec.first_node = b.required_integer("first_node", 0, kMaxCount).value_or(0);
+    spec.nodes = b.required_integer("nodes", 2, kMaxCount).value_or(2);
+    spec.all_reduce_bytes =
+        b.required_number("all_reduce_bytes", 1.0, 1e15, "gradient bytes each GPU all-reduces per step").value_or(1);
+    spec.period_s = b.required_number("period_s", 1e-6, 1e6, "seconds from one all-reduce to the next").value_or(1);
+    spec.start_s = b.number("start_s", 0.0, 1e9).value_or(0.0);
+    b.reject_unknown_keys();
+    d.background_training = spec;
+  }
 
   const nlohmann::json* pools = root.raw("pools");
   const std::string pools_ptr = root.pointer_of("pools");
@@ -213,6 +237,12 @@ ServeDeployment load_serve_deployment(const std::string& source, std::int64_t gp
   };
   const bool prefill = has_role(PoolRole::kPrefill);
   const bool decode_side = has_role(PoolRole::kDecode) || has_role(PoolRole::kAttention);
+  if (d.kv_transfer == KvTransferMode::kLayerwise && (!prefill || d.engine == ServeEngine::kDistServe)) {
+    diag.error(doc.file, "/kv_transfer",
+               !prefill ? "layer-wise KV transfer needs a prefill pool handing off to a decode pool"
+                        : "DistServe's engine migrates whole KV caches between decode iterations",
+               "\"kv_transfer\": \"whole\"");
+  }
   for (const auto& p : d.pools) {
     if (p.role == PoolRole::kPrefill && !decode_side) {
       err(p, "role", "a prefill pool needs a decode (or attention) pool to hand its requests to");
@@ -263,6 +293,17 @@ ServeDeployment load_serve_deployment(const std::string& source, std::int64_t gp
     }
     spans.emplace_back(first, first + p.gpus);
     next = std::max(next, first + p.gpus);  // packed: the next pool starts on the next GPU
+  }
+  if (const auto& b = d.background_training) {
+    const std::int64_t first = b->first_node * gpus_per_node, end = (b->first_node + b->nodes) * gpus_per_node;
+    for (std::size_t i = 0; i < spans.size(); ++i) {
+      if (first < spans[i].second && spans[i].first < end) {
+        diag.error(doc.file, "/background_training/first_node",
+                   fmt::format("the training job's GPUs {}..{} overlap pool \"{}\"", first, end - 1, d.pools[i].name),
+                   "serving and training share the fabric, not GPUs: start it on a node after the pools");
+        break;
+      }
+    }
   }
   diag.throw_if_errors();
   return d;

@@ -64,6 +64,21 @@ struct PoolSpec {
   std::int64_t instances() const { return gpus / gpus_per_instance(); }
 };
 
+// A training job sharing the fabric (used by serve --network flows): data-parallel over
+// `nodes` whole nodes from `first_node` on, each GPU all-reducing `all_reduce_bytes` of
+// gradients with the same local rank on the other nodes (one ring per local rank, as NCCL runs
+// one per rail) every `period_s` from `start_s` on.
+struct BackgroundTrainingSpec {
+  std::int64_t first_node = 0, nodes = 0;
+  double all_reduce_bytes = 0;
+  double period_s = 0, start_s = 0;
+};
+
+// How a prefill instance hands the KV over: whole, once the prefill has ended and the decode
+// instance has admitted the request; or layer by layer while the prompt's last prefill
+// iteration runs, to a decode instance chosen (and its blocks reserved) when it starts.
+enum class KvTransferMode { kWhole, kLayerwise };
+
 struct ServeDeployment {
   std::string source;
   std::vector<PoolSpec> pools;
@@ -74,6 +89,11 @@ struct ServeDeployment {
   double iteration_overhead_per_sequence_s = 0;  // and per sequence in the iteration (output processing)
   std::map<std::string, std::string> sources;  // top-level key -> where its number comes from
   std::int64_t prefix_block_tokens = 512;  // tokens per hash_ids entry (Mooncake: 512)
+  std::optional<BackgroundTrainingSpec> background_training;
+  KvTransferMode kv_transfer = KvTransferMode::kWhole;
+
+  // GPUs the deployment spans from GPU 0: its last pool's end, or the background job's.
+  std::int64_t gpu_extent(std::int64_t gpus_per_node) const;
 
   std::int64_t total_gpus() const;
   const PoolSpec* pool(std::string_view name) const;

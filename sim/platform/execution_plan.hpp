@@ -47,6 +47,20 @@ struct ExecutionPlan {
   std::vector<BandwidthChange> bandwidth_changes;
 };
 
+// Traffic of another job that repeats, e.g. a training job's gradient all-reduce: its phases
+// run one after another (as an activity's do), the whole round started every period_s from
+// start_s on, or as soon as the previous round ends when that is later.
+struct PeriodicJob {
+  std::vector<PlanPhase> phases;
+  std::vector<PlanFlow> flows;
+  double start_s = 0, period_s = 0;
+};
+
+struct PeriodicJobStats {
+  std::int64_t rounds = 0;  // rounds completed
+  double round_s_sum = 0;   // their durations, summed
+};
+
 struct ActivityTiming {
   double start_s = 0;  // when the activity left its lane's queue (dependencies met)
   double end_s = 0;

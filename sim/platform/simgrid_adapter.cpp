@@ -70,7 +70,9 @@ double config_double(const std::string& key) { return simgrid::config::get_value
 
 const SimgridModuleApi kApi{session_create,  session_destroy, session_build_star_platform, session_run_transfers,
                             config_string,   config_double,   network_create,              network_destroy,
-                            network_execute, network_now_s};
+                            network_execute, network_now_s,   live_create,                 live_destroy,
+                            live_add_periodic_job, live_run,  live_start_flow,             live_advance,
+                            live_flows_in_flight,  live_periodic_stats};
 
 }  // namespace
 

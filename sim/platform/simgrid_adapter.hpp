@@ -8,6 +8,7 @@
 // which brings ns-3, into the binary cost every command ~40 ms and ~30 MB before it started.
 // The classes below forward to it (simgrid_loader.cpp); only a simulation loads it.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ class RailFabric;
 // Engine state, defined inside the module.
 struct SimgridSessionState;
 struct SimgridNetworkState;
+struct SimgridLiveState;
 
 // Network model settings clustersim always uses: CM02 (pure max-min sharing, no TCP factors),
 // no cross-traffic, no TCP-gamma window cap. See ../shared/notes/simgrid.md.
@@ -85,6 +87,36 @@ class SimgridNetwork {
 
  private:
   SimgridNetworkState* state_ = nullptr;
+};
+
+// The engine plus the same platform, driven live by an outside event loop (live_network.hpp):
+// the loop runs as the simulation's one actor, starts flows at the current simulated time and
+// advances the clock to its own next event or the first flow to finish, whichever is earlier.
+// Periodic jobs run beside it as daemon actors. Implemented in simgrid_live_network.cpp.
+class SimgridLiveNetwork {
+ public:
+  // The fabric must outlive this object.
+  SimgridLiveNetwork(const RailFabric& fabric, SimgridNetwork::Platform platform);
+  ~SimgridLiveNetwork();
+  SimgridLiveNetwork(const SimgridLiveNetwork&) = delete;
+  SimgridLiveNetwork& operator=(const SimgridLiveNetwork&) = delete;
+
+  // Before run().
+  void add_periodic_job(const PeriodicJob& job);
+  // Runs `driver` as an actor and returns when it has returned; an exception it throws is
+  // rethrown here once the simulation has stopped.
+  void run(const std::function<void()>& driver);
+  // Inside the driver: starts a flow now; ids count up from 0.
+  std::int64_t start_flow(const PlanFlow& flow);
+  // Inside the driver: waits until the first flow in flight finishes (returns its id) or until
+  // until_s (returns -1). until_s may be infinite only while flows are in flight.
+  std::int64_t advance(double until_s);
+  std::int64_t flows_in_flight() const;
+  double now_s() const;
+  std::vector<PeriodicJobStats> periodic_stats() const;
+
+ private:
+  SimgridLiveState* state_ = nullptr;
 };
 
 }  // namespace clustersim::sim

@@ -56,4 +56,19 @@ void SimgridNetwork::execute(const ExecutionPlan& plan, std::vector<ActivityTimi
 
 double SimgridNetwork::now_s() const { return simgrid_module().network_now_s(state_); }
 
+SimgridLiveNetwork::SimgridLiveNetwork(const RailFabric& fabric, SimgridNetwork::Platform platform)
+    : state_(simgrid_module().live_create(fabric, platform)) {}
+SimgridLiveNetwork::~SimgridLiveNetwork() { simgrid_module().live_destroy(state_); }
+
+void SimgridLiveNetwork::add_periodic_job(const PeriodicJob& job) { simgrid_module().live_add_periodic_job(state_, job); }
+void SimgridLiveNetwork::run(const std::function<void()>& driver) { simgrid_module().live_run(state_, driver); }
+std::int64_t SimgridLiveNetwork::start_flow(const PlanFlow& flow) { return simgrid_module().live_start_flow(state_, flow); }
+std::int64_t SimgridLiveNetwork::advance(double until_s) { return simgrid_module().live_advance(state_, until_s); }
+std::int64_t SimgridLiveNetwork::flows_in_flight() const { return simgrid_module().live_flows_in_flight(state_); }
+// The clock is the engine's, the same for every session of the process.
+double SimgridLiveNetwork::now_s() const { return simgrid_module().network_now_s(nullptr); }
+std::vector<PeriodicJobStats> SimgridLiveNetwork::periodic_stats() const {
+  return simgrid_module().live_periodic_stats(state_);
+}
+
 }  // namespace clustersim::sim

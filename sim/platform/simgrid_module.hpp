@@ -2,6 +2,8 @@
 // The SimGrid adapter as a run-time module: libclustersim_simgrid.so exports one function,
 // kSimgridModuleEntry, returning this table; simgrid_loader.cpp opens the module on first use
 // and SimgridSession / SimgridNetwork forward to the table. No SimGrid header here.
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,14 @@ struct SimgridModuleApi {
   void (*network_execute)(SimgridNetworkState*, const ExecutionPlan&, std::vector<ActivityTiming>&,
                           std::vector<double>&);
   double (*network_now_s)(const SimgridNetworkState*);
+  SimgridLiveState* (*live_create)(const RailFabric&, SimgridNetwork::Platform);
+  void (*live_destroy)(SimgridLiveState*);
+  void (*live_add_periodic_job)(SimgridLiveState*, const PeriodicJob&);
+  void (*live_run)(SimgridLiveState*, const std::function<void()>&);
+  std::int64_t (*live_start_flow)(SimgridLiveState*, const PlanFlow&);
+  std::int64_t (*live_advance)(SimgridLiveState*, double until_s);
+  std::int64_t (*live_flows_in_flight)(const SimgridLiveState*);
+  std::vector<PeriodicJobStats> (*live_periodic_stats)(const SimgridLiveState*);
 };
 
 // extern "C" in the module, so dlsym finds it by this name.

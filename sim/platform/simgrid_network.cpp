@@ -26,11 +26,6 @@ namespace sg4 = simgrid::s4u;
 
 namespace {
 
-std::uint64_t payload(double bytes) {
-  // A zero-byte host-to-host comm never starts in SimGrid 3.32; one byte costs the latency.
-  return std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::llround(bytes)));
-}
-
 // Compressed rows: for each key, the values pushed for it, in push order.
 struct Csr {
   std::vector<std::uint32_t> begin;
@@ -70,7 +65,7 @@ struct SimgridNetworkState {
     comms.clear();
     for (std::uint32_t f = phase.flow_begin; f < phase.flow_end; ++f) {
       const PlanFlow& flow = plan->flows[f];
-      comms.push_back(sg4::Comm::sendto_async(host(flow.src), host(flow.dst), payload(flow.bytes)));
+      comms.push_back(sg4::Comm::sendto_async(host(flow.src), host(flow.dst), flow_payload(flow.bytes)));
     }
     if (!comms.empty()) sg4::Comm::wait_all(comms);
     comms.clear();
@@ -113,7 +108,7 @@ struct SimgridNetworkState {
       if (plan->background_start_s[i] > sg4::Engine::get_clock()) {
         sg4::this_actor::sleep_until(plan->background_start_s[i]);
       }
-      comms[i] = sg4::Comm::sendto_async(host(flows[i].src), host(flows[i].dst), payload(flows[i].bytes));
+      comms[i] = sg4::Comm::sendto_async(host(flows[i].src), host(flows[i].dst), flow_payload(flows[i].bytes));
     }
     for (std::size_t i = 0; i < comms.size(); ++i) {
       comms[i]->wait();
@@ -144,16 +139,17 @@ struct SimgridNetworkState {
   }
 };
 
+SimgridPlatform build_platform(const RailFabric& fabric, SimgridNetwork::Platform platform) {
+  if (platform == SimgridNetwork::Platform::kRailZone) return build_rail_zone(fabric);
+  // Every GPU on one switch: a cross-leaf network route's latency, split over the two links.
+  return build_star_zone(fabric.gpu_count(), fabric.nic_bandwidth_bytes_per_s(), fabric.cross_leaf_latency_s() / 2,
+                         fabric.hbm_bandwidth_bytes_per_s());
+}
+
 SimgridNetworkState* network_create(const RailFabric& fabric, SimgridNetwork::Platform platform) {
   auto state = std::make_unique<SimgridNetworkState>();
   state->engine = start_engine();
-  if (platform == SimgridNetwork::Platform::kRailZone) {
-    state->platform = build_rail_zone(fabric);
-  } else {
-    // Every GPU on one switch: a cross-leaf network route's latency, split over the two links.
-    state->platform = build_star_zone(fabric.gpu_count(), fabric.nic_bandwidth_bytes_per_s(),
-                                      fabric.cross_leaf_latency_s() / 2, fabric.hbm_bandwidth_bytes_per_s());
-  }
+  state->platform = build_platform(fabric, platform);
   return state.release();
 }
 

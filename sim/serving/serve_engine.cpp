@@ -63,6 +63,12 @@ struct Req {
   std::int32_t preemptions = 0;
   Phase phase = Phase::kWaiting;
   double first_token_s = -1, finish_s = -1;
+  double handoff_s = 0;  // --network flows: when its KV hand-off was admitted
+  // Layer-wise KV: streaming to stream_dst (blocks reserved there) since its last prefill
+  // iteration started; ready once that iteration and the last layer's share have passed.
+  bool streaming = false, stream_done = false;
+  std::int32_t stream_dst = -1, stream_blocks = 0;
+  double stream_ready_s = 0;
 };
 
 struct Entry {
@@ -75,6 +81,7 @@ struct Inst {
   std::int32_t plan = 0;
   Kind kind = Kind::kColocated;
   std::int64_t node = 0;
+  InstancePlace place;
   std::int32_t total_blocks = 0, free_blocks = 0, watermark_blocks = 0;
   std::vector<std::int32_t> waiting;  // FIFO from waiting_head
   std::size_t waiting_head = 0;
@@ -84,6 +91,20 @@ struct Inst {
   std::vector<std::int32_t> running;
   std::vector<std::int32_t> pending;  // decode side: prefilled, waiting for blocks to transfer
   std::size_t pending_head = 0;
+  // DistServe decode under --network flows: accepted hand-offs migrated one after another.
+  std::vector<std::int32_t> migrations;
+  std::size_t migration_head = 0;
+  double migration_begin = 0;
+  std::int32_t streams = 0;  // layer-wise KV streaming in (counted against max_num_seqs)
+  // --network flows: an iteration whose inter-instance traffic (draft/target exchange, M2N)
+  // is in flight; it ends once that traffic has, its communication terms scaled by how much
+  // slower the traffic was than alone.
+  std::int32_t traffic_pending = 0;
+  double traffic_slowdown = 1;
+  double deferred_fixed_s = 0;  // the iteration's time besides its communication
+  double deferred_sync_s = 0;   // speculative: the exchange, alone
+  AfdStageTimes deferred_afd;   // attention/FFN: the stages, the link's alone
+  std::int64_t deferred_m = 0;
   std::vector<Entry> batch;
   bool busy = false;
   double iteration_start = 0;
@@ -104,7 +125,9 @@ struct Inst {
 struct Event {
   double t;
   std::uint64_t seq;
-  std::int32_t kind;  // 0 iteration end, 1 transfer end, 2 end of a decode instance's migrations (DistServe)
+  // 0 iteration end, 1 transfer end, 2 end of a decode instance's migrations (DistServe), 3 end
+  // of a layer-wise KV stream
+  std::int32_t kind;
   std::int32_t a;
   bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
 };
@@ -141,12 +164,14 @@ struct ServeSimulator::PoolPlan {
   std::int32_t expert_cost = -1;
   std::int64_t micro_batches = 0, attention_instances = 0;
   double m2n_latency_s = 0, m2n_s_per_byte = 0, m2n_bytes_per_token = 0;
+  InstancePlace experts;                       // the expert pool's GPUs (AFD)
+  std::int64_t draft_first_gpu = 0, draft_gpus = 1;  // the draft pool (speculative)
   TransferTable transfer;
 };
 
 ServeSimulator::ServeSimulator(const ModelSpec& model, const ServeDeployment& d, const ClusterSpec& cluster,
-                               const CostModel& cost, const ModelSpec* draft)
-    : deployment_(d), gpus_per_node_(cluster.node.gpus_per_node) {
+                               const CostModel& cost, const ModelSpec* draft, ServeNetworkMode network)
+    : deployment_(d), cluster_(cluster), network_(network), gpus_per_node_(cluster.node.gpus_per_node) {
   Diagnostics diag;
   std::vector<std::int32_t> cost_of_pool(d.pools.size(), -1);
   std::int64_t max_gamma = 0;
@@ -208,6 +233,8 @@ ServeSimulator::ServeSimulator(const ModelSpec& model, const ServeDeployment& d,
     if (p.speculative) {
       const auto di = static_cast<std::size_t>(d.pool(p.speculative->draft_pool) - d.pools.data());
       plan.draft_cost = cost_of_pool[di];
+      plan.draft_first_gpu = d.pools[di].first_gpu;
+      plan.draft_gpus = d.pools[di].gpus_per_instance();
       plan.gamma = p.speculative->draft_tokens;
       plan.alpha = p.speculative->acceptance_rate;
     }
@@ -223,6 +250,7 @@ ServeSimulator::ServeSimulator(const ModelSpec& model, const ServeDeployment& d,
       s.hbm_bytes = cluster.gpu.hbm_bytes;
       costs_.push_back(std::make_unique<IterationCost>(model, s, cost, d.dtype));
       plan.afd = true;
+      plan.experts = {e.first_gpu, e.gpus};
       plan.expert_cost = static_cast<std::int32_t>(costs_.size() - 1);
       plan.micro_batches = p.afd->micro_batches;
       plan.attention_instances = p.instances();
@@ -273,6 +301,12 @@ std::vector<std::string> ServeSimulator::roofline_bases() const {
 
 ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* window, traces::ChromeTraceWriter* trace,
                                  std::uint64_t seed) const {
+  if (network_ == ServeNetworkMode::kFlows) return run_on_fabric(set, window, trace, seed);
+  return run_engine(set, window, trace, seed, nullptr);
+}
+
+ServeOutcome ServeSimulator::run_engine(const RequestSet& set, const TraceWindow* window,
+                                        traces::ChromeTraceWriter* trace, std::uint64_t seed, ServeFlows* flows) const {
   const auto wall0 = std::chrono::steady_clock::now();
   const ServeDeployment& d = deployment_;
   const auto& reqs = set.requests;
@@ -288,6 +322,7 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
       in.plan = static_cast<std::int32_t>(pi);
       in.kind = plan.kind;
       in.node = (plan.first_gpu + k * plan.gpus_per_instance) / gpus_per_node_;
+      in.place = {plan.first_gpu + k * plan.gpus_per_instance, plan.gpus_per_instance};
       in.total_blocks = in.free_blocks = plan.blocks;
       in.watermark_blocks = static_cast<std::int32_t>(std::ceil(p.watermark * plan.blocks));
       in.batch.reserve(static_cast<std::size_t>(p.max_sequences) + 8);
@@ -311,6 +346,10 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
   double transfer_sum = 0;
   std::size_t rr_entry = 0, rr_decode = 0;
   double cached_tokens = 0, prompt_tokens = 0;
+  // --network flows: per transfer id, the request it hands off and what the closed form charges.
+  std::vector<std::int32_t> transfer_req;
+  std::vector<double> transfer_closed_s, transfer_start_s;
+  double slowdown_sum = 0;
 
   auto pool_of = [&](const Inst& in) -> const PoolSpec& { return d.pools[static_cast<std::size_t>(plans_[static_cast<std::size_t>(in.plan)].pool)]; };
   auto plan_of = [&](const Inst& in) -> const PoolPlan& { return plans_[static_cast<std::size_t>(in.plan)]; };
@@ -387,6 +426,8 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
   std::function<void(Inst&, std::int32_t)> preempt;
   std::function<void(std::int32_t)> try_start;
   std::function<void(std::int32_t)> admit_transfers;
+  std::function<void(Inst&, double)> stream_kv;
+  const bool layerwise = d.kv_transfer == KvTransferMode::kLayerwise;
   auto enqueue_entry = [&](std::int32_t ri) {
     const auto inst = route(entry_insts, rr_entry, static_cast<std::size_t>(ri));
     Inst& in = insts[static_cast<std::size_t>(inst)];
@@ -558,6 +599,15 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
     }
     return used;
   };
+  // --network flows: traffic of instance `id`'s iteration (transfer ids tagged -(id + 1)).
+  auto start_traffic = [&](std::int32_t id, const InstancePlace& from, const InstancePlace& to, double bytes,
+                           double closed) {
+    const TransferId t = flows->start(from, to, bytes, closed, now);
+    if (static_cast<std::size_t>(t) != transfer_req.size()) throw std::logic_error("transfer ids out of order");
+    transfer_req.push_back(-(id + 1));
+    transfer_closed_s.push_back(closed);
+    transfer_start_s.push_back(now);
+  };
   try_start = [&](std::int32_t id) {
     Inst& in = insts[static_cast<std::size_t>(id)];
     if (in.busy) return;
@@ -609,11 +659,24 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
       t = c.linear_s(tokens) + c.logits_s(sampling) + pf.attention_s;
       if (decodes > 0) t += c.decode_attention_s(static_cast<double>(kv_sum) * step);
     }
+    // --network flows: this iteration's inter-instance traffic, started with it.
+    std::int32_t traffic = 0;
     if (plan.draft_cost >= 0 && decodes > 0) {
       const IterationCost& dc = *costs_[static_cast<std::size_t>(plan.draft_cost)];
       const double draft = static_cast<double>(plan.gamma) *
                            (dc.linear_s(decodes) + dc.logits_s(decodes) + dc.decode_attention_s(static_cast<double>(kv_sum)));
-      t = std::max(t, draft) + sync_s_;
+      t = std::max(t, draft);
+      if (flows) {
+        // The draft instance paired with this target instance: the same index in its pool.
+        const std::int64_t k = (in.place.first_gpu - plan.first_gpu) / plan.gpus_per_instance;
+        const InstancePlace draft_place{plan.draft_first_gpu + k * plan.draft_gpus, plan.draft_gpus};
+        start_traffic(id, in.place, draft_place, 4096, sync_s_);
+        traffic++;
+        in.deferred_sync_s = sync_s_;
+        in.deferred_m = 0;
+      } else {
+        t += sync_s_;
+      }
     }
     if (plan.afd && decodes > 0) {
       // Ping-pong micro-batches against the expert pool (all attention instances alike).
@@ -631,18 +694,38 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
       const std::int64_t m = m0 > 0 ? m0 : afd_min_micro_batches(st);
       stages(m);
       const double closed = afd_closed_form_s(st, m, c.layers());
-      const double event = afd_event_level_s(st, m, c.layers());
       in.afd_closed_sum += closed;
-      in.afd_event_sum += event;
       in.afd_iterations++;
-      t = event + c.logits_s(sampling);
+      if (flows) {
+        // The iteration's dispatches (attention -> experts) and combines (back), m per layer,
+        // as one transfer each way, alone as long as the link's share of the closed form.
+        const double bytes = plan.m2n_bytes_per_token * static_cast<double>(decodes) * layers;
+        const double alone = plan.m2n_latency_s + plan.m2n_s_per_byte * bytes;
+        start_traffic(id, in.place, plan.experts, bytes, alone);
+        start_traffic(id, plan.experts, in.place, bytes, alone);
+        traffic += 2;
+        in.deferred_afd = st;
+        in.deferred_m = m;
+        t = c.logits_s(sampling);
+      } else {
+        const double event = afd_event_level_s(st, m, c.layers());
+        in.afd_event_sum += event;
+        t = event + c.logits_s(sampling);
+      }
     }
     // The engine's own work per iteration (scheduling, output processing per sequence).
     t += d.iteration_overhead_s + d.iteration_overhead_per_sequence_s * static_cast<double>(in.batch.size());
+    if (layerwise && in.kind == Kind::kPrefill) stream_kv(in, t);
     in.busy = true;
     in.iteration_start = now;
     in.iterations++;
     in.batch_tokens += tokens;
+    if (traffic > 0) {  // ends when its traffic has (traffic_done)
+      in.traffic_pending = traffic;
+      in.traffic_slowdown = 1;
+      in.deferred_fixed_s = t;
+      return;
+    }
     in.busy_s += t;
     events.push({now + t, seq++, 0, id});
   };
@@ -650,6 +733,67 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
     const double bytes = cost_of(src).kv_bytes_per_token() * tokens;
     const std::int64_t shards = std::min(pool_of(src).tp * pool_of(src).pp, pool_of(dst).tp * pool_of(dst).pp);
     return plan_of(src).transfer.time_s(bytes / static_cast<double>(shards), src.node == dst.node);
+  };
+  // --network flows: the hand-off of request ri from its prefill instance to `dst` as flows.
+  auto start_flows = [&](std::int32_t ri, std::int32_t dst_id) {
+    const Req& r = rs[static_cast<std::size_t>(ri)];
+    const Inst& src = insts[static_cast<std::size_t>(r.src)];
+    const Inst& dst = insts[static_cast<std::size_t>(dst_id)];
+    const double closed = kv_transfer_s(src, dst, r.kv_tokens);
+    const TransferId t =
+        flows->start(src.place, dst.place, cost_of(src).kv_bytes_per_token() * r.kv_tokens, closed, now);
+    if (static_cast<std::size_t>(t) != transfer_req.size()) throw std::logic_error("transfer ids out of order");
+    transfer_req.push_back(ri);
+    transfer_closed_s.push_back(closed);
+    transfer_start_s.push_back(now);
+  };
+  // Layer-wise KV: as a prefill iteration of `iteration_s` starts on `in`, each prompt it ends
+  // that goes on to decode is routed now; if its decode instance admits it at once (nothing
+  // pending there, a sequence slot, its blocks free above the watermark), the blocks are reserved
+  // and its KV streams while the layers run: it cannot be there before the iteration's end plus
+  // the last layer's share, nor sooner than the transfer alone. Otherwise it is handed off whole
+  // when the iteration ends.
+  stream_kv = [&](Inst& in, double iteration_s) {
+    for (const auto& e : in.batch) {
+      Req& r = rs[static_cast<std::size_t>(e.req)];
+      if (!e.prefill || r.done + e.tokens < r.target) continue;
+      if (r.generated + 1 >= reqs[static_cast<std::size_t>(e.req)].output_tokens) continue;
+      const auto dst_id = route(decode_insts, rr_decode, static_cast<std::size_t>(e.req));
+      Inst& dst = insts[static_cast<std::size_t>(dst_id)];
+      const std::int32_t need = blocks_for(dst, r.target + 1);
+      if (dst.pending_head < dst.pending.size() ||
+          static_cast<std::int64_t>(dst.running.size()) + dst.streams >= pool_of(dst).max_sequences ||
+          need > dst.total_blocks - dst.watermark_blocks || dst.free_blocks - need < dst.watermark_blocks) {
+        continue;
+      }
+      account(dst);
+      dst.free_blocks -= need;
+      dst.kv_peak = std::max(dst.kv_peak, dst.total_blocks - dst.free_blocks);
+      dst.streams++;
+      dst.outstanding++;
+      r.streaming = true;
+      r.stream_done = false;
+      r.stream_dst = dst_id;
+      r.stream_blocks = need;
+      const double closed = kv_transfer_s(in, dst, r.target);
+      r.stream_ready_s = now + iteration_s + closed / static_cast<double>(cost_of(in).layers());
+      if (flows) {
+        // Sent from the iteration's start, not paced layer by layer (SimGrid 3.32 cannot cap a
+        // host-to-host comm's rate): alone the same end; under contention it takes bandwidth
+        // earlier than the layers would let it.
+        const TransferId t =
+            flows->start(in.place, dst.place, cost_of(in).kv_bytes_per_token() * r.target, closed, now);
+        if (static_cast<std::size_t>(t) != transfer_req.size()) throw std::logic_error("transfer ids out of order");
+        transfer_req.push_back(e.req);
+        transfer_closed_s.push_back(closed);
+        transfer_start_s.push_back(now);
+      } else {
+        const double start = std::max({now, in.egress_free, dst.ingress_free});
+        const double end = std::max(start + closed, r.stream_ready_s);
+        in.egress_free = dst.ingress_free = end;
+        events.push({end, seq++, 3, e.req});
+      }
+    }
   };
   admit_transfers = [&](std::int32_t id) {
     Inst& dst = insts[static_cast<std::size_t>(id)];
@@ -666,7 +810,7 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
       const std::int32_t ri = dst.pending[dst.pending_head];
       Req& r = rs[static_cast<std::size_t>(ri)];
       const std::int32_t need = blocks_for(dst, r.kv_tokens + 1);
-      if (static_cast<std::int64_t>(dst.running.size()) >= p.max_sequences) break;
+      if (static_cast<std::int64_t>(dst.running.size()) + dst.streams >= p.max_sequences) break;
       if (need > dst.total_blocks - dst.watermark_blocks) {
         dst.pending_head++;
         r.phase = Phase::kDropped;
@@ -683,6 +827,22 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
       r.src_blocks = r.blocks;
       r.blocks = 0;
       change_blocks(dst, r, need);
+      r.phase = Phase::kTransferring;
+      r.inst = id;
+      transfers++;
+      // Counted against max_num_seqs while in flight; DistServe batches it later (swap_in).
+      (distserve ? dst.accepted : dst.running).push_back(ri);
+      if (flows) {
+        // The flows' end comes from the fabric; DistServe migrates one request after another.
+        r.handoff_s = now;
+        if (distserve) {
+          accepted_blocks += need;
+          dst.migrations.push_back(ri);
+        } else {
+          start_flows(ri, id);
+        }
+        continue;
+      }
       const double dur = kv_transfer_s(src, dst, r.kv_tokens);
       const double start = std::max({cursor, src.egress_free, dst.ingress_free});
       src.egress_free = dst.ingress_free = start + dur;
@@ -690,16 +850,16 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
         cursor = start + dur;
         accepted_blocks += need;
       }
-      r.phase = Phase::kTransferring;
-      r.inst = id;
-      transfers++;
       transfer_sum += start + dur - now;
-      // Counted against max_num_seqs while in flight; DistServe batches it later (swap_in).
-      (distserve ? dst.accepted : dst.running).push_back(ri);
       events.push({start + dur, seq++, 1, ri});
       if (trace && window && start < window->end_s && start + dur > window->begin_s) {
         trace->add_span({id, 1, "kv_transfer", "transfer", start, dur, {{"tokens", std::to_string(r.kv_tokens)}}});
       }
+    }
+    if (flows && distserve && dst.migration_head < dst.migrations.size()) {
+      dst.busy = true;
+      dst.migration_begin = now;
+      start_flows(dst.migrations[dst.migration_head], id);
     }
     if (cursor > now) {
       dst.busy = true;
@@ -712,10 +872,102 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
     }
   };
 
+  // The KV of a hand-off is on the decode instance: the prefill instance frees its blocks.
+  auto kv_arrived = [&](std::int32_t ri) {
+    Req& r = rs[static_cast<std::size_t>(ri)];
+    r.streaming = false;
+    Inst& src = insts[static_cast<std::size_t>(r.src)];
+    account(src);
+    src.free_blocks += r.src_blocks;
+    r.src_blocks = 0;
+    r.phase = Phase::kDecoding;
+    try_start(r.src);
+    try_start(r.inst);
+  };
+  // A layer-wise stream is complete: the KV is there, unless its prefill iteration has not ended
+  // yet (then it arrives when it does).
+  auto stream_arrived = [&](std::int32_t ri) {
+    Req& r = rs[static_cast<std::size_t>(ri)];
+    if (r.phase == Phase::kPrefilling) {
+      r.stream_done = true;
+      return;
+    }
+    transfer_sum += now - r.handoff_s;
+    kv_arrived(ri);
+  };
+  // --network flows: transfer t's last flow finished now.
+  auto transfer_done = [&](TransferId t) {
+    const auto ti = static_cast<std::size_t>(t);
+    const std::int32_t ri = transfer_req[ti];
+    if (ri < 0) {  // an iteration's traffic
+      const std::int32_t id = -ri - 1;
+      Inst& in = insts[static_cast<std::size_t>(id)];
+      if (transfer_closed_s[ti] > 0) {
+        in.traffic_slowdown = std::max(in.traffic_slowdown, (now - transfer_start_s[ti]) / transfer_closed_s[ti]);
+      }
+      if (--in.traffic_pending > 0) return;
+      double total = in.deferred_fixed_s;
+      if (in.deferred_m > 0) {
+        const IterationCost& c = cost_of(in);
+        AfdStageTimes st = in.deferred_afd;
+        st.comm_s *= in.traffic_slowdown;
+        const double event = afd_event_level_s(st, in.deferred_m, c.layers());
+        in.afd_event_sum += event;
+        total += event;
+      } else {
+        total += in.deferred_sync_s * in.traffic_slowdown;
+      }
+      const double end = std::max(now, in.iteration_start + total);
+      in.busy_s += end - in.iteration_start;
+      events.push({end, seq++, 0, id});
+      return;
+    }
+    slowdown_sum += transfer_closed_s[ti] > 0 ? (now - transfer_start_s[ti]) / transfer_closed_s[ti] : 1.0;
+    if (rs[static_cast<std::size_t>(ri)].streaming) {
+      const double ready = rs[static_cast<std::size_t>(ri)].stream_ready_s;
+      if (ready > now) {
+        events.push({ready, seq++, 3, ri});
+      } else {
+        stream_arrived(ri);
+      }
+      return;
+    }
+    const std::int32_t id = rs[static_cast<std::size_t>(ri)].inst;
+    transfer_sum += now - rs[static_cast<std::size_t>(ri)].handoff_s;
+    if (trace && window && transfer_start_s[ti] < window->end_s && now > window->begin_s) {
+      trace->add_span({id, 1, "kv_transfer", "transfer", transfer_start_s[ti], now - transfer_start_s[ti],
+                       {{"tokens", std::to_string(rs[static_cast<std::size_t>(ri)].kv_tokens)}}});
+    }
+    if (!distserve) return kv_arrived(ri);
+    // DistServe: the decode instance migrates its accepted requests one after another and runs
+    // again when the last has arrived.
+    Inst& dst = insts[static_cast<std::size_t>(id)];
+    dst.migration_head++;
+    if (dst.migration_head < dst.migrations.size()) {
+      start_flows(dst.migrations[dst.migration_head], id);
+      return;
+    }
+    dst.migrations.clear();
+    dst.migration_head = 0;
+    dst.busy = false;
+    dst.busy_s += now - dst.migration_begin;
+    try_start(id);
+    if (!dst.busy) admit_transfers(id);
+  };
+
   std::size_t next = 0;
   while (true) {
     const double ta = next < n_req ? reqs[next].arrival_s : kInf;
     const double te = events.empty() ? kInf : events.top().t;
+    if (flows && flows->busy()) {
+      // The fabric's next transfer end, if it comes before the engine's next event.
+      const TransferId t = flows->advance(std::min(ta, te));
+      if (t >= 0) {
+        now = std::max(now, flows->now_s());
+        transfer_done(t);
+        continue;
+      }
+    }
     if (ta == kInf && te == kInf) break;
     if (ta <= te) {
       now = ta;
@@ -734,14 +986,11 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
       continue;
     }
     if (ev.kind == 1) {  // KV arrived on the decode instance
-      Req& r = rs[static_cast<std::size_t>(ev.a)];
-      Inst& src = insts[static_cast<std::size_t>(r.src)];
-      account(src);
-      src.free_blocks += r.src_blocks;
-      r.src_blocks = 0;
-      r.phase = Phase::kDecoding;
-      try_start(r.src);
-      try_start(r.inst);
+      kv_arrived(ev.a);
+      continue;
+    }
+    if (ev.kind == 3) {  // a layer-wise KV stream is complete
+      stream_arrived(ev.a);
       continue;
     }
     // Iteration end.
@@ -784,7 +1033,21 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
         finish(in, e.req);
         removed = true;
       } else if (e.prefill) {
-        if (in.kind == Kind::kPrefill) {  // hand off to a decode instance
+        if (in.kind == Kind::kPrefill && r.streaming) {  // layer-wise: the KV is on its way already
+          Inst& dst = insts[static_cast<std::size_t>(r.stream_dst)];
+          r.phase = Phase::kTransferring;
+          r.src = id;
+          r.inst = r.stream_dst;
+          r.src_blocks = r.blocks;
+          r.blocks = r.stream_blocks;
+          r.stream_blocks = 0;
+          r.handoff_s = now;
+          dst.streams--;
+          dst.running.push_back(e.req);
+          in.outstanding--;
+          transfers++;
+          if (r.stream_done) events.push({now, seq++, 3, e.req});  // arrives once this iteration is wrapped up
+        } else if (in.kind == Kind::kPrefill) {  // hand off to a decode instance
           r.phase = Phase::kPending;
           r.src = id;
           removed = true;
@@ -817,6 +1080,11 @@ ServeOutcome ServeSimulator::run(const RequestSet& set, const TraceWindow* windo
   out.kv_transfers = transfers;
   out.kv_transfer_s_mean = transfers > 0 ? transfer_sum / static_cast<double>(transfers) : 0;
   out.prefix_hit_share = prompt_tokens > 0 ? cached_tokens / prompt_tokens : 0;
+  if (flows) {
+    out.network = ServeNetworkMode::kFlows;
+    out.kv_transfer_slowdown_mean =
+        transfer_req.empty() ? 0 : slowdown_sum / static_cast<double>(transfer_req.size());
+  }
   out.requests.resize(n_req);
   for (std::size_t i = 0; i < n_req; ++i) {
     const Req& r = rs[i];

@@ -9,10 +9,12 @@
 // (ServeEngine::kDistServe) decode instances accept hand-offs between their iterations, migrate
 // them while busy, and swap requests out instead of recomputing them (docs/serve.md, "Engines").
 //
-// Inter-instance bytes (KV hand-off, draft/target sync) are priced by the CostModel's
-// send/recv fit with a contention approximation: each instance has one egress and one ingress
-// channel, and transfers sharing a channel are served first come, first served. The cluster's
-// fabric is not simulated flow by flow here (see docs/serve.md, "Network").
+// Inter-instance bytes (KV hand-off, draft/target sync, M2N) are, with ServeNetworkMode::
+// kClosedForm, priced by the CostModel's send/recv fit with a contention approximation: each
+// instance has one egress and one ingress channel, and transfers sharing a channel are served
+// first come, first served. With kFlows they are flows on the cluster's rail fat-tree
+// (serve_network.hpp), the engine driving the flow simulation live from inside it, in a child
+// process (docs/serve.md, "Network").
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,6 +27,7 @@
 #include "sim/serving/serve_cost.hpp"
 #include "models/inputs/serve_deployment.hpp"
 #include "models/inputs/serve_workload.hpp"
+#include "sim/serving/serve_network.hpp"
 
 namespace clustersim::sim {
 
@@ -66,6 +69,13 @@ struct ServeOutcome {
   std::int64_t kv_transfers = 0;
   double prefix_hit_share = 0;  // cached prompt tokens / prompt tokens
   double wall_s = 0;
+  // --network flows: transfers simulated as flows, their mean time over what the closed form
+  // charges alone, and the background training job's completed all-reduces.
+  ServeNetworkMode network = ServeNetworkMode::kClosedForm;
+  std::int64_t flows = 0, fabric_gpus = 0;
+  double kv_transfer_slowdown_mean = 0;
+  std::int64_t background_rounds = 0;
+  double background_round_s_mean = 0;
 };
 
 struct TraceWindow {
@@ -76,10 +86,12 @@ class ServeSimulator {
  public:
   // `draft` is the draft model when the deployment has a draft pool (else ignored).
   ServeSimulator(const ModelSpec& model, const ServeDeployment& deployment, const ClusterSpec& cluster,
-                 const CostModel& cost, const ModelSpec* draft = nullptr);
+                 const CostModel& cost, const ModelSpec* draft = nullptr,
+                 ServeNetworkMode network = ServeNetworkMode::kClosedForm);
   ~ServeSimulator();
 
-  // Simulates the requests to completion. Reentrant: all run state is local.
+  // Simulates the requests to completion. Reentrant: all run state is local. With
+  // ServeNetworkMode::kFlows each call runs in a forked child process (one SimGrid engine each).
   ServeOutcome run(const RequestSet& requests, const TraceWindow* window = nullptr,
                    traces::ChromeTraceWriter* trace = nullptr, std::uint64_t seed = 1) const;
 
@@ -91,7 +103,14 @@ class ServeSimulator {
  private:
   struct PoolPlan;
   std::vector<bool> measured_costs() const;  // per costs_ entry: its pool prices by measured fits
+  // The event loop; transfers priced in closed form when `flows` is null.
+  ServeOutcome run_engine(const RequestSet& requests, const TraceWindow* window, traces::ChromeTraceWriter* trace,
+                          std::uint64_t seed, ServeFlows* flows) const;
+  ServeOutcome run_on_fabric(const RequestSet& requests, const TraceWindow* window, traces::ChromeTraceWriter* trace,
+                             std::uint64_t seed) const;
   const ServeDeployment& deployment_;
+  ClusterSpec cluster_;
+  ServeNetworkMode network_;
   std::int64_t gpus_per_node_;
   std::vector<std::unique_ptr<IterationCost>> costs_;  // per pool (draft pools too)
   std::vector<PoolPlan> plans_;

@@ -48,6 +48,10 @@ std::vector<Invocation> invocations() {
                           "--profile", "a100", "--deployment",
                           kSource + "/configs/serve/distserve-opt-13b-deployment.json", "--workload",
                           kSource + "/configs/serve/sharegpt-like.json", "--slo-ttft", "0.2", "--slo-tpot", "0.1"}));
+  add(with_json("serve_flows", {"serve", "--model", "llama-3-70b", "--cluster", "a100-hdr", "--deployment",
+                                kSource + "/configs/serve/llama-3-70b-pd-64.json", "--workload",
+                                kSource + "/configs/serve/azure-conv-2023-like.json", "--rate", "20", "--network",
+                                "flows"}));
   add(with_json("whatif", {"whatif", "--trace", kData + "/whatif/two-stage.csv", "--meta",
                            kData + "/whatif/two-stage.yaml"}));
   add(with_json("calibrate_report", {"calibrate", "report", "h800"}));

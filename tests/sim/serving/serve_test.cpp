@@ -23,35 +23,11 @@
 #include "sim/serving/serve_engine.hpp"
 #include "sim/serving/serve_metrics.hpp"
 #include "models/inputs/serve_workload.hpp"
+#include "tests/sim/serving/serve_test_inputs.hpp"
 
 namespace clustersim::sim {
 namespace {
 
-const std::string kSource = CLUSTERSIM_SOURCE_DIR;
-
-ModelSpec model(const std::string& name) {
-  Diagnostics diag;
-  return load_model_spec(kSource + "/configs/models/" + name + ".json", name, diag);
-}
-ModelSpec model_file(const std::string& path) {
-  Diagnostics diag;
-  return load_model_spec(kSource + "/" + path, "", diag);
-}
-ClusterSpec a100() {
-  Diagnostics diag;
-  return load_cluster_spec(kSource + "/configs/clusters/a100-hdr.json", "a100-hdr", diag);
-}
-CostModel a100_cost(const ClusterSpec& c) {
-  return CostModel(load_profile(kSource + "/configs/profiles/a100.json"), "a100.json", c);
-}
-ServeDeployment deployment(const std::string& json) {
-  Diagnostics diag;
-  return load_serve_deployment(json, 8, diag);
-}
-WorkloadSpec workload(const std::string& json) {
-  Diagnostics diag;
-  return load_workload_spec(json, diag);
-}
 
 TEST(ServeKv, BytesPerTokenOfGqaAndMla) {
   EXPECT_DOUBLE_EQ(kv_bytes_per_token(model("llama-3-70b"), Dtype::kBf16), 320.0 * 1024);
