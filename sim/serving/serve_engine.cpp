@@ -1046,6 +1046,7 @@ ServeOutcome ServeSimulator::run_engine(const RequestSet& set, const TraceWindow
           dst.running.push_back(e.req);
           in.outstanding--;
           transfers++;
+          removed = true;
           if (r.stream_done) events.push({now, seq++, 3, e.req});  // arrives once this iteration is wrapped up
         } else if (in.kind == Kind::kPrefill) {  // hand off to a decode instance
           r.phase = Phase::kPending;
@@ -1065,8 +1066,10 @@ ServeOutcome ServeSimulator::run_engine(const RequestSet& set, const TraceWindow
       in.running.erase(std::remove_if(in.running.begin(), in.running.end(),
                                       [&](std::int32_t ri) {
                                         const Req& r = rs[static_cast<std::size_t>(ri)];
+                                        // Handed off and already admitted (or streamed) by a
+                                        // decode instance: no longer this instance's.
                                         return r.phase == Phase::kDone || r.phase == Phase::kPending ||
-                                               r.phase == Phase::kDropped;
+                                               r.phase == Phase::kDropped || r.inst != id;
                                       }),
                        in.running.end());
     }

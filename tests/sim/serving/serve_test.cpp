@@ -178,6 +178,20 @@ TEST(ServeEngine, DisaggregatedRunHandsKvOver) {
   for (const auto& r : o.requests) EXPECT_TRUE(r.finished);
 }
 
+// A request the decode side admitted at once is no longer the prefill instance's: it does not
+// count against the prefill's max_num_seqs while it decodes (it did, and a prefill pool of one
+// sequence slot stopped after its first hand-off).
+TEST(ServeEngine, HandedOffRequestsLeaveThePrefillInstance) {
+  const ClusterSpec c = a100();
+  const CostModel cost = a100_cost(c);
+  const ServeDeployment d = deployment(R"({"pools": [
+    {"name": "p", "role": "prefill", "gpus": 2, "tensor_parallel_size": 2, "max_num_seqs": 1},
+    {"name": "d", "role": "decode", "gpus": 2, "tensor_parallel_size": 2}]})");
+  const ServeOutcome o = ServeSimulator(model("llama-3-8b"), d, c, cost).run(generate_requests(workload(kFixedWorkload), 20));
+  EXPECT_EQ(o.kv_transfers, 300);
+  for (const auto& r : o.requests) EXPECT_TRUE(r.finished);
+}
+
 // DistServe's published OPT-13B fits (configs/measurements/a100/distserve-opt-13b-iteration.csv)
 // price whole iterations: a lone 755-token prefill at TP2 and a TP1 decode step are exactly
 // DistServe's a + b*sum(l) + c*sum(l^2) and a + b*sum(ctx) + c*batch.
