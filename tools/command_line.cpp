@@ -15,6 +15,7 @@
 #include "tools/explain_command.hpp"
 #include "tools/search_command.hpp"
 #include "tools/serve_command.hpp"
+#include "tools/serve_validate_command.hpp"
 #include "tools/simulate_command.hpp"
 #include "tools/sweep_command.hpp"
 #include "tools/validate_command.hpp"
@@ -67,6 +68,7 @@ void register_builtin_commands(CLI::App& app) {
   register_simulate_command(app);
   register_whatif_command(app);
   register_serve_command(app);
+  register_serve_validate_command(app);
   register_sweep_command(app);
 }
 

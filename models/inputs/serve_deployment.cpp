@@ -27,7 +27,12 @@ std::string_view to_string(ServeScheduler scheduler) {
 }
 
 std::string_view to_string(ServeEngine engine) {
-  return engine == ServeEngine::kDistServe ? "distserve" : "vllm";
+  switch (engine) {
+    case ServeEngine::kVllm: return "vllm";
+    case ServeEngine::kDistServe: return "distserve";
+    case ServeEngine::kTrtllm: return "trtllm";
+  }
+  return "?";
 }
 
 std::string_view to_string(RouterPolicy policy) {
@@ -97,6 +102,20 @@ PoolSpec read_pool(JsonObjectReader& r) {
   p.watermark = r.number("watermark", 0.0, 0.5).value_or(p.watermark);
   p.memory_fraction = r.number("gpu_memory_utilization", 0.01, 1.0).value_or(p.memory_fraction);
   p.first_node = r.integer("first_node", 0, kMaxCount).value_or(-1);
+  if (const nlohmann::json* sizes = r.raw("cuda_graph_batch_sizes"); sizes && !sizes->is_null()) {
+    bool ok = sizes->is_array() && !sizes->empty();
+    for (std::size_t i = 0; ok && i < sizes->size(); ++i) {
+      const nlohmann::json& v = (*sizes)[i];
+      ok = v.is_number_integer() && v.get<std::int64_t>() >= 1 &&
+           (i == 0 || v.get<std::int64_t>() > (*sizes)[i - 1].get<std::int64_t>());
+      if (ok) p.cuda_graph_batch_sizes.push_back(v.get<std::int64_t>());
+    }
+    if (!ok) {
+      p.cuda_graph_batch_sizes.clear();
+      r.error("cuda_graph_batch_sizes", fmt::format("expected ascending positive integers, got {}", describe_json_value(*sizes)),
+              "e.g. [1, 2, 4, 8, 16, 32, 64, 128, 256]");
+    }
+  }
   p.model = r.string("model").value_or("");
 
   const auto gpi = p.tp * p.pp;
@@ -164,7 +183,9 @@ ServeDeployment load_serve_deployment(const std::string& source, std::int64_t gp
              : router == "kv_aware"          ? RouterPolicy::kKvAware
                                              : RouterPolicy::kLeastOutstanding;
   if (auto dt = root.choice("dtype", {"bf16", "fp16", "fp8"})) d.dtype = *dtype_from_string(*dt);
-  if (root.choice("engine", {"vllm", "distserve"}).value_or("vllm") == "distserve") d.engine = ServeEngine::kDistServe;
+  const std::string engine = root.choice("engine", {"vllm", "distserve", "trtllm"}).value_or("vllm");
+  if (engine == "distserve") d.engine = ServeEngine::kDistServe;
+  if (engine == "trtllm") d.engine = ServeEngine::kTrtllm;
   d.iteration_overhead_s = root.number("iteration_overhead_s", 0.0, 10.0).value_or(0.0);
   d.iteration_overhead_per_sequence_s = root.number("iteration_overhead_per_sequence_s", 0.0, 1.0).value_or(0.0);
   if (const nlohmann::json* raw = root.raw("sources"); raw) {
@@ -250,6 +271,15 @@ ServeDeployment load_serve_deployment(const std::string& source, std::int64_t gp
     if ((p.role == PoolRole::kDecode || p.role == PoolRole::kAttention) && !prefill) {
       err(p, "role", fmt::format("a {} pool needs a prefill pool in front of it", to_string(p.role)),
           "or use \"role\": \"colocated\"");
+    }
+    if (d.engine != ServeEngine::kTrtllm && !p.cuda_graph_batch_sizes.empty()) {
+      err(p, "cuda_graph_batch_sizes", "CUDA-graph padding is modelled for the trtllm engine only", "\"engine\": \"trtllm\"");
+    }
+    if (d.engine == ServeEngine::kTrtllm &&
+        (p.role != PoolRole::kColocated || p.speculative || p.scheduler != ServeScheduler::kVllm)) {
+      err(p, p.role != PoolRole::kColocated ? "role" : p.speculative ? "speculative" : "scheduler",
+          "the trtllm engine runs colocated pools with its own in-flight batching only",
+          "\"role\": \"colocated\", no speculative or scheduler key");
     }
     if (p.role == PoolRole::kColocated && (prefill || decode_side)) {
       err(p, "role", "colocated pools cannot be mixed with prefill/decode pools");

@@ -24,8 +24,11 @@ std::string_view to_string(RouterPolicy policy);
 
 // The engine whose policies run the instances (docs/serve.md, "Engines"): vLLM's (the default)
 // or DistServe's disaggregated engine (hand-offs accepted by the decode instance between its
-// iterations, KV migration on the decode instance, swap instead of recompute on a full decode).
-enum class ServeEngine { kVllm, kDistServe };
+// iterations, KV migration on the decode instance, swap instead of recompute on a full decode),
+// or TensorRT-LLM's in-flight batching (decodes and whole new prompts in one iteration within
+// max_num_batched_tokens; a request admitted only when the KV blocks of its prompt and all its
+// output tokens are free: the GUARANTEED_NO_EVICT capacity policy, so nothing is preempted).
+enum class ServeEngine { kVllm, kDistServe, kTrtllm };
 std::string_view to_string(ServeEngine engine);
 
 // Speculative decoding on a target pool with a draft pool on other GPUs (SwiftSpec style).
@@ -54,6 +57,9 @@ struct PoolSpec {
   std::int64_t kv_block_tokens = 16;
   double watermark = 0.01;               // share of KV blocks kept free at admission
   double memory_fraction = 0.9;          // share of HBM the engine may use (weights + KV)
+  // trtllm engine: batch sizes of the captured CUDA graphs, ascending; a decode-only iteration
+  // of at most the largest runs padded to the next one (cuda_graph_config enable_padding).
+  std::vector<std::int64_t> cuda_graph_batch_sizes;
   std::int64_t first_node = -1;          // placement; -1: on the GPU after the previous pool
   std::int64_t first_gpu = 0;            // derived: the pool's first GPU
   std::string model;                     // draft pools: model preset / config; else the served model

@@ -187,8 +187,12 @@ ServeSimulator::ServeSimulator(const ModelSpec& model, const ServeDeployment& d,
     s.pp = p.pp;
     s.ep = p.ep;
     s.gpus_per_node = gpus_per_node_;
-    s.max_tokens = std::max({p.max_batch_tokens, p.token_budget, p.max_sequences * (max_gamma + 1)});
-    s.max_sequences = p.max_sequences;
+    // The largest CUDA-graph batch a decode-only iteration can be padded to (trtllm).
+    const auto& graphs = p.cuda_graph_batch_sizes;
+    const auto graph = std::lower_bound(graphs.begin(), graphs.end(), p.max_sequences);
+    const std::int64_t padded = graph == graphs.end() ? 0 : *graph;
+    s.max_tokens = std::max({p.max_batch_tokens, p.token_budget, p.max_sequences * (max_gamma + 1), padded});
+    s.max_sequences = std::max(p.max_sequences, padded);
     s.memory_fraction = p.memory_fraction;
     s.hbm_bytes = cluster.gpu.hbm_bytes;
     const ModelSpec& m = p.role == PoolRole::kDraft ? *draft : model;
@@ -459,6 +463,9 @@ ServeOutcome ServeSimulator::run_engine(const RequestSet& set, const TraceWindow
     }
   };
   const bool distserve = d.engine == ServeEngine::kDistServe;
+  // TensorRT-LLM (tensorrt_llm/llmapi/llm_args.py SchedulerConfig: GUARANTEED_NO_EVICT by default)
+  // reserves a request's blocks for its prompt and every output token when it admits it.
+  const bool trtllm = d.engine == ServeEngine::kTrtllm;
   // A decode request that runs out of blocks: DistServe swaps it out to host memory (its blocks
   // free, no recompute) and resumes it before anything else once they fit; vLLM preempts it by
   // recompute.
@@ -506,7 +513,9 @@ ServeOutcome ServeSimulator::run_engine(const RequestSet& set, const TraceWindow
         ++i;
         continue;
       }
-      const std::int32_t need = blocks_for(in, r.kv_tokens + step);
+      // Reserved to completion (trtllm): a step never needs more blocks than admission took.
+      const std::int32_t need = trtllm ? std::max(blocks_for(in, r.kv_tokens + step), r.blocks)
+                                       : blocks_for(in, r.kv_tokens + step);
       bool self = false, stuck = false;
       while (need - r.blocks > in.free_blocks) {
         // Victim: the most recently admitted request that holds blocks here.
@@ -568,8 +577,11 @@ ServeOutcome ServeSimulator::run_engine(const RequestSet& set, const TraceWindow
       if (static_cast<std::int64_t>(in.running.size()) >= p.max_sequences) break;
       Req& r = rs[static_cast<std::size_t>(ri)];
       if (r.target == 0) r.target = reqs[static_cast<std::size_t>(ri)].input_tokens;
-      const std::int32_t need_blocks = blocks_for(in, r.target + 1);
-      if (need_blocks > in.total_blocks - in.watermark_blocks) {  // can never fit: drop
+      const std::int32_t need_blocks =
+          blocks_for(in, trtllm ? r.target + reqs[static_cast<std::size_t>(ri)].output_tokens : r.target + 1);
+      // Can never fit (trtllm: nor a prompt beyond max_num_batched_tokens, which it rejects): drop.
+      if (need_blocks > in.total_blocks - in.watermark_blocks ||
+          (trtllm && r.target - r.done > p.max_batch_tokens)) {
         pop_candidate(in);
         r.phase = Phase::kDropped;
         in.outstanding--;
@@ -586,7 +598,9 @@ ServeOutcome ServeSimulator::run_engine(const RequestSet& set, const TraceWindow
         }
       }
       const std::int64_t remaining = r.target - r.done;
-      if (!chunked && used > 0 && used + remaining > budget) break;
+      // Whole prompts: vLLM lets the first exceed the budget, TensorRT-LLM's micro-batch
+      // scheduler does not take a prompt beyond the tokens left.
+      if (!chunked && (used > 0 || trtllm) && used + remaining > budget) break;
       pop_candidate(in);
       change_blocks(in, r, need_blocks);
       r.phase = Phase::kPrefilling;
@@ -618,7 +632,14 @@ ServeOutcome ServeSimulator::run_engine(const RequestSet& set, const TraceWindow
     PrefillWork pf;
     std::int64_t tokens = 0, sampling = 0, kv_sum = 0, decodes = 0;
     const std::int32_t step = plan.gamma > 0 ? static_cast<std::int32_t>(plan.gamma + 1) : 1;
-    if (p.scheduler == ServeScheduler::kSarathi) {
+    if (trtllm) {
+      // In-flight batching: every running request's next token, then whole new prompts within
+      // max_num_batched_tokens (no chunking: trtllm-bench leaves chunked prefill off).
+      grow_running(in, step, kv_sum, decodes);
+      tokens = decodes * step;
+      sampling = decodes;
+      tokens += admit_prefills(in, p.max_batch_tokens - tokens, false, pf, sampling);
+    } else if (p.scheduler == ServeScheduler::kSarathi) {
       // Decodes first, then ongoing prefill chunks, then new prefills, within the budget.
       if (in.kind != Kind::kPrefill) grow_running(in, step, kv_sum, decodes);
       tokens = decodes * step;
@@ -656,7 +677,16 @@ ServeOutcome ServeSimulator::run_engine(const RequestSet& set, const TraceWindow
         if (pf.sequences > 0) t -= std::min(md->segment(decodes).intercept_s, mp->segment(pf.sequences).intercept_s);
       }
     } else {
-      t = c.linear_s(tokens) + c.logits_s(sampling) + pf.attention_s;
+      // trtllm: a decode-only batch runs as the next captured CUDA graph's batch, padded with
+      // dummy requests that go through every GEMM and the LM head (their attention is negligible).
+      std::int64_t linear_tokens = tokens, logits_rows = sampling;
+      const std::vector<std::int64_t>& graphs = p.cuda_graph_batch_sizes;
+      if (trtllm && pf.sequences == 0 && decodes > 0 && !graphs.empty() && decodes <= graphs.back()) {
+        const std::int64_t padded = *std::lower_bound(graphs.begin(), graphs.end(), decodes);
+        linear_tokens = padded * step;
+        logits_rows = padded;
+      }
+      t = c.linear_s(linear_tokens) + c.logits_s(logits_rows) + pf.attention_s;
       if (decodes > 0) t += c.decode_attention_s(static_cast<double>(kv_sum) * step);
     }
     // --network flows: this iteration's inter-instance traffic, started with it.
