@@ -33,7 +33,7 @@ seeds() {  # target -> seed files (repository inputs and bad-input fixtures)
     plan) ls configs/plans/*.json tests/data/bad/{tp,pp,vpp,seq,recompute,range,type,sharding,enum}*.json ;;
     deployment) ls configs/serve/*deployment*.json configs/serve/llama-3-70b-pd-64.json tests/data/bad/serve/deployment_*.json ;;
     workload) ls configs/serve/{sharegpt-like,azure-conv-2023-like}.json tests/data/bad/serve/workload_*.json ;;
-    validation_cases) ls configs/validation/*.json tests/data/bad/validation_cases_bad.json ;;
+    validation_cases) ls configs/validation/*.json tests/data/bad/validation_cases_bad.json tests/data/bad/validation_unstated_bad.json ;;
     profile) ls configs/profiles/*.json tests/data/bad/profile_bad_fit.json ;;
     records) ls tests/data/bad/records_unknown_source.json ;;
     nccl_tests_log) ls tests/data/nccl_tests/*.log tests/data/bad/nccl_tests_bad_time.log ;;
@@ -51,6 +51,7 @@ seeds() {  # target -> seed files (repository inputs and bad-input fixtures)
     routing_histogram) ls tests/data/bad/routing_histogram_*.json ;;
     document_lengths) ls examples/document-lengths-*.json ;;
     workload_pairs) ls tests/data/bad/serve/pairs_bad.csv ;;
+    engine_throughput) ls configs/measurements/serving/trtllm-1.0-offline-throughput.csv tests/data/bad/serve/engine_table_bad.csv ;;
     megatron_args | sweep_results) ;;
   esac
 }

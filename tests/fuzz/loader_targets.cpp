@@ -17,6 +17,7 @@
 #include "sim/whatif/whatif_scenario.hpp"
 #include "tools/sweep/results_file.hpp"
 #include "tools/sweep/sweep_spec.hpp"
+#include "traces/engine_throughput_table.hpp"
 #include "traces/kineto_trace_reader.hpp"
 #include "traces/nccl_tests_json_reader.hpp"
 #include "traces/nccl_tests_log_reader.hpp"
@@ -122,6 +123,8 @@ std::map<std::string, LoaderTarget> register_loader_targets() {
     load_workload_spec(R"({"pairs": {"path": )" + json_string(path) + R"(}, "count": 1, "arrival": {"process": "poisson", "rate_per_s": 1}})", diag);
     diag.throw_if_errors();
   };
+  // A published engine-throughput table (serve-validate).
+  t["engine_throughput"] = [](const std::string& path, const std::string&) { load_engine_throughput_table(path); };
   return t;
 }
 
