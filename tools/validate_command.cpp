@@ -88,22 +88,6 @@ double predicted_metric(const std::string& metric, const ValidationCase& c, cons
   return flops_per_gpu_per_s / *peak;  // mfu
 }
 
-// The case's inline plan with one combination of its unstated settings (index `k`, mixed radix
-// over the settings' value lists).
-std::string plan_with_setting(const ValidationCase& c, std::size_t k) {
-  nlohmann::json plan = nlohmann::json::parse(c.plan);
-  for (const auto& [key, values] : c.unstated) {
-    const nlohmann::json v = nlohmann::json::parse(values[k % values.size()]);
-    k /= values.size();
-    if (v.is_null()) {
-      plan.erase(key);
-    } else {
-      plan[key] = v;
-    }
-  }
-  return plan.dump();
-}
-
 // Every combination of the case's unstated settings estimated; per metric, the range of the
 // predictions of the plans that are valid and fit.
 std::map<std::string, UnstatedRange> unstated_ranges(const ValidationCase& c, const ModelSpec& model,
@@ -118,7 +102,7 @@ std::map<std::string, UnstatedRange> unstated_ranges(const ValidationCase& c, co
     TrainingRun r;
     try {
       Diagnostics diag;
-      TrainPlan plan = load_plan(plan_with_setting(c, k), "", diag);
+      TrainPlan plan = load_plan(plan_with_unstated_setting(c, k), "", diag);
       diag.throw_if_errors();
       r = run_estimate(model, plan, cluster, c.num_gpus, profile.profile, profile.file, diag, parse_ablate(o.ablate));
     } catch (const InputErrors&) {

@@ -25,6 +25,15 @@ std::string input_field(JsonObjectReader& r, std::string_view key, bool required
   return {};
 }
 
+// An unstated setting's value on a plan object: null leaves the argument out.
+void set_plan_argument(nlohmann::json& plan, const std::string& key, const nlohmann::json& value) {
+  if (value.is_null()) {
+    plan.erase(key);
+  } else {
+    plan[key] = value;
+  }
+}
+
 // "unstated": {"<plan argument>": [values...]}: scalars or null, the inline plan's own value among
 // them, at most kMaxUnstatedSettings combinations.
 void read_unstated(JsonObjectReader& r, const nlohmann::json* plan, ValidationCase& c) {
@@ -41,8 +50,8 @@ void read_unstated(JsonObjectReader& r, const nlohmann::json* plan, ValidationCa
     return;
   }
   std::size_t combinations = 1;
+  JsonObjectReader field(r.diagnostics(), r.file(), pointer, *unstated);
   for (const auto& [key, values] : unstated->items()) {
-    JsonObjectReader field(r.diagnostics(), r.file(), pointer, *unstated);
     if (!values.is_array() || values.size() < 2) {
       field.error(key, fmt::format("expected a list of at least two values, got {}", describe_json_value(values)),
                   "the values the setting could have had, the plan's own among them");
@@ -70,11 +79,7 @@ void read_unstated(JsonObjectReader& r, const nlohmann::json* plan, ValidationCa
     bool readable = true;
     for (const auto& v : values) {
       nlohmann::json varied = *plan;
-      if (v.is_null()) {
-        varied.erase(key);
-      } else {
-        varied[key] = v;
-      }
+      set_plan_argument(varied, key, v);
       try {
         Diagnostics plan_diag;
         load_train_plan(varied.dump(), plan_diag);
@@ -98,6 +103,15 @@ void read_unstated(JsonObjectReader& r, const nlohmann::json* plan, ValidationCa
 }
 
 }  // namespace
+
+std::string plan_with_unstated_setting(const ValidationCase& c, std::size_t k) {
+  nlohmann::json plan = nlohmann::json::parse(c.plan);
+  for (const auto& [key, values] : c.unstated) {
+    set_plan_argument(plan, key, nlohmann::json::parse(values[k % values.size()]));
+    k /= values.size();
+  }
+  return plan.dump();
+}
 
 ValidationSuite load_validation_cases(const std::string& path) {
   JsonDocument doc = read_json_document(path, "cases");

@@ -45,6 +45,10 @@ struct ValidationSuite {
   std::vector<ValidationCase> cases;
 };
 
+// The case's inline plan (JSON text) with combination `k` of its unstated settings: mixed radix
+// over the settings' value lists, the first setting varying fastest.
+std::string plan_with_unstated_setting(const ValidationCase& c, std::size_t k);
+
 // Throws InputErrors naming the file and the pointer of every bad field.
 ValidationSuite load_validation_cases(const std::string& path);
 

@@ -632,14 +632,15 @@ class Lowering {
     std::vector<WorkOp> forward, backward;
   };
 
-  // Layers of one kind lower alike in every stage, so each kind is lowered once per plan.
-  // Layers of a stage that lower alike: MoE or dense, fully recomputed or not, how many.
+  // Layers of a stage that lower alike: MoE or dense, fully recomputed or not, how many. Two
+  // stages with equal kinds (where their layers start does not matter) lower to the same ops.
   struct LayerKind {
     bool moe, full;
     std::int64_t first_layer, count;
     bool operator==(const LayerKind& o) const { return moe == o.moe && full == o.full && count == o.count; }
   };
 
+  // Layers of one kind lower alike in every stage, so each kind is lowered once per plan.
   const LayerOps& layer_ops(bool moe, bool full_recompute, std::int64_t index) {
     std::optional<LayerOps>& ops = layer_ops_[moe ? 1 : 0][full_recompute ? 1 : 0];
     if (!ops) {
