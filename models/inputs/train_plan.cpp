@@ -298,6 +298,18 @@ TrainPlan load_train_plan(const std::string& source, Diagnostics& diag) {
   return plan;
 }
 
+std::vector<std::pair<std::string, std::string>> unknown_plan_keys(const nlohmann::json& plan) {
+  Diagnostics scratch;  // what the values would make of the plan is the grid's points' business
+  JsonObjectReader r(scratch, "grid", "", plan);
+  read_plan(r, "grid");
+  const std::vector<std::string> keys = r.unknown_keys();
+  const std::size_t before = scratch.errors().size();
+  r.reject_unknown_keys();  // one error per unknown key, in the same order
+  std::vector<std::pair<std::string, std::string>> unknown;
+  for (std::size_t i = 0; i < keys.size(); ++i) unknown.emplace_back(keys[i], scratch.errors()[before + i].hint);
+  return unknown;
+}
+
 namespace {
 
 // Splits a pasted shell command line into words: quotes, backslash escapes and line

@@ -4,6 +4,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "models/inputs/document_lengths.hpp"
 #include "models/inputs/input_error.hpp"
@@ -118,6 +122,11 @@ struct TrainPlan {
 // Reads a plan JSON (path or inline JSON). Types and ranges are checked here; rules that need
 // the model or the world size are in plan_validation.
 TrainPlan load_train_plan(const std::string& source, Diagnostics& diag);
+
+// The keys of `plan` (a plan's JSON object) that no plan reads, each with the hint
+// load_train_plan gives for it ("did you mean ...?" or the valid keys). Values are not judged:
+// a sweep grid checks its keys once, before it makes any plan.
+std::vector<std::pair<std::string, std::string>> unknown_plan_keys(const nlohmann::json& plan);
 
 // Builds a plan from a pasted Megatron-LM command line ("--tensor-model-parallel-size 8 ...").
 // Flags clustersim does not use are reported as warnings in `diag`.

@@ -237,6 +237,44 @@ TEST(SweepCli, BadSweepFileNamesTheFileAndPointer) {
   EXPECT_EQ(run_clustersim({"sweep", kSpec, "-o", temp_path("s.jsonl").string(), "--shard", "2/2"}).exit_code, 2);
 }
 
+// A grid key no plan reads would make every point invalid: exit 2 at once, at the key's pointer
+// (an axis, or a key inside a label's object), with the nearest plan key. So would a grid of more
+// plans than a sweep takes, however many axes multiply past the limit (no wrap-around to few).
+TEST(SweepCli, GridKeysAndSizeAreCheckedBeforeAnyPlanIsMade) {
+  const CommandResult typo = run_clustersim({"sweep", write_temp("typo-grid.json", R"({"training": {"models": ["llama-3-8b"],
+      "clusters": ["h100-ndr"], "gpus": [16], "plans": [{"grid": {"seq_length": 4096, "micro_bach_size": [1, 2],
+      "pipeline": [{"pipeline_model_parallel_size": 2}, {"pipeline_model_parallel_size": 4, "virtual_stages": 2}]}}]}})"),
+      "-o", temp_path("typo.jsonl").string()});
+  EXPECT_EQ(typo.exit_code, 2) << typo.err;
+  for (const char* expected : {"typo-grid.json:/training/plans/0/grid/micro_bach_size: not a plan key",
+                               "did you mean \"micro_batch_size\"?",
+                               "typo-grid.json:/training/plans/0/grid/pipeline/1/virtual_stages: not a plan key"}) {
+    EXPECT_NE(typo.err.find(expected), std::string::npos) << expected << "\n" << typo.err;
+  }
+  EXPECT_FALSE(fs::exists(temp_path("typo.jsonl")));
+  // 70 labels of two plans each: 2^70 plans, which a 64-bit product wraps to 0.
+  nlohmann::json huge = {{"training", {{"models", {"llama-3-8b"}}, {"clusters", {"h100-ndr"}}, {"gpus", {16}}}}};
+  nlohmann::json grid = {{"seq_length", 4096}};
+  for (int i = 0; i < 70; ++i) {
+    grid["label" + std::to_string(i)] = {{{"micro_batch_size", 1}}, {{"micro_batch_size", 2}}};
+  }
+  huge["training"]["plans"] = {{{"grid", grid}}};
+  const CommandResult big = run_clustersim({"sweep", write_temp("huge-grid.json", huge.dump()), "-o", temp_path("huge.jsonl").string()});
+  EXPECT_EQ(big.exit_code, 2) << big.err;
+  EXPECT_NE(big.err.find("huge-grid.json:/training/plans/0/grid: the grid makes more than 1000000 plans"), std::string::npos)
+      << big.err;
+  // 1,000 plans on each of 1,001 GPU counts: every axis small, the product over the limit.
+  nlohmann::json many = {{"training", {{"models", {"llama-3-8b"}}, {"clusters", {"h100-ndr"}}, {"gpus", nlohmann::json::array()}}}};
+  for (int g = 1; g <= 1001; ++g) many["training"]["gpus"].push_back(g);
+  nlohmann::json ten = nlohmann::json::array();
+  for (int v = 1; v <= 10; ++v) ten.push_back(v);
+  many["training"]["plans"] = {{{"grid", {{"seq_length", ten}, {"micro_batch_size", ten}, {"global_batch_size", ten}}}}};
+  const CommandResult product = run_clustersim({"sweep", write_temp("many-points.json", many.dump()), "-o", temp_path("many.jsonl").string()});
+  EXPECT_EQ(product.exit_code, 2) << product.err;
+  EXPECT_NE(product.err.find("many-points.json:/training: models x clusters x gpus x plans make 1001000 points"), std::string::npos)
+      << product.err;
+}
+
 // The first example is the sweep every test here runs.
 TEST(SweepCli, HelpHasExamples) {
   for (const std::vector<std::string>& command : {std::vector<std::string>{"sweep", "--help"}, {"sweep", "merge", "--help"}}) {

@@ -9,6 +9,7 @@
 
 #include "models/inputs/json_reader.hpp"
 #include "models/inputs/preset_path.hpp"
+#include "models/inputs/train_plan.hpp"
 #include "tools/cli_common.hpp"
 #include "tools/command_line.hpp"
 #include "tools/sweep/content_hash.hpp"
@@ -87,6 +88,13 @@ struct Reader {
   }
 };
 
+// More points than a sweep takes: an error before any is made (the limit is per file).
+void refuse_beyond_limit(Reader& in, const std::string& pointer, const std::string& what, double points) {
+  if (points > static_cast<double>(kMaxTasks)) {
+    in.error(pointer, fmt::format("{} make {:.0f} points", what, points), fmt::format("at most {}", kMaxTasks));
+  }
+}
+
 std::vector<std::string> inputs_list(Reader& in, JsonObjectReader& r, const std::string& key, const std::string& kind) {
   std::vector<std::string> out;
   const nlohmann::json* v = r.raw(key);
@@ -96,17 +104,19 @@ std::vector<std::string> inputs_list(Reader& in, JsonObjectReader& r, const std:
   return out;
 }
 
-// A grid: each key a Megatron plan key with one value or a list of values, or a label whose
-// values are objects of plan keys that go together ("pipeline": [{"pipeline_model_parallel_size":
-// 16, "decoder_first_pipeline_num_layers": 7, ...}, ...]). The plans are every combination (keys in
-// alphabetical order, the last varying fastest), each with its keys sorted.
-void expand_grid(Reader& in, const nlohmann::json& grid, const std::string& pointer, std::vector<ordered_json>& plans) {
+// A grid (PlanGrid): each key a Megatron plan key with one value or a list of values, or a label
+// whose values are objects of plan keys that go together ("pipeline": [{"pipeline_model_parallel_size":
+// 16, "decoder_first_pipeline_num_layers": 7, ...}, ...]). Checked here, expanded into plans when
+// the tasks are made. A key no plan reads would make every plan of the grid invalid: an error now.
+void read_grid(Reader& in, const nlohmann::json& grid, const std::string& pointer, std::vector<PlanGrid>& grids) {
   if (!grid.is_object() || grid.empty()) {
     in.error(pointer, fmt::format("{} is not an object of plan keys", describe_json_value(grid)),
              "e.g. {\"tensor_model_parallel_size\": [4, 8], \"seq_length\": 8192}");
     return;
   }
-  std::vector<std::pair<std::string, std::vector<nlohmann::json>>> axes;
+  PlanGrid g;
+  nlohmann::json keys = nlohmann::json::object();  // every plan key the grid sets, with a value of it
+  std::map<std::string, std::string> key_pointers;  // where each is first set
   for (const auto& [key, value] : grid.items()) {
     const std::string p = json_pointer_append(pointer, key);
     std::vector<nlohmann::json> values = value.is_array() ? std::vector<nlohmann::json>(value.begin(), value.end())
@@ -118,31 +128,23 @@ void expand_grid(Reader& in, const nlohmann::json& grid, const std::string& poin
       if (values[i].is_object()) {
         for (const auto& [inner, v] : values[i].items()) {
           if (v.is_structured()) in.error(json_pointer_append(vp, inner), "a list or object is not a plan value");
+          keys[inner] = v;
+          key_pointers.emplace(inner, json_pointer_append(vp, inner));
         }
+      } else {
+        keys[key] = values[i];
+        key_pointers.emplace(key, p);
       }
     }
-    axes.emplace_back(key, values);
+    g.axes.emplace_back(key, std::move(values));
   }
-  std::size_t count = 1;
-  for (const auto& [key, values] : axes) count *= std::max<std::size_t>(values.size(), 1);
-  if (count > kMaxTasks) {
-    in.error(pointer, fmt::format("the grid makes {} plans", count), fmt::format("at most {}", kMaxTasks));
+  for (const auto& [key, hint] : unknown_plan_keys(keys)) in.error(key_pointers.at(key), "not a plan key", hint);
+  if (in.diag.has_errors()) return;
+  if (g.size() > kMaxTasks) {
+    in.error(pointer, fmt::format("the grid makes more than {} plans", kMaxTasks), "fewer values per key");
     return;
   }
-  for (std::size_t i = 0; i < count && !in.diag.has_errors(); ++i) {
-    nlohmann::json plan = nlohmann::json::object();  // sorted keys
-    std::size_t rest = i;
-    for (auto a = axes.rbegin(); a != axes.rend(); ++a) {
-      const nlohmann::json& v = a->second[rest % a->second.size()];
-      rest /= a->second.size();
-      if (v.is_object()) {
-        for (const auto& [inner, x] : v.items()) plan[inner] = x;
-      } else {
-        plan[a->first] = v;
-      }
-    }
-    plans.push_back(ordered_json::parse(plan.dump()));
-  }
+  grids.push_back(std::move(g));
 }
 
 void read_plans(Reader& in, JsonObjectReader& r, SweepSpec& spec) {
@@ -157,7 +159,7 @@ void read_plans(Reader& in, JsonObjectReader& r, SweepSpec& spec) {
     JsonObjectReader entry(in.diag, in.file, p, e);
     if (!entry.is_object()) return;
     if (const nlohmann::json* grid = entry.raw("grid")) {
-      expand_grid(in, *grid, entry.pointer_of("grid"), spec.plans);
+      read_grid(in, *grid, entry.pointer_of("grid"), spec.grids);
     } else if (entry.has("search")) {
       JsonObjectReader s = entry.object("search", true);
       SweepSpec::Search search;
@@ -234,6 +236,11 @@ void read_training(Reader& in, JsonObjectReader& t, SweepSpec& spec) {
   if (const nlohmann::json* p = t.raw("profile")) spec.profile = in.input(*p, t.pointer_of("profile"), "profiles");
   if (auto fleet = t.string("fleet")) spec.fleet = in.local(*fleet);
   read_plans(in, t, spec);
+  double plans = static_cast<double>(spec.plan_presets.size());
+  for (const auto& grid : spec.grids) plans += static_cast<double>(grid.size());
+  for (const auto& search : spec.searches) plans += static_cast<double>(search.top);
+  refuse_beyond_limit(in, t.pointer(), "models x clusters x gpus x plans",
+                      static_cast<double>(spec.models.size() * spec.clusters.size() * spec.gpus.size()) * plans);
   read_simulate(in, t, spec);
   read_scenarios(in, t, spec);
   t.reject_unknown_keys();
@@ -266,6 +273,8 @@ void read_serving_block(Reader& in, const nlohmann::json& value, const std::stri
       s.rates_per_s.push_back(e.get<double>());
     }
   });
+  refuse_beyond_limit(in, pointer, "deployments x workloads x rates",
+                      static_cast<double>(s.deployments.size() * s.workloads.size()) * static_cast<double>(s.rates_per_s.size()));
   s.slo_ttft_s = r.number("slo_ttft_s", 0, 1e6).value_or(0);
   s.slo_tpot_s = r.number("slo_tpot_s", 0, 1e6).value_or(0);
   r.reject_unknown_keys();
@@ -355,6 +364,29 @@ SweepSpec read_sweep_spec(const std::string& path) {
   return spec;
 }
 
+std::size_t PlanGrid::size() const {
+  std::size_t count = 1;
+  for (const auto& [key, values] : axes) {
+    count *= std::max<std::size_t>(values.size(), 1);
+    if (count > kMaxTasks) return kMaxTasks + 1;  // no wrap-around: "more than the limit" is all it says
+  }
+  return count;
+}
+
+ordered_json PlanGrid::plan(std::size_t i) const {
+  nlohmann::json plan = nlohmann::json::object();  // sorted keys
+  for (auto a = axes.rbegin(); a != axes.rend(); ++a) {
+    const nlohmann::json& v = a->second[i % a->second.size()];
+    i /= a->second.size();
+    if (v.is_object()) {
+      for (const auto& [inner, x] : v.items()) plan[inner] = x;
+    } else {
+      plan[a->first] = v;
+    }
+  }
+  return ordered_json::parse(plan.dump());
+}
+
 std::vector<SweepTask> first_tier_tasks(const SweepSpec& spec) {
   std::vector<SweepTask> tasks;
   std::map<std::string, std::string> profiles, hashes;
@@ -363,7 +395,12 @@ std::vector<SweepTask> first_tier_tasks(const SweepSpec& spec) {
       const std::string profile = profile_of(spec.profile, cluster, profiles);
       for (const std::int64_t gpus : spec.gpus) {
         std::vector<std::pair<std::string, ordered_json>> plans;  // command argument, point value
-        for (const auto& p : spec.plans) plans.emplace_back(p.dump(), p);
+        for (const auto& grid : spec.grids) {
+          for (std::size_t i = 0; i < grid.size(); ++i) {
+            ordered_json p = grid.plan(i);
+            plans.emplace_back(p.dump(), std::move(p));
+          }
+        }
         for (const auto& p : spec.plan_presets) plans.emplace_back(p, p);
         for (const auto& search : spec.searches) {
           for (const auto& p : searched_plans(spec, search, model, cluster, gpus, profile)) plans.emplace_back(p.dump(), p);

@@ -3,6 +3,7 @@
 // (every error with the file and JSON pointer, then one InputErrors), and expanded into tasks.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tools/sweep/sweep_task.hpp"
@@ -23,6 +24,16 @@ struct SimulateTier {
   std::string by = "mfu";                                   // a number of the estimate's JSON
 };
 
+// A grid of plans (docs/sweep.md): each axis a plan key with its values, or a label whose values
+// are objects of plan keys that go together; axes in alphabetical order. Its plans are made when
+// the tasks are, not when the file is read: plan i takes the axes' values in mixed radix, the
+// last axis varying fastest.
+struct PlanGrid {
+  std::vector<std::pair<std::string, std::vector<nlohmann::json>>> axes;
+  std::size_t size() const;
+  nlohmann::ordered_json plan(std::size_t i) const;  // keys sorted
+};
+
 struct ServingAxes {
   std::string model, cluster, profile;
   std::vector<std::string> deployments, workloads;  // resolved paths or inline JSON
@@ -35,7 +46,7 @@ struct SweepSpec {
   std::vector<std::string> models, clusters;
   std::vector<std::int64_t> gpus;
   std::string profile, fleet;                      // empty: the cluster's
-  std::vector<nlohmann::ordered_json> plans;       // every plan of the grids, presets and searches, as JSON
+  std::vector<PlanGrid> grids;
   std::vector<std::string> plan_presets;           // plans named by preset or file
   struct Search {
     std::size_t top = 0;
