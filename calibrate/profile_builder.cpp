@@ -112,9 +112,12 @@ class Builder {
       } else if (auto* o = std::get_if<OverlapRecord>(&shape)) {
         overlap_[{o->pattern, o->variant}].push_back(i);
       } else if (auto* mem = std::get_if<MemoryRecord>(&shape)) {
-        // Transformer Engine's FP8 cast-transpose moves its bytes far below STREAM's rate: a fit
-        // of its own, which neither prices other memory-bound kernels nor the GEMM memory term.
-        (mem->kernel == kCastTranspose ? cast_transpose_ : memory_).push_back(i);
+        // Kernels far below STREAM's rate (kOwnFitMemoryKernels): a fit of their own each.
+        if (own_fit_memory_kernel(mem->kernel) >= 0) {
+          own_kernels_[mem->kernel].push_back(i);
+        } else {
+          memory_.push_back(i);
+        }
       } else if (auto* s = std::get_if<ServeIterationRecord>(&shape)) {
         // FP16 and BF16 run on the same tensor cores, as for GEMMs.
         const Dtype d = s->dtype == Dtype::kBf16 ? Dtype::kFp16 : s->dtype;
@@ -174,7 +177,7 @@ class Builder {
       const double per_byte = fit_memory_curve(memory_, "memory");
       if (per_byte > 0) memory_bandwidth_ = 1.0 / per_byte;
     }
-    if (!cast_transpose_.empty()) fit_memory_curve(cast_transpose_, fmt::format("memory/{}", kCastTranspose));
+    for (const auto& [kernel, indices] : own_kernels_) fit_memory_curve(indices, fmt::format("memory/{}", kernel));
   }
 
   // Adds the fit `id` of these memory records; returns its seconds per byte at the largest sizes.
@@ -474,7 +477,7 @@ class Builder {
   std::map<std::tuple<AttentionPass, bool, std::int64_t>, std::vector<std::size_t>> attention_;
   std::vector<std::size_t> decode_;
   std::vector<std::size_t> memory_;
-  std::vector<std::size_t> cast_transpose_;  // memory records of kernel kCastTranspose
+  std::map<std::string, std::vector<std::size_t>> own_kernels_;  // memory records of kOwnFitMemoryKernels, by kernel
   std::optional<double> memory_bandwidth_;  // measured, bytes/s
   std::map<std::pair<MoePhase, std::string>, std::vector<std::size_t>> all_to_all_;
   std::map<std::pair<OverlapPattern, std::string>, std::vector<std::size_t>> overlap_;

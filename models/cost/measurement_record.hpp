@@ -105,9 +105,22 @@ struct MemoryRecord {
   std::string kernel = "copy";  // copy, scale, add, triad, elementwise, cast_transpose, ...
   double bytes = 0;
 };
-// The kernel of Transformer Engine's FP8 cast-transpose (16-bit in; FP8 and its transpose out):
-// its records make a fit of their own, "memory/cast_transpose".
+// Memory-bound kernels measured far from STREAM's rate: the records of each make a fit of its
+// own, "memory/<kernel>", which prices only that kernel (not other memory-bound work, not the
+// GEMM memory term). Transformer Engine's FP8 cast-transpose (16-bit in; FP8 and its transpose
+// out), and Megatron-LM's vocabulary-parallel cross-entropy, forward and backward, unfused
+// (vocab_parallel_cross_entropy) and fused (cross_entropy_loss_fusion). A lowered operation of
+// the same name takes the fit (models/planning, memory_kernel).
 inline constexpr std::string_view kCastTranspose = "cast_transpose";
+inline constexpr std::array<std::string_view, 5> kOwnFitMemoryKernels = {
+    kCastTranspose, "cross_entropy", "cross_entropy_grad", "fused_cross_entropy", "fused_cross_entropy_grad"};
+// Index into kOwnFitMemoryKernels, or -1 when `kernel` is priced by the generic memory fit.
+inline int own_fit_memory_kernel(std::string_view kernel) {
+  for (std::size_t i = 0; i < kOwnFitMemoryKernels.size(); ++i) {
+    if (kOwnFitMemoryKernels[i] == kernel) return static_cast<int>(i);
+  }
+  return -1;
+}
 
 // One whole iteration of a serving engine on one instance (all layers, sampling, the engine's
 // per-step overhead), as a serving system's profiler times it: a batch of `batch` sequences.

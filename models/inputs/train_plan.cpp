@@ -217,6 +217,7 @@ TrainPlan read_plan(JsonObjectReader& r, const std::string& source) {
   }
   p.ddp_bucket_size = r.integer("ddp_bucket_size", 1, INT64_MAX);
   p.tp_comm_overlap = r.boolean("tp_comm_overlap").value_or(false);
+  p.cross_entropy_loss_fusion = r.boolean("cross_entropy_loss_fusion").value_or(false);
   p.overlap_p2p_comm = r.boolean("overlap_p2p_comm").value_or(true);
   p.moe_shared_expert_overlap = r.boolean("moe_shared_expert_overlap").value_or(false);
   p.overlap_moe_expert_parallel_comm = r.boolean("overlap_moe_expert_parallel_comm").value_or(false);

@@ -57,6 +57,7 @@ struct TrainPlan {
   // Parameters per gradient bucket; default max(40M, 1M x DP x CP) when overlap_grad_reduce.
   std::optional<std::int64_t> ddp_bucket_size;
   bool tp_comm_overlap = false;
+  bool cross_entropy_loss_fusion = false;  // Megatron-LM's fused vocab-parallel cross-entropy
   // Interleaved schedule: pipeline sends/receives overlap the next chunk's compute
   // (Megatron-LM's command-line default; --no-overlap-p2p-communication turns it off).
   bool overlap_p2p_comm = true;

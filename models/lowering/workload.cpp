@@ -710,10 +710,13 @@ class Lowering {
                                         static_cast<double>(tokens_) * h * kActivationBytes, Group::kTp, l_.tp, tp_nodes_));
       }
       linear(head, s.forward, s.backward, nullptr);
-      // Softmax cross-entropy over the vocabulary shard, in FP32.
+      // Softmax cross-entropy over the vocabulary shard, in FP32: Megatron-LM's unfused
+      // vocab_parallel_cross_entropy, or its fused kernels with cross_entropy_loss_fusion (each
+      // priced by a fit of its own where the profile measured it, memory_kernel).
       double logits = static_cast<double>(tokens_) * static_cast<double>(m_.vocab_size) / l_.tp * 4;
-      s.forward.push_back(memory(Phase::kForward, "cross_entropy", 2 * logits));
-      s.backward.push_back(memory(Phase::kBackward, "cross_entropy_grad", 2 * logits));
+      const bool fused = p_.cross_entropy_loss_fusion;
+      s.forward.push_back(memory(Phase::kForward, fused ? "fused_cross_entropy" : "cross_entropy", 2 * logits));
+      s.backward.push_back(memory(Phase::kBackward, fused ? "fused_cross_entropy_grad" : "cross_entropy_grad", 2 * logits));
     }
     step_ops(s);
     if (middle) middle_.emplace(std::move(kinds), s);

@@ -185,10 +185,15 @@ MicroBatchPasses micro_batch_passes(const Workload& w, const StageProgram& s, Pr
 
 namespace {
 
+// The memory-bound kernel with a fit of its own that prices `o`, or "" for the generic fit:
+// Transformer Engine's cast-transpose of an FP8 linear's input (forward) or output gradient
+// (backward) — the once-per-step weight cast runs TE's multi-tensor kernel and is not one — and
+// the cross-entropy kernels, named as the lowering names them.
 std::string_view memory_kernel(const WorkOp& o) {
-  // Transformer Engine's cast-transpose of an FP8 linear's input (forward) or output gradient
-  // (backward); the once-per-step weight cast runs TE's multi-tensor kernel and is not one.
-  return o.kind == OpKind::kMemoryBound && o.name == "fp8_cast_transpose" ? kCastTranspose : std::string_view();
+  if (o.kind != OpKind::kMemoryBound) return {};
+  if (o.name == "fp8_cast_transpose") return kCastTranspose;
+  const int own = own_fit_memory_kernel(o.name);
+  return own >= 0 ? kOwnFitMemoryKernels[static_cast<std::size_t>(own)] : std::string_view();
 }
 
 }  // namespace
@@ -214,7 +219,7 @@ PriceCache::Key PriceCache::key_of(const WorkOp& o) {
           static_cast<double>(a.pass), static_cast<double>(a.batch * 1000003 + a.heads), static_cast<double>(a.kv_heads),
           static_cast<double>(a.seq_q * 1000003 + a.seq_kv), static_cast<double>(a.head_dim * 2 + (a.causal ? 1 : 0)),
           o.bytes,
-          static_cast<double>(o.collective) + (o.name == "moe_combine" ? 100 : 0) + (memory_kernel(o).empty() ? 0 : 200),
+          static_cast<double>(o.collective) + (o.name == "moe_combine" ? 100 : 0) + (memory_kernel(o).empty() ? 0 : 200 + 10 * own_fit_memory_kernel(memory_kernel(o))),
           static_cast<double>(o.group_ranks), static_cast<double>(o.group_nodes), o.imbalance};
 }
 

@@ -414,22 +414,24 @@ TEST(ValidateCli, HeldOutLongSequenceSetStaysWithinItsTolerances) {
 }
 
 // The Megatron-Core r0.8 H100 weak-scaling rows (configs/validation/megatron-core-h100-scaling.json,
-// 48-6,144 GPUs): not yet in the dev set, 16.4 % MAPE with known misses (docs/validation.md: the
-// 32B row -21 %, the PP 4-16 rows +17-25 %, small models +12-20 %). Pricing DP collectives with
+// 48-6,144 GPUs): not yet in the dev set, 14.9 % MAPE with known misses (docs/validation.md: the
+// 32B row -21 %, the PP 4-16 rows +17-25 %, small models +10 %). Pricing DP collectives with
 // NCCL's tuner model moved it from 11.7 % to 12.5 % (32B -26 -> -30 %); pricing TP overlap on H100
 // (FLUX's H800 fit, the backward collectives beside Transformer Engine's GEMMs) from 12.5 % to
 // 16.4 %: with TP communication hidden, the large rows show the optimism the fidelity issue reports
-// at scale. Guards against regressions: MAPE at most 17 %, no row worse than 31 %.
+// at scale; the loss at Megatron's measured cross-entropy rate from 16.4 % to 14.9 % (1.7B +20 ->
+// +10 %, its 131,072-entry vocabulary on one stage). Guards: MAPE at most 16 %, no row worse than 31 %.
 TEST(ValidateCli, MegatronCoreScaleRowsHoldTheirDocumentedAccuracy) {
   CommandResult r = run_clustersim({"validate", kSource + "/configs/validation/megatron-core-h100-scaling.json", "--format", "json"});
   nlohmann::json j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["comparisons"].size(), 9u);
-  EXPECT_LE(j["mape"].get<double>(), 0.17);
+  EXPECT_LE(j["mape"].get<double>(), 0.16);
   for (const auto& c : j["comparisons"]) EXPECT_LE(std::abs(c["error"].get<double>()), 0.31) << c["id"];
   // The README states neither the micro-batch size nor the layers per virtual stage: every row
   // lists the values they could have had (`unstated`), and validate prices each combination. The
-  // reported prediction is one of them, so the range holds it; only the 32B row's measurement
-  // falls inside its range (micro-batch 2 or 4 hides its DP reduce-scatter).
+  // reported prediction is one of them, so the range holds it; only the 16B and 32B rows'
+  // measurements fall inside their ranges (at micro-batch 2 or 4; for 32B it hides the DP
+  // reduce-scatter).
   int inside = 0;
   for (const auto& c : j["comparisons"]) {
     ASSERT_TRUE(c.contains("unstated")) << c["id"];
@@ -439,10 +441,11 @@ TEST(ValidateCli, MegatronCoreScaleRowsHoldTheirDocumentedAccuracy) {
     EXPECT_EQ(u["settings"].get<int>(), u["priced"].get<int>() + u["invalid"].get<int>() + u["too_big_for_memory"].get<int>());
     inside += u["measured_inside"].get<bool>() ? 1 : 0;
   }
-  EXPECT_EQ(inside, 1);
+  EXPECT_EQ(inside, 2);
+  EXPECT_TRUE(j["comparisons"][2]["unstated"]["measured_inside"].get<bool>()) << j["comparisons"][2]["id"];
   EXPECT_TRUE(j["comparisons"][3]["unstated"]["measured_inside"].get<bool>()) << j["comparisons"][3]["id"];
   const CommandResult table = run_clustersim({"validate", kSource + "/configs/validation/megatron-core-h100-scaling.json"});
-  EXPECT_NE(table.out.find("mcore-r0.8-h100-weak-32B             tflops_per_gpu                459.6   -20.6% ..  +14.6%  3 of 3, measured inside"),
+  EXPECT_NE(table.out.find("mcore-r0.8-h100-weak-32B             tflops_per_gpu                459.6   -20.8% ..  +14.0%  3 of 3, measured inside"),
             std::string::npos) << table.out;
 }
 

@@ -264,6 +264,61 @@ Workload lower_sharded_dp8(DpSharding sharding, double& per_layer) {
   return lower_training(m, plan, layout, cluster);
 }
 
+// The last stage's loss: Megatron-LM's unfused vocab-parallel cross-entropy, or its fused kernels
+// with cross_entropy_loss_fusion, each priced by the fit of its own name when the profile has
+// one (the shipped H100 profile measured all four) and by the generic memory fit otherwise.
+TEST(Lowering, CrossEntropyKernelsArePricedByTheirOwnFitsWhereMeasured) {
+  ModelSpec m = small_gpt();
+  ClusterSpec cluster = test_cluster();
+  TrainPlan plan;
+  plan.tensor_model_parallel_size = 2;
+  plan.pipeline_model_parallel_size = 2;
+  plan.global_batch_size = 8;
+  plan.seq_length = 1024;
+  plan.precision = Precision::kBf16;
+  Diagnostics diag;
+  const ParallelLayout layout = derive_layout(m, plan, &cluster, 4, diag);
+  auto loss_ops = [&](const TrainPlan& p) {
+    const Workload w = lower_training(m, p, layout, cluster);
+    std::vector<WorkOp> ops;
+    for (const auto* list : {&w.stages.back().forward, &w.stages.back().backward}) {
+      for (const auto& op : *list) {
+        if (op.name.find("cross_entropy") != std::string::npos) ops.push_back(op);
+      }
+    }
+    return ops;
+  };
+  const double bytes = 2.0 * 1024 * static_cast<double>(m.vocab_size) / 2 * 4;
+  const auto unfused = loss_ops(plan);
+  ASSERT_EQ(unfused.size(), 2u);
+  EXPECT_EQ(unfused[0].name, "cross_entropy");
+  EXPECT_EQ(unfused[1].name, "cross_entropy_grad");
+  plan.cross_entropy_loss_fusion = true;
+  const auto fused = loss_ops(plan);
+  ASSERT_EQ(fused.size(), 2u);
+  EXPECT_EQ(fused[0].name, "fused_cross_entropy");
+  EXPECT_EQ(fused[1].name, "fused_cross_entropy_grad");
+  for (const auto& op : fused) EXPECT_DOUBLE_EQ(op.bytes, bytes);
+
+  const Profile shipped = load_profile(config_dir() + "/profiles/h100.json");
+  const CostModel h100(shipped, "h100", cluster);
+  const CostModel generic(memory_only_profile(), "memory-only", cluster);
+  for (const auto& op : {unfused[0], unfused[1], fused[0], fused[1]}) {
+    EXPECT_EQ(price_op(op, h100).basis, "memory/" + std::string(op.name));
+    EXPECT_EQ(price_op(op, generic).basis, "memory");
+    EXPECT_DOUBLE_EQ(price_op(op, generic).seconds, bytes * 1e-9);
+  }
+  // Measured (Liger-Kernel's benchmark of Megatron's losses on an H100): every kernel takes
+  // longer than these bytes at the generic fit's STREAM rate, the fused forward about 4x at the
+  // largest vocabulary it measured.
+  WorkOp big = fused[0];
+  big.bytes = 2.0 * 8192 * 131072 * 4;
+  const double measured = price_op(big, h100).seconds;
+  EXPECT_NEAR(measured, 11.804e-3, 0.10 * 11.804e-3);
+  big.name = "elementwise";
+  EXPECT_LT(price_op(big, h100).seconds * 3, measured);
+}
+
 TEST(Lowering, Zero3GathersEachLayerAndReducesItsGradientsEveryMicroBatch) {
   const ModelSpec m = small_gpt();
   double per_layer = 0;
