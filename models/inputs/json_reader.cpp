@@ -403,14 +403,14 @@ std::vector<std::string> JsonObjectReader::reject_likely_typos() {
   return typos;
 }
 
+std::string JsonObjectReader::unknown_key_hint(std::string_view key) const {
+  const std::vector<std::string> known(known_.begin(), known_.end());
+  auto near = closest_match(key, known);
+  return near ? fmt::format("did you mean \"{}\"?", *near) : fmt::format("valid keys: {}", fmt::join(known, ", "));
+}
+
 void JsonObjectReader::reject_unknown_keys() {
-  std::vector<std::string> known(known_.begin(), known_.end());
-  for (const auto& key : unknown_keys()) {
-    auto near = closest_match(key, known);
-    diag_.error(file_, pointer_of(key), "unknown key",
-                near ? fmt::format("did you mean \"{}\"?", *near)
-                     : fmt::format("valid keys: {}", fmt::join(known, ", ")));
-  }
+  for (const auto& key : unknown_keys()) diag_.error(file_, pointer_of(key), "unknown key", unknown_key_hint(key));
 }
 
 }  // namespace clustersim

@@ -85,6 +85,9 @@ class JsonObjectReader {
   void reject_unknown_keys();
   // The keys never asked about (same rule), for callers that warn instead of failing.
   std::vector<std::string> unknown_keys() const;
+  // The hint reject_unknown_keys gives for an unknown `key`: "did you mean ...?" with the closest
+  // known key, else the list of valid keys.
+  std::string unknown_key_hint(std::string_view key) const;
   // For documents whose unknown keys are tolerated (a Hugging Face config.json carries many
   // that do not matter here): reports as errors only the unknown keys that are likely_typo()s of
   // a known key ("num_key_value_head" -> "num_key_value_heads"). Returns those keys.

@@ -303,11 +303,8 @@ std::vector<std::pair<std::string, std::string>> unknown_plan_keys(const nlohman
   Diagnostics scratch;  // what the values would make of the plan is the grid's points' business
   JsonObjectReader r(scratch, "grid", "", plan);
   read_plan(r, "grid");
-  const std::vector<std::string> keys = r.unknown_keys();
-  const std::size_t before = scratch.errors().size();
-  r.reject_unknown_keys();  // one error per unknown key, in the same order
   std::vector<std::pair<std::string, std::string>> unknown;
-  for (std::size_t i = 0; i < keys.size(); ++i) unknown.emplace_back(keys[i], scratch.errors()[before + i].hint);
+  for (const auto& key : r.unknown_keys()) unknown.emplace_back(key, r.unknown_key_hint(key));
   return unknown;
 }
 

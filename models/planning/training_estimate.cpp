@@ -185,14 +185,19 @@ MicroBatchPasses micro_batch_passes(const Workload& w, const StageProgram& s, Pr
 
 namespace {
 
-// The memory-bound kernel with a fit of its own that prices `o`, or "" for the generic fit:
-// Transformer Engine's cast-transpose of an FP8 linear's input (forward) or output gradient
-// (backward) — the once-per-step weight cast runs TE's multi-tensor kernel and is not one — and
-// the cross-entropy kernels, named as the lowering names them.
+// The memory-bound kernel with a fit of its own that prices `o`, as an index into
+// kOwnFitMemoryKernels (-1: the generic fit): Transformer Engine's cast-transpose of an FP8
+// linear's input (forward) or output gradient (backward) — the once-per-step weight cast runs
+// TE's multi-tensor kernel and is not one — and the cross-entropy kernels, named as the
+// lowering names them. The price and the price cache's key both take it from here.
+int memory_kernel_index(const WorkOp& o) {
+  if (o.kind != OpKind::kMemoryBound) return -1;
+  return own_fit_memory_kernel(o.name == "fp8_cast_transpose" ? kCastTranspose : o.name);
+}
+
+// Its name, or "" for the generic fit.
 std::string_view memory_kernel(const WorkOp& o) {
-  if (o.kind != OpKind::kMemoryBound) return {};
-  if (o.name == "fp8_cast_transpose") return kCastTranspose;
-  const int own = own_fit_memory_kernel(o.name);
+  const int own = memory_kernel_index(o);
   return own >= 0 ? kOwnFitMemoryKernels[static_cast<std::size_t>(own)] : std::string_view();
 }
 
@@ -213,13 +218,14 @@ PricedOp price_op(const WorkOp& o, const CostModel& costs) {
 
 PriceCache::Key PriceCache::key_of(const WorkOp& o) {
   const AttentionRecord& a = o.attention;
+  const int kernel = memory_kernel_index(o);
   return {static_cast<double>(o.kind),
           static_cast<double>(o.gemm.m), static_cast<double>(o.gemm.n), static_cast<double>(o.gemm.k),
           static_cast<double>(o.gemm.batch), static_cast<double>(o.dtype) + (o.grouped ? 100 : 0),
           static_cast<double>(a.pass), static_cast<double>(a.batch * 1000003 + a.heads), static_cast<double>(a.kv_heads),
           static_cast<double>(a.seq_q * 1000003 + a.seq_kv), static_cast<double>(a.head_dim * 2 + (a.causal ? 1 : 0)),
           o.bytes,
-          static_cast<double>(o.collective) + (o.name == "moe_combine" ? 100 : 0) + (memory_kernel(o).empty() ? 0 : 200 + 10 * own_fit_memory_kernel(memory_kernel(o))),
+          static_cast<double>(o.collective) + (o.name == "moe_combine" ? 100 : 0) + (kernel < 0 ? 0 : 200 + 10 * kernel),
           static_cast<double>(o.group_ranks), static_cast<double>(o.group_nodes), o.imbalance};
 }
 
